@@ -1,0 +1,31 @@
+"""The `fraudgraph` command: a thin face over the packages that do the work."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from connectors.cli import app as connectors_app
+from fraudgraph.errors import FraudgraphError
+from stack.cli import app as stack_app
+
+app = typer.Typer(
+    help="Streaming CDC and fraud-graph analytics for a bank's PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack_app, name="stack")
+app.add_typer(connectors_app, name="connectors")
+
+_stderr = Console(stderr=True)
+
+
+def main() -> None:
+    """Entry point: known errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except FraudgraphError as error:
+        _stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)

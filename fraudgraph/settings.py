@@ -1,0 +1,42 @@
+"""One typed settings object, read once from the environment.
+
+`fraudgraph stack env` prints `export` lines for exactly these variables, so
+`eval "$(fraudgraph stack env)"` points every tool at the running stack.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudgraph.paths import DEFAULT_STATE_DIR
+
+
+class Settings(BaseSettings):
+    """Client-side settings shared by the CLI, the worker and the tests."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDGRAPH_", frozen=True, extra="ignore")
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    pg_dsn: SecretStr = SecretStr("postgresql://fraudgraph@127.0.0.1:5432/bank")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    connect_url: str = "http://127.0.0.1:8083"
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("")
+    topic_prefix: str = Field(default="bank", pattern=r"^[A-Za-z0-9._-]+$")
+    alerts_topic: str = "fraud.alerts"
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as printable data, secrets masked (pydantic shows '**********')."""
+        return {name: str(value) for name, value in self}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,35 @@
+"""The client settings that point any tool at this running stack."""
+
+from __future__ import annotations
+
+import shlex
+
+import psycopg
+
+from stack.config import StackConfig
+from stack.secrets import StackSecrets
+from stack.services.postgres import APP_ROLE, DATABASE
+
+
+def client_environment(config: StackConfig, secrets: StackSecrets) -> dict[str, str]:
+    """FRAUDGRAPH_* variables read by `fraudgraph.settings.Settings`."""
+    host = config.host
+    return {
+        "FRAUDGRAPH_STATE_DIR": str(config.state_dir),
+        "FRAUDGRAPH_PG_DSN": psycopg.conninfo.make_conninfo(
+            f"postgresql://{host}:{config.pg_port}/{DATABASE}",
+            user=APP_ROLE,
+            password=secrets.pg_app_password,
+        ),
+        "FRAUDGRAPH_KAFKA_BOOTSTRAP": f"{host}:{config.kafka_port}",
+        "FRAUDGRAPH_CONNECT_URL": f"http://{host}:{config.connect_port}",
+        "FRAUDGRAPH_NEO4J_URI": f"bolt://{host}:{config.neo4j_bolt_port}",
+        "FRAUDGRAPH_NEO4J_USER": "neo4j",
+        "FRAUDGRAPH_NEO4J_PASSWORD": secrets.neo4j_password,
+        "FRAUDGRAPH_PII_KEY": secrets.pii_hash_key,
+        "FRAUDGRAPH_TOPIC_PREFIX": config.topic_prefix,
+    }
+
+
+def export_lines(variables: dict[str, str]) -> str:
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())

@@ -1,0 +1,69 @@
+"""Install what a fresh machine lacks: Debian packages and jars from Maven Central.
+
+Every step is idempotent and cheap when already done, so `stack up` can run it
+each time: a marker file keyed by the pom's hash records a finished download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from stack.errors import StackError
+
+
+def run_checked(argv: Sequence[str], *, what: str, env: dict[str, str] | None = None) -> str:
+    """Run a command; on failure raise StackError with the tail of its output."""
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, check=False, env=env
+        )
+    except FileNotFoundError as error:
+        raise StackError(f"{what}: {argv[0]} is not installed") from error
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+        raise StackError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    return done.stdout
+
+
+def ensure_debian_packages(packages: Sequence[str], *, present: Path | str) -> None:
+    """apt-get install `packages` unless `present` (a file or a command) already exists."""
+    if Path(present).exists() or shutil.which(str(present)):
+        return
+    if os.geteuid() != 0:
+        raise StackError(
+            f"{present} is missing; install it with: sudo apt-get install -y {' '.join(packages)}"
+        )
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run_checked(["apt-get", "update", "-q"], what="apt-get update", env=apt_env)
+    run_checked(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        what=f"apt-get install {' '.join(packages)}",
+        env=apt_env,
+    )
+
+
+def file_digest(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def maven_fetch(pom: Path, goals: Sequence[str], *, marker: Path) -> bool:
+    """Run `mvn -f pom goals` once per pom content. Returns True when it downloaded."""
+    stamp = file_digest(pom)
+    if marker.exists() and marker.read_text().strip() == stamp:
+        return False
+    ensure_debian_packages(["maven"], present="mvn")
+    run_checked(
+        ["mvn", "-q", "-B", "-f", str(pom), *goals],
+        what=f"maven download for {pom.parent.name}",
+    )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(stamp + "\n")
+    return True

@@ -1,0 +1,111 @@
+"""A long-running service process started detached, tracked by a pid file.
+
+The pid file records the process start time too, so a recycled pid is never
+mistaken for our service and never sent a signal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from stack.errors import StackError
+
+
+@dataclass(frozen=True)
+class ProcessFiles:
+    pid_file: Path
+    log_file: Path
+
+
+class ManagedProcess:
+    """Start, find, measure and stop one service process."""
+
+    def __init__(self, name: str, files: ProcessFiles, stop_signal: int = signal.SIGTERM) -> None:
+        self.name = name
+        self.files = files
+        self.stop_signal = stop_signal
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> psutil.Process:
+        if self.process() is not None:
+            raise StackError(f"{self.name} is already running")
+        self.files.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.files.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.files.log_file.open("ab") as log:
+            # A new session detaches the service from our terminal and lets `stop`
+            # signal the whole process group (JVM helpers, postgres backends).
+            child = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        process = psutil.Process(child.pid)
+        self.files.pid_file.write_text(f"{child.pid} {process.create_time()}\n")
+        return process
+
+    def process(self) -> psutil.Process | None:
+        """Our running process, or None when it is not running (stale pid files ignored)."""
+        try:
+            pid_text, created_text = self.files.pid_file.read_text().split()
+            process = psutil.Process(int(pid_text))
+            if abs(process.create_time() - float(created_text)) > 0.01:
+                return None
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return None
+        return process
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the service including its children (postgres backends)."""
+        process = self.process()
+        if process is None:
+            return 0
+        total = 0
+        for member in [process, *process.children(recursive=True)]:
+            try:
+                total += member.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Ask the service to stop, escalate to SIGKILL after `timeout`. True if it was running."""
+        process = self.process()
+        if process is None:
+            self.files.pid_file.unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(process.pid, self.stop_signal)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=timeout)
+        except psutil.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        self.files.pid_file.unlink(missing_ok=True)
+        return True
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.files.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log yet)"
+        return "\n".join(text.splitlines()[-lines:])
