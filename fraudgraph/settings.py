@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("")
+    # Key of the HMAC that replaces PII (national id, email, phone, address, card
+    # token) before it reaches the graph, logs or alerts.
+    pii_key: SecretStr = SecretStr("")
     topic_prefix: str = Field(default="bank", pattern=r"^[A-Za-z0-9._-]+$")
     alerts_topic: str = "fraud.alerts"
 
