@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -20,17 +22,23 @@ def _stack() -> Stack:
 
 @app.command()
 def up(
-    service: list[str] | None = typer.Argument(None, help="Only these services (default: all)."),
+    service: Annotated[
+        list[str] | None, typer.Argument(help="Only these services (default: all).")
+    ] = None,
 ) -> None:
     """Install what is missing, start every service and wait until each is healthy."""
     stack = _stack()
     stack.up(service, report=_console.print)
-    _console.print(f"state: {stack.config.state_dir}  ·  `fraudgraph stack env` for client settings")
+    _console.print(
+        f"state: {stack.config.state_dir}  ·  `fraudgraph stack env` for client settings"
+    )
 
 
 @app.command()
 def down(
-    wipe: bool = typer.Option(False, "--wipe", help="Also delete data, logs and secrets."),
+    wipe: Annotated[
+        bool, typer.Option("--wipe", help="Also delete data, logs and secrets.")
+    ] = False,
 ) -> None:
     """Stop every service cleanly; data is kept unless --wipe."""
     _stack().down(report=_console.print, wipe=wipe)
@@ -41,8 +49,10 @@ def status() -> None:
     """Service, pid, ports, health and memory of each service."""
     table = Table("service", "pid", "ports", "health", "memory", "detail")
     for row in _stack().status():
-        health = "[green]healthy[/]" if row.healthy else (
-            "[red]unhealthy[/]" if row.pid else "[dim]stopped[/]"
+        health = (
+            "[green]healthy[/]"
+            if row.healthy
+            else ("[red]unhealthy[/]" if row.pid else "[dim]stopped[/]")
         )
         table.add_row(
             row.name,
@@ -57,8 +67,8 @@ def status() -> None:
 
 @app.command()
 def logs(
-    service: str = typer.Argument(..., help="postgres, kafka, connect or neo4j."),
-    lines: int = typer.Option(50, "--lines", "-n", min=1),
+    service: Annotated[str, typer.Argument(help="postgres, kafka, connect or neo4j.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1)] = 50,
 ) -> None:
     """Print the last lines of a service's log."""
     print(_stack().service(service).process.log_tail(lines))

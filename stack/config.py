@@ -18,9 +18,7 @@ class StackConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FRAUDGRAPH_STACK_", frozen=True, extra="ignore")
 
     # The state folder is shared with the client settings (FRAUDGRAPH_STATE_DIR).
-    state_dir: Path = Field(
-        default=DEFAULT_STATE_DIR, validation_alias="FRAUDGRAPH_STATE_DIR"
-    )
+    state_dir: Path = Field(default=DEFAULT_STATE_DIR, validation_alias="FRAUDGRAPH_STATE_DIR")
     host: str = "127.0.0.1"
     pg_port: Port = Field(default=5432, ge=1, le=65535)
     kafka_port: Port = Field(default=9092, ge=1, le=65535)

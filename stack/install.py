@@ -19,9 +19,7 @@ from stack.errors import StackError
 def run_checked(argv: Sequence[str], *, what: str, env: dict[str, str] | None = None) -> str:
     """Run a command; on failure raise StackError with the tail of its output."""
     try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, check=False, env=env
-        )
+        done = subprocess.run(list(argv), capture_output=True, text=True, check=False, env=env)
     except FileNotFoundError as error:
         raise StackError(f"{what}: {argv[0]} is not installed") from error
     if done.returncode != 0:

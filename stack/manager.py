@@ -11,6 +11,7 @@ from stack.errors import PortInUseError, StackError
 from stack.ports import describe_port_owner, port_is_free
 from stack.secrets import StackSecrets, load_or_create
 from stack.service import Service, ServiceStatus
+from stack.services.postgres import PostgresService
 from stack.waiting import DeadlineExceeded, wait_for
 
 Report = Callable[[str], None]
@@ -111,6 +112,4 @@ class Stack:
 
 
 def _build_services(config: StackConfig, secrets: StackSecrets) -> list[Service]:
-    from stack.services.postgres import PostgresService
-
     return [PostgresService(config, secrets)]

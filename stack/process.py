@@ -6,6 +6,7 @@ mistaken for our service and never sent a signal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,10 +92,8 @@ class ManagedProcess:
         if process is None:
             self.files.pid_file.unlink(missing_ok=True)
             return False
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, self.stop_signal)
-        except ProcessLookupError:
-            pass
         try:
             process.wait(timeout=timeout)
         except psutil.TimeoutExpired:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import signal
 from dataclasses import dataclass
 
 from stack.config import StackConfig
@@ -40,8 +41,6 @@ class Service(abc.ABC):
         )
 
     def stop_signal(self) -> int:
-        import signal
-
         return signal.SIGTERM
 
     @property

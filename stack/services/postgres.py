@@ -151,7 +151,9 @@ class PostgresService(Service):
             "host  replication all  127.0.0.1/32  scram-sha-256\n"
         )
 
-    def superuser_connection(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+    def superuser_connection(
+        self, dbname: str = "postgres"
+    ) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
             host=str(self.socket_dir),
             port=self.config.pg_port,
@@ -202,18 +204,16 @@ class PostgresService(Service):
                 bank.execute(BANK_SCHEMA_SQL.read_text())  # no parameters: simple protocol
                 bank.execute("RESET ROLE")
             bank.execute(
-                sql.SQL("GRANT USAGE ON SCHEMA bank TO {role}; "
-                        "GRANT SELECT ON ALL TABLES IN SCHEMA bank TO {role}").format(
-                    role=sql.Identifier(CDC_ROLE)
-                )
+                sql.SQL(
+                    "GRANT USAGE ON SCHEMA bank TO {role}; "
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA bank TO {role}"
+                ).format(role=sql.Identifier(CDC_ROLE))
             )
             has_publication = bank.execute(
                 "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
             ).fetchone()
             if not has_publication:
-                tables = sql.SQL(", ").join(
-                    sql.Identifier("bank", table) for table in BANK_TABLES
-                )
+                tables = sql.SQL(", ").join(sql.Identifier("bank", table) for table in BANK_TABLES)
                 bank.execute(
                     sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
                         sql.Identifier(PUBLICATION), tables
@@ -222,7 +222,11 @@ class PostgresService(Service):
 
     @staticmethod
     def _ensure_role(
-        admin: psycopg.Connection[tuple[object, ...]], role: str, password: str, *, replication: bool
+        admin: psycopg.Connection[tuple[object, ...]],
+        role: str,
+        password: str,
+        *,
+        replication: bool,
     ) -> None:
         exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
@@ -235,4 +239,6 @@ class PostgresService(Service):
         )
 
     def detail(self) -> str:
-        return f"db={DATABASE} user={APP_ROLE} (password: {self.secrets.sources['pg_app_password']})"
+        return (
+            f"db={DATABASE} user={APP_ROLE} (password: {self.secrets.sources['pg_app_password']})"
+        )

@@ -1,0 +1,1 @@
+"""Detection quality: alerts scored against the simulator's labelled ground truth."""
