@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from stack.client_env import client_environment, export_lines
 from stack.config import StackConfig
+from stack.errors import StackError
 from stack.manager import Stack
+from stack.pg_bootstrap import Connection, bootstrap_bank
+from stack.waiting import wait_for
 
 app = typer.Typer(help="Run the native stack: PostgreSQL, Kafka, Kafka Connect, Neo4j.")
 _console = Console(stderr=True)
@@ -79,3 +83,28 @@ def env() -> None:
     """Shell `export` lines for every client setting: eval "$(fraudgraph stack env)"."""
     stack = _stack()
     print(export_lines(client_environment(stack.config, stack.secrets)), end="")
+
+
+@app.command("bootstrap-db")
+def bootstrap_db(
+    admin_dsn: Annotated[
+        str, typer.Option(envvar="FRAUDGRAPH_PG_ADMIN_DSN", help="Superuser DSN of the server.")
+    ],
+    app_password: Annotated[str, typer.Option(envvar="FRAUDGRAPH_PG_PASSWORD", hidden=True)],
+    cdc_password: Annotated[str, typer.Option(envvar="FRAUDGRAPH_CDC_PASSWORD", hidden=True)],
+) -> None:
+    """Prepare an external PostgreSQL (e.g. docker-compose's) exactly as the native stack does."""
+
+    def connect(dbname: str) -> Connection:
+        try:
+            return psycopg.connect(admin_dsn, dbname=dbname, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as error:
+            raise StackError(f"cannot connect to PostgreSQL: {error}".strip()) from error
+
+    def answers() -> bool:
+        with connect("postgres"):
+            return True
+
+    wait_for(answers, what="PostgreSQL", timeout=120)
+    bootstrap_bank(connect, app_password=app_password, cdc_password=cdc_password)
+    _console.print("bank database ready: roles, contract schema, CDC grants, publication")

@@ -7,8 +7,8 @@ import shlex
 import psycopg
 
 from stack.config import StackConfig
+from stack.pg_bootstrap import APP_ROLE, DATABASE
 from stack.secrets import StackSecrets
-from stack.services.postgres import APP_ROLE, DATABASE
 
 
 def client_environment(config: StackConfig, secrets: StackSecrets) -> dict[str, str]:

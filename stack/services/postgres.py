@@ -13,27 +13,11 @@ import signal
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
-from fraudgraph.paths import BANK_SCHEMA_SQL
 from stack.errors import StackError
 from stack.install import ensure_debian_packages, run_checked
+from stack.pg_bootstrap import APP_ROLE, DATABASE, Connection, bootstrap_bank
 from stack.service import Service
-
-BANK_TABLES = (
-    "customers",
-    "accounts",
-    "cards",
-    "devices",
-    "merchants",
-    "logins",
-    "transactions",
-    "fraud_reports",
-)
-PUBLICATION = "fraudgraph_cdc"
-APP_ROLE = "fraudgraph"
-CDC_ROLE = "debezium"
-DATABASE = "bank"
 
 
 def postgres_bin_dir() -> Path | None:
@@ -151,9 +135,7 @@ class PostgresService(Service):
             "host  replication all  127.0.0.1/32  scram-sha-256\n"
         )
 
-    def superuser_connection(
-        self, dbname: str = "postgres"
-    ) -> psycopg.Connection[tuple[object, ...]]:
+    def superuser_connection(self, dbname: str = "postgres") -> Connection:
         return psycopg.connect(
             host=str(self.socket_dir),
             port=self.config.pg_port,
@@ -181,61 +163,10 @@ class PostgresService(Service):
         )
 
     def after_healthy(self) -> None:
-        """Roles, database, the contract schema and the CDC publication, idempotently."""
-        with self.superuser_connection() as admin:
-            self._ensure_role(admin, APP_ROLE, self.secrets.pg_app_password, replication=False)
-            self._ensure_role(admin, CDC_ROLE, self.secrets.pg_cdc_password, replication=True)
-            exists = admin.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
-            ).fetchone()
-            if not exists:
-                admin.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(DATABASE), sql.Identifier(APP_ROLE)
-                    )
-                )
-        with self.superuser_connection(DATABASE) as bank:
-            has_schema = bank.execute(
-                "SELECT to_regclass('bank.transactions') IS NOT NULL"
-            ).fetchone()
-            if not (has_schema and has_schema[0]):
-                # Applied as the app role so it owns the tables, like a bank's own app.
-                bank.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(APP_ROLE)))
-                bank.execute(BANK_SCHEMA_SQL.read_text())  # no parameters: simple protocol
-                bank.execute("RESET ROLE")
-            bank.execute(
-                sql.SQL(
-                    "GRANT USAGE ON SCHEMA bank TO {role}; "
-                    "GRANT SELECT ON ALL TABLES IN SCHEMA bank TO {role}"
-                ).format(role=sql.Identifier(CDC_ROLE))
-            )
-            has_publication = bank.execute(
-                "SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)
-            ).fetchone()
-            if not has_publication:
-                tables = sql.SQL(", ").join(sql.Identifier("bank", table) for table in BANK_TABLES)
-                bank.execute(
-                    sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-                        sql.Identifier(PUBLICATION), tables
-                    )
-                )
-
-    @staticmethod
-    def _ensure_role(
-        admin: psycopg.Connection[tuple[object, ...]],
-        role: str,
-        password: str,
-        *,
-        replication: bool,
-    ) -> None:
-        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        verb = "ALTER" if exists else "CREATE"
-        attributes = "LOGIN REPLICATION" if replication else "LOGIN"
-        # Utility statements take no bind parameters; psycopg's Literal quotes safely.
-        admin.execute(
-            sql.SQL(verb + " ROLE {} WITH " + attributes + " PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(password)
-            )
+        bootstrap_bank(
+            self.superuser_connection,
+            app_password=self.secrets.pg_app_password,
+            cdc_password=self.secrets.pg_cdc_password,
         )
 
     def detail(self) -> str:

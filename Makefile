@@ -1,0 +1,57 @@
+# One entry point for people and CI. Every target creates .venv itself.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install up down status demo test test-unit test-integration check lint typecheck clean
+
+help:
+	@echo "make demo   - bring up the native stack, capture changes, show them flowing"
+	@echo "make test   - lint, type-check and run every test against the real stack"
+	@echo "make up / down / status - manage the native stack"
+
+$(BIN)/fraudgraph: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 required)"; exit 2; }
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/fraudgraph
+
+up: install
+	$(BIN)/fraudgraph stack up
+	eval "$$($(BIN)/fraudgraph stack env)" && $(BIN)/fraudgraph connectors apply
+
+down: install
+	$(BIN)/fraudgraph stack down
+
+status: install
+	$(BIN)/fraudgraph stack status
+
+demo: up
+	eval "$$($(BIN)/fraudgraph stack env)" && $(BIN)/fraudgraph demo
+
+check: lint typecheck
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: check
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-integration: install
+	$(BIN)/pytest tests/integration
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
