@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install up down status demo test test-unit test-integration check lint typecheck clean
+.PHONY: compose-env help install up down status demo test test-unit test-integration check lint typecheck clean
 
 help:
 	@echo "make demo   - bring up the native stack, capture changes, show them flowing"
@@ -55,3 +55,6 @@ test-integration: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+compose-env:
+	scripts/compose-env
