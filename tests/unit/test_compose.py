@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import tempfile
 from typing import Any
 
 import pytest
@@ -21,21 +22,22 @@ SECRETS = {
 
 
 def _config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        # --env-file /dev/null: a developer's .env must not change what is tested.
-        [
-            "docker-compose",
-            "--env-file",
-            "/dev/null",
-            "-f",
-            str(PROJECT_ROOT / "docker-compose.yml"),
-            "config",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    # An empty --env-file: a developer's .env must not change what is tested.
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as empty_env:
+        return subprocess.run(
+            [
+                "docker-compose",
+                "--env-file",
+                empty_env.name,
+                "-f",
+                str(PROJECT_ROOT / "docker-compose.yml"),
+                "config",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="module")
