@@ -61,13 +61,13 @@ def apply_connector(
     client: ConnectClient, definition: ConnectorDefinition, timeout: float = 120.0
 ) -> ApplyResult:
     """Create or update one connector, then wait until it and its tasks are RUNNING."""
-    errors = client.validate(definition.connector_class, definition.config)
+    desired = {**definition.config, "name": definition.name}
+    errors = client.validate(definition.connector_class, desired)
     if errors:
         listed = "\n  ".join(errors)
         raise ConnectorRejectedError(
             f"{definition.name} ({definition.source.name}) has an invalid config:\n  {listed}"
         )
-    desired = {**definition.config, "name": definition.name}
     current = client.get_config(definition.name)
     if current == desired:
         action = "unchanged"

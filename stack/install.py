@@ -52,14 +52,14 @@ def file_digest(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def maven_fetch(pom: Path, goals: Sequence[str], *, marker: Path) -> bool:
-    """Run `mvn -f pom goals` once per pom content. Returns True when it downloaded."""
-    stamp = file_digest(pom)
+def maven_fetch(pom: Path, args: Sequence[str], *, marker: Path) -> bool:
+    """Run `mvn -f pom args` once per pom content. Returns True when it downloaded."""
+    stamp = file_digest(pom) + " " + " ".join(args)
     if marker.exists() and marker.read_text().strip() == stamp:
         return False
     ensure_debian_packages(["maven"], present="mvn")
     run_checked(
-        ["mvn", "-q", "-B", "-f", str(pom), *goals],
+        ["mvn", "-q", "-B", "-f", str(pom), *args],
         what=f"maven download for {pom.parent.name}",
     )
     marker.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ from stack.errors import PortInUseError, StackError
 from stack.ports import describe_port_owner, port_is_free
 from stack.secrets import StackSecrets, load_or_create
 from stack.service import Service, ServiceStatus
+from stack.services.connect import ConnectService
+from stack.services.kafka import KafkaService
 from stack.services.postgres import PostgresService
 from stack.waiting import DeadlineExceeded, wait_for
 
@@ -112,4 +114,8 @@ class Stack:
 
 
 def _build_services(config: StackConfig, secrets: StackSecrets) -> list[Service]:
-    return [PostgresService(config, secrets)]
+    return [
+        PostgresService(config, secrets),
+        KafkaService(config, secrets),
+        ConnectService(config, secrets),
+    ]
