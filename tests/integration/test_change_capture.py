@@ -185,8 +185,8 @@ def test_numeric_and_time_types_arrive_exactly(
     base = random.randint(3 * 10**12, 4 * 10**12)
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as connection:
         connection.execute(
-            "INSERT INTO bank.customers (customer_id, full_name, country, date_of_birth, created_at)"
-            " VALUES (%s, 'T', 'DE', '1990-02-03', '2026-10-01 12:34:56.789012+02')",
+            "INSERT INTO bank.customers (customer_id, full_name, country, date_of_birth,"
+            " created_at) VALUES (%s, 'T', 'DE', '1990-02-03', '2026-10-01 12:34:56.789012+02')",
             (base,),
         )
         connection.execute(
@@ -256,7 +256,8 @@ def test_rows_present_before_capture_arrive_as_snapshot_reads(
     row_id = random.randint(5 * 10**12, 6 * 10**12)
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as connection:
         connection.execute(
-            "INSERT INTO bank.merchants (merchant_id, name, mcc, country) VALUES (%s, 'S', '5999', 'FR')",
+            "INSERT INTO bank.merchants (merchant_id, name, mcc, country)"
+            " VALUES (%s, 'S', '5999', 'FR')",
             (row_id,),
         )
     apply_connector(ConnectClient(settings.connect_url), fresh_connector)
