@@ -13,6 +13,7 @@ from stack.secrets import StackSecrets, load_or_create
 from stack.service import Service, ServiceStatus
 from stack.services.connect import ConnectService
 from stack.services.kafka import KafkaService
+from stack.services.neo4j import Neo4jService
 from stack.services.postgres import PostgresService
 from stack.waiting import DeadlineExceeded, wait_for
 
@@ -118,4 +119,5 @@ def _build_services(config: StackConfig, secrets: StackSecrets) -> list[Service]
         PostgresService(config, secrets),
         KafkaService(config, secrets),
         ConnectService(config, secrets),
+        Neo4jService(config, secrets),
     ]
