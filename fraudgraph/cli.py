@@ -8,7 +8,9 @@ import typer
 from rich.console import Console
 
 from connectors.cli import app as connectors_app
+from fraudgraph.demo import run_demo
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.settings import get_settings
 from stack.cli import app as stack_app
 
 app = typer.Typer(
@@ -20,6 +22,12 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(connectors_app, name="connectors")
 
 _stderr = Console(stderr=True)
+
+
+@app.command()
+def demo() -> None:
+    """Commit a few rows and show their change events arriving on Kafka."""
+    run_demo(get_settings(), Console())
 
 
 def main() -> None:
