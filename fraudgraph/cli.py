@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from bench.cli import app as bench_app
 from connectors.cli import app as connectors_app
 from fraudgraph.demo import run_demo
 from fraudgraph.errors import FraudgraphError
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(bench_app, name="bench")
 
 _stderr = Console(stderr=True)
 
