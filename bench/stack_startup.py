@@ -18,6 +18,7 @@ PORT_SHIFT = 20000  # run beside a live stack without touching its ports
 def measure_stack_startup(settle_s: float = 20.0) -> dict[str, Any]:
     """A fresh state folder and an empty Maven repository: the first `up` downloads everything."""
     scratch = Path(tempfile.mkdtemp(prefix="fraudgraph-cold-"))
+    scratch.chmod(0o755)  # PostgreSQL runs as `postgres` and must enter it
     defaults = StackConfig()
     config = StackConfig(
         FRAUDGRAPH_STATE_DIR=scratch / "state",  # type: ignore[call-arg]

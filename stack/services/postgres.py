@@ -69,6 +69,18 @@ class PostgresService(Service):
             return []
         return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
 
+    def _check_owner_can_reach(self, folder: Path) -> None:
+        """As root the cluster runs as `postgres`, which must be able to enter every parent."""
+        if os.geteuid() != 0:
+            return
+        for parent in reversed(folder.resolve().parents):
+            if not parent.stat().st_mode & 0o001:
+                raise StackError(
+                    f"the postgres user cannot enter {parent} (mode "
+                    f"{parent.stat().st_mode & 0o777:o}); set FRAUDGRAPH_STATE_DIR to a folder "
+                    f"outside it, or run: chmod o+x {parent}"
+                )
+
     def _chown_to_owner(self, *paths: Path) -> None:
         if os.geteuid() != 0:
             return
@@ -80,6 +92,7 @@ class PostgresService(Service):
         bin_dir = postgres_bin_dir()
         assert bin_dir is not None  # install() guarantees it
         self.home.mkdir(parents=True, exist_ok=True)
+        self._check_owner_can_reach(self.home)
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         self._chown_to_owner(self.home, self.socket_dir)
         if not (self.data_dir / "PG_VERSION").exists():
