@@ -1,1 +1,2 @@
-"""Detection quality: alerts scored against the simulator's labelled ground truth."""
+"""Detection quality measured against the simulator's labels: precision, recall,
+F1, ring-level recall and detection delay, per typology and overall."""

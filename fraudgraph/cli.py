@@ -9,9 +9,11 @@ from rich.console import Console
 
 from bench.cli import app as bench_app
 from connectors.cli import app as connectors_app
+from evaluation.cli import evaluate
 from fraudgraph.demo import run_demo
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import get_settings
+from simulator.cli import simulate
 from stack.cli import app as stack_app
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(connectors_app, name="connectors")
+app.command("simulate")(simulate)
+app.command("eval")(evaluate)
 app.add_typer(bench_app, name="bench")
 
 _stderr = Console(stderr=True)
