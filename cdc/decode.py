@@ -1,0 +1,80 @@
+"""Debezium envelopes (JSON converter, schemas disabled) into RowChange, or a DecodeError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from cdc.changes import Position, RowChange
+from cdc.errors import DecodeError, Reason
+from cdc.values import DECODERS, ValueDrift
+from graph.mapping import GraphMapping, TableMapping
+
+ROW_OPS = frozenset({"c", "r", "u", "d"})
+
+
+def decode_record(
+    value: bytes | None,
+    position: Position,
+    mapping: GraphMapping,
+    trace_context: Mapping[str, str] | None = None,
+) -> RowChange | None:
+    """Decode one CDC record. None means "nothing to apply" (a tombstone)."""
+    if value is None:
+        return None  # the tombstone after a delete: the delete itself carried the change
+    try:
+        envelope = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise DecodeError(Reason.MALFORMED_JSON, str(error)) from None
+    if not isinstance(envelope, dict):
+        raise DecodeError(
+            Reason.NOT_AN_ENVELOPE, f"expected an object, got {type(envelope).__name__}"
+        )
+    op, source = envelope.get("op"), envelope.get("source")
+    if op not in ROW_OPS or not isinstance(source, dict):
+        raise DecodeError(Reason.NOT_AN_ENVELOPE, f"no row change (op={str(op)[:10]!r})")
+    table_name = source.get("table")
+    table = mapping.table(table_name) if isinstance(table_name, str) else None
+    if table is None or not isinstance(table_name, str):
+        raise DecodeError(Reason.UNKNOWN_TABLE, f"table {str(table_name)[:60]!r} is not mapped")
+    lsn, committed_at = source.get("lsn"), source.get("ts_ms")
+    if not isinstance(lsn, int) or not isinstance(committed_at, int):
+        raise DecodeError(Reason.NOT_AN_ENVELOPE, "source.lsn and source.ts_ms must be integers")
+
+    image = envelope.get("before") if op == "d" else envelope.get("after")
+    if not isinstance(image, dict):
+        raise DecodeError(Reason.NOT_AN_ENVELOPE, f"op {op} without a row image")
+    if op == "d":
+        # Without REPLICA IDENTITY FULL a delete's before-image has the real key only;
+        # its other columns are defaults Debezium made up, so they are not read.
+        key_value = _decode_column(table_name, table, table.key, image.get(table.key))
+        row = None
+    else:
+        row = {
+            column: _decode_column(table_name, table, column, image.get(column))
+            for column in table.columns
+        }
+        key_value = row[table.key]
+    if key_value is None:
+        raise DecodeError(Reason.MISSING_KEY, f"{table_name}.{table.key} is null")
+    return RowChange(
+        table=table_name,
+        op=op,
+        key={table.key: key_value},
+        row=row,
+        lsn=lsn,
+        committed_at_ms=committed_at,
+        position=position,
+        trace_context=trace_context,
+    )
+
+
+def _decode_column(table_name: str, table: TableMapping, column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return DECODERS[table.columns[column]](value)
+    except ValueDrift as drift:
+        raise DecodeError(Reason.TYPE_DRIFT, f"{table_name}.{column}: {drift}") from None

@@ -1,0 +1,115 @@
+"""The declarative table -> graph mapping (graph/mapping.yaml), loaded and validated.
+
+Labels, relationship types and property names end up in Cypher text (Cypher
+cannot parameterise them), so every identifier is checked against a strict
+pattern here; row values are only ever passed as parameters.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fraudgraph.errors import ConfigError
+
+MAPPING_FILE = Path(__file__).resolve().parent / "mapping.yaml"
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+ColumnType = Literal["bigint", "text", "bool", "float", "decimal", "timestamptz", "date", "inet"]
+Normaliser = Literal["email", "phone", "token", "address"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NodeRef(_Strict):
+    """A node a link points at: found by a column's value, or by a keyed hash of columns."""
+
+    label: Identifier
+    key: Identifier = "hash"
+    column: Identifier | None = None
+    hash: tuple[Identifier, ...] | None = None
+    normalise: Normaliser = "token"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NodeRef:
+        if (self.column is None) == (self.hash is None):
+            raise ValueError(f"{self.label}: give exactly one of 'column' or 'hash'")
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.hash if self.hash is not None else (self.column or "",)
+
+
+class NodeSpec(_Strict):
+    label: Identifier
+    key: Identifier
+    properties: tuple[Identifier, ...] = ()
+    hashed: dict[Identifier, Identifier] = Field(default_factory=dict)
+
+
+class LinkSpec(_Strict):
+    """A relationship owned by the row: `self` is the row's own node."""
+
+    type: Identifier
+    from_: Literal["self"] | NodeRef = Field(alias="from")
+    to: Literal["self"] | NodeRef
+    key: Identifier | None = None
+    properties: dict[Identifier, Identifier] = Field(default_factory=dict)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class TableMapping(_Strict):
+    key: Identifier
+    columns: dict[Identifier, ColumnType]
+    node: NodeSpec | None = None
+    links: tuple[LinkSpec, ...] = ()
+
+
+class GraphMapping(_Strict):
+    tables: dict[Identifier, TableMapping]
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> GraphMapping:
+        for name, table in self.tables.items():
+            known = set(table.columns)
+            used: set[str] = {table.key}
+            if table.node is not None:
+                used |= {table.node.key, *table.node.properties, *table.node.hashed.values()}
+            for link in table.links:
+                for end in (link.from_, link.to):
+                    if isinstance(end, NodeRef):
+                        used |= set(end.columns)
+                    elif table.node is None:
+                        raise ValueError(f"{name}: link {link.type} uses 'self' but has no node")
+                used |= set(link.properties.values())
+                if link.key:
+                    used.add(link.key)
+            if unknown := used - known:
+                raise ValueError(f"{name}: unknown columns {sorted(unknown)}")
+        return self
+
+    def table(self, name: str) -> TableMapping | None:
+        return self.tables.get(name)
+
+
+def load_mapping(path: Path = MAPPING_FILE) -> GraphMapping:
+    try:
+        document = yaml.safe_load(path.read_text())
+        return GraphMapping.model_validate(document)
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read graph mapping {path}: {error}") from error
+    except ValidationError as error:
+        raise ConfigError(f"invalid graph mapping {path}:\n{error}") from error
+
+
+@lru_cache(maxsize=1)
+def default_mapping() -> GraphMapping:
+    return load_mapping()

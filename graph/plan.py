@@ -1,0 +1,99 @@
+"""Turn a batch of row changes into parameter sets for the mapping's statements.
+
+Pure functions over plain data: no driver, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cdc.changes import RowChange
+from graph.cypher import Statement, TableStatements, build_statements
+from graph.mapping import GraphMapping, NodeRef, TableMapping
+from graph.pii import PiiHasher
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    statement: Statement
+    rows: list[Row]
+
+
+def latest_per_row(changes: Iterable[RowChange]) -> list[RowChange]:
+    """The newest change (by LSN, then arrival) of each row; older ones change nothing."""
+    newest: dict[tuple[str, Any], RowChange] = {}
+    for change in changes:
+        identity = (change.table, next(iter(change.key.values())))
+        held = newest.get(identity)
+        if held is None or change.lsn >= held.lsn:
+            newest[identity] = change
+    return list(newest.values())
+
+
+def _graph_value(value: Any) -> Any:
+    # Neo4j has no decimal type; amounts are kept exactly in the source and as
+    # floats (ample for 14,2 money) in the graph.
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+class WritePlanner:
+    def __init__(self, mapping: GraphMapping, hasher: PiiHasher) -> None:
+        self.mapping = mapping
+        self.hasher = hasher
+        self.statements: dict[str, TableStatements] = build_statements(mapping)
+
+    def plan(self, changes: Sequence[RowChange]) -> list[PlannedWrite]:
+        """Statements with their rows, in an order that respects each statement's guards."""
+        upserts: dict[str, list[RowChange]] = {}
+        deletes: dict[str, list[RowChange]] = {}
+        for change in latest_per_row(changes):
+            (deletes if change.is_delete else upserts).setdefault(change.table, []).append(change)
+        writes: list[PlannedWrite] = []
+        for table_name, table_changes in upserts.items():
+            table = self.mapping.tables[table_name]
+            rows = [self._upsert_row(table_name, table, change) for change in table_changes]
+            writes += [PlannedWrite(s, rows) for s in self.statements[table_name].upserts]
+        for table_name, table_changes in deletes.items():
+            rows = [self._delete_row(table_name, change) for change in table_changes]
+            writes += [PlannedWrite(s, rows) for s in self.statements[table_name].deletes]
+        return writes
+
+    @staticmethod
+    def _identity(table_name: str, change: RowChange) -> Row:
+        key = next(iter(change.key.values()))
+        return {"key": key, "lsn": change.lsn, "tomb": f"{table_name}:{key}"}
+
+    def _delete_row(self, table_name: str, change: RowChange) -> Row:
+        return self._identity(table_name, change)
+
+    def _upsert_row(self, table_name: str, table: TableMapping, change: RowChange) -> Row:
+        assert change.row is not None
+        source = change.row
+        row = self._identity(table_name, change)
+        if table.node is not None:
+            props = {name: _graph_value(source[name]) for name in table.node.properties}
+            for prop, column in table.node.hashed.items():
+                props[prop] = self.hasher.digest("token", [source[column]])
+            row["props"] = props
+        for index, link in enumerate(table.links):
+            for prefix, end in (("f", link.from_), ("t", link.to)):
+                if isinstance(end, NodeRef):
+                    row[f"{prefix}{index}"] = self._reference(end, source)
+            if link.key is not None or link.properties:
+                row[f"p{index}"] = {
+                    prop: _graph_value(source[column]) for prop, column in link.properties.items()
+                }
+        return row
+
+    def _reference(self, ref: NodeRef, source: Mapping[str, Any]) -> Any:
+        if ref.hash is not None:
+            return self.hasher.digest(ref.normalise, [source[column] for column in ref.hash])
+        assert ref.column is not None
+        return source[ref.column]

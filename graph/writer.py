@@ -1,0 +1,78 @@
+"""Batched, idempotent writes of row changes into Neo4j."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import neo4j
+from neo4j.exceptions import (
+    ClientError,
+    DatabaseError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from cdc.changes import RowChange
+from graph.cypher import schema_statements
+from graph.errors import GraphUnavailableError, GraphWriteError
+from graph.mapping import GraphMapping
+from graph.pii import PiiHasher
+from graph.plan import PlannedWrite, WritePlanner
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    changes: int
+    rows_written: int
+    statements: int
+
+
+class GraphWriter:
+    """Applies batches of changes; when `apply` returns, the batch is durable in Neo4j."""
+
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        mapping: GraphMapping,
+        hasher: PiiHasher,
+        database: str = "neo4j",
+    ) -> None:
+        self.driver = driver
+        self.mapping = mapping
+        self.planner = WritePlanner(mapping, hasher)
+        self.database = database
+
+    def setup(self) -> None:
+        """Constraints and indexes, idempotently (IF NOT EXISTS)."""
+        try:
+            for statement in schema_statements(self.mapping):
+                self.driver.execute_query(statement, database_=self.database)
+        except (ServiceUnavailable, SessionExpired, TransientError) as error:
+            raise GraphUnavailableError(f"Neo4j unavailable during set-up: {error}") from error
+
+    def apply(self, changes: Sequence[RowChange]) -> WriteResult:
+        """Write the batch in one transaction. Raises GraphUnavailableError or GraphWriteError."""
+        writes = self.planner.plan(changes)
+        if not writes:
+            return WriteResult(len(changes), 0, 0)
+        try:
+            with self.driver.session(database=self.database) as session:
+                # execute_write retries transient errors (deadlocks, leader switches)
+                # with backoff for up to the driver's max_transaction_retry_time.
+                session.execute_write(_run_all, writes)
+        except (ServiceUnavailable, SessionExpired, TransientError) as error:
+            raise GraphUnavailableError(f"Neo4j unavailable: {error}") from error
+        except (ClientError, DatabaseError) as error:
+            raise GraphWriteError(f"Neo4j rejected the batch: {error.message or error}") from error
+        except (Neo4jError, DriverError) as error:
+            raise GraphUnavailableError(f"Neo4j driver error: {error}") from error
+        return WriteResult(len(changes), sum(len(w.rows) for w in writes), len(writes))
+
+
+def _run_all(tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]) -> None:
+    for write in writes:
+        tx.run(write.statement.cypher, rows=write.rows).consume()
