@@ -15,6 +15,7 @@ from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import get_settings
 from simulator.cli import simulate
 from stack.cli import app as stack_app
+from stream.cli import worker
 
 app = typer.Typer(
     help="Streaming CDC and fraud-graph analytics for a bank's PostgreSQL.",
@@ -26,6 +27,7 @@ app.add_typer(connectors_app, name="connectors")
 app.command("simulate")(simulate)
 app.command("eval")(evaluate)
 app.add_typer(bench_app, name="bench")
+app.command("worker")(worker)
 
 _stderr = Console(stderr=True)
 

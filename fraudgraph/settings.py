@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     pii_key: SecretStr = SecretStr("")
     topic_prefix: str = Field(default="bank", pattern=r"^[A-Za-z0-9._-]+$")
     alerts_topic: str = "fraud.alerts"
+    deadletter_topic: str = "fraudgraph.deadletter"
+    source_schema: str = Field(default="bank", pattern=r"^[A-Za-z0-9_]+$")
+    # The graph writer's consumer group; every worker in it shares the CDC partitions.
+    worker_group: str = "fraudgraph-graph"
+    worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    worker_batch_seconds: float = Field(default=0.2, gt=0, le=60)
 
     def masked(self) -> dict[str, Any]:
         """The settings as printable data, secrets masked (pydantic shows '**********')."""

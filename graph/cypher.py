@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fraudgraph.errors import ConfigError
 from graph.mapping import GraphMapping, LinkSpec, NodeRef, TableMapping
 
 DELETED_LABEL = "_Deleted"
@@ -36,8 +37,8 @@ class Statement:
 
 @dataclass(frozen=True)
 class TableStatements:
-    upserts: tuple[Statement, ...]
-    deletes: tuple[Statement, ...]
+    upsert: Statement
+    delete: Statement
 
 
 def link_is_keyed(link: LinkSpec) -> bool:
@@ -55,33 +56,23 @@ def _registry_guard() -> str:
     )
 
 
-def _node_upsert(table: TableMapping) -> str:
-    assert table.node is not None
-    node = table.node
-    return (
-        "UNWIND $rows AS row\n"
-        + _registry_guard()
-        + f"MERGE (n:{node.label} {{{node.key}: row.key}})\n"
-        "WITH n, row WHERE coalesce(n._lsn, -1) <= row.lsn\n"
-        "SET n += row.props, n._lsn = row.lsn"
-    )
+def _indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
 
 
-def _owned_link_upsert(table: TableMapping, index: int, link: LinkSpec) -> str:
-    """A link between the row's node and one referenced node, replaced when it changes."""
-    assert table.node is not None
-    node = table.node
+def _owned_link(index: int, link: LinkSpec) -> str:
+    """Body of a subquery over (n, row): the link between the row's node and one reference."""
     outgoing = link.from_ == "self"
     ref = link.to if outgoing else link.from_
     assert isinstance(ref, NodeRef)
     # The planner names a reference's value by its end: f<i> for `from`, t<i> for `to`.
     target = f"row.t{index}" if outgoing else f"row.f{index}"
-    arrow_old = (
+    old = (
         f"(n)-[r:{link.type}]->(old:{ref.label})"
         if outgoing
-        else (f"(old:{ref.label})-[r:{link.type}]->(n)")
+        else f"(old:{ref.label})-[r:{link.type}]->(n)"
     )
-    arrow_new = f"(n)-[r:{link.type}]->(m)" if outgoing else f"(m)-[r:{link.type}]->(n)"
+    new = f"(n)-[r:{link.type}]->(m)" if outgoing else f"(m)-[r:{link.type}]->(n)"
     orphan_cleanup = (
         "  WITH old WHERE old IS NOT NULL AND NOT EXISTS { (old)--() }\n  DELETE old\n"
         if ref.hash is not None
@@ -89,60 +80,107 @@ def _owned_link_upsert(table: TableMapping, index: int, link: LinkSpec) -> str:
     )
     set_properties = f"\nSET r += row.p{index}" if link.properties else ""
     return (
-        "UNWIND $rows AS row\n"
-        f"MATCH (n:{node.label} {{{node.key}: row.key}}) WHERE n._lsn = row.lsn\n"
         "CALL (n, row) {\n"
-        f"  OPTIONAL MATCH {arrow_old}\n"
+        f"  OPTIONAL MATCH {old}\n"
         f"  WHERE {target} IS NULL OR old.{ref.key} <> {target}\n"
         "  DELETE r\n"
         f"{orphan_cleanup}"
         "}\n"
         f"WITH n, row WHERE {target} IS NOT NULL\n"
         f"MERGE (m:{ref.label} {{{ref.key}: {target}}})\n"
-        f"MERGE {arrow_new}"
+        f"MERGE {new}"
         f"{set_properties}"
     )
 
 
-def _keyed_link_upsert(table: TableMapping, index: int, link: LinkSpec) -> str:
-    """A relationship identified by a column of the row (a transfer, a login)."""
+def _keyed_link(index: int, link: LinkSpec, *, guard_by_relationship: bool) -> str:
+    """Body of a subquery over (row): a relationship identified by a column (a transfer)."""
     assert link.key is not None
-    ends = []
-    for var, end, param in (("a", link.from_, f"f{index}"), ("b", link.to, f"t{index}")):
-        if end == "self":
-            raise ValueError(f"keyed link {link.type} must join two referenced nodes")
-        assert isinstance(end, NodeRef)
-        ends.append((var, end, param))
-    (_, from_ref, from_param), (_, to_ref, to_param) = ends
-    rel = f"[{{}}:{link.type} {{{{{link.key}: row.key}}}}]"
-    if table.node is not None:
-        node = table.node
-        guard = f"MATCH (n:{node.label} {{{node.key}: row.key}}) WHERE n._lsn = row.lsn\n"
-        carry = "n, row"
-    else:
-        # No node holds the LSN: the relationships carry it, plus the delete registry.
-        guard = _registry_guard() + (
-            "WITH row WHERE NOT EXISTS { ()-" + rel.format("x") + "->() WHERE x._lsn > row.lsn }\n"
-        )
-        carry = "row"
+    refs = []
+    for end in (link.from_, link.to):
+        if not isinstance(end, NodeRef):
+            raise ConfigError(f"keyed link {link.type} must join two referenced nodes")
+        refs.append(end)
+    from_ref, to_ref = refs
+    f, t = f"row.f{index}", f"row.t{index}"
+    rel = f"{link.type} {{{link.key}: row.key}}"
+    guard = (
+        # No node holds the LSN: a newer version of this relationship wins.
+        f"WITH row WHERE NOT EXISTS {{ ()-[x:{rel}]->() WHERE x._lsn > row.lsn }}\n"
+        if guard_by_relationship
+        else ""
+    )
     return (
-        "UNWIND $rows AS row\n" + guard + f"CALL ({carry}) {{\n"
-        f"  OPTIONAL MATCH (a)-{rel.format('old')}->(b)\n"
-        f"  WHERE row.{from_param} IS NULL OR row.{to_param} IS NULL\n"
-        f"     OR a.{from_ref.key} <> row.{from_param} OR b.{to_ref.key} <> row.{to_param}\n"
+        guard + "CALL (row) {\n"
+        f"  OPTIONAL MATCH (a)-[old:{rel}]->(b)\n"
+        f"  WHERE {f} IS NULL OR {t} IS NULL OR a.{from_ref.key} <> {f} OR b.{to_ref.key} <> {t}\n"
         "  DELETE old\n"
         "}\n"
-        f"WITH row WHERE row.{from_param} IS NOT NULL AND row.{to_param} IS NOT NULL\n"
-        f"MERGE {_ref_pattern('a', from_ref, from_param)}\n"
-        f"MERGE {_ref_pattern('b', to_ref, to_param)}\n"
-        f"MERGE (a)-{rel.format('r')}->(b)\n"
+        f"WITH row WHERE {f} IS NOT NULL AND {t} IS NOT NULL\n"
+        f"MERGE (a:{from_ref.label} {{{from_ref.key}: {f}}})\n"
+        f"MERGE (b:{to_ref.label} {{{to_ref.key}: {t}}})\n"
+        f"MERGE (a)-[r:{rel}]->(b)\n"
         f"SET r += row.p{index}, r._lsn = row.lsn"
     )
 
 
-def _node_delete(table: TableMapping) -> str:
-    assert table.node is not None
+def _upsert(table: TableMapping) -> str:
+    """One statement per table: the node (LSN-guarded), then each link in a subquery.
+
+    One statement rather than one per link: the batch's rows are packed and sent
+    once, not once per relationship type.
+    """
+    lines = "UNWIND $rows AS row\n" + _registry_guard()
+    if table.node is not None:
+        node = table.node
+        lines += (
+            f"MERGE (n:{node.label} {{{node.key}: row.key}})\n"
+            "WITH n, row WHERE coalesce(n._lsn, -1) <= row.lsn\n"
+            "SET n += row.props, n._lsn = row.lsn\n"
+        )
+        if table.links:
+            lines += "WITH n, row\n"
+        scope = "n, row"
+    else:
+        scope = "row"
+    for index, link in enumerate(table.links):
+        body = (
+            _keyed_link(index, link, guard_by_relationship=table.node is None)
+            if link_is_keyed(link)
+            else _owned_link(index, link)
+        )
+        lines += f"CALL ({scope}) {{\n{_indent(body)}}}\n"
+    return lines.rstrip("\n")
+
+
+def _delete(table: TableMapping) -> str:
+    """Marker, row-owned keyed relationships, then the node and unshared identities."""
+    statement = (
+        "UNWIND $rows AS row\n"
+        f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
+        "SET gone.lsn = CASE WHEN coalesce(gone.lsn, -1) < row.lsn THEN row.lsn ELSE gone.lsn END\n"
+        "WITH row\n"
+    )
+    keyed = [link for link in table.links if link_is_keyed(link)]
+    if keyed:
+        keys = {link.key for link in keyed}
+        if len(keys) != 1:
+            raise ConfigError("keyed links of one table must share one key column")
+        (key,) = keys
+        types = "|".join(sorted({link.type for link in keyed}))
+        statement += (
+            "CALL (row) {\n"
+            f"  MATCH ()-[r:{types} {{{key}: row.key}}]->()\n"
+            "  WHERE coalesce(r._lsn, -1) <= row.lsn\n"
+            "  DELETE r\n"
+            "}\n"
+        )
+    if table.node is None:
+        return statement.rstrip("\n")
     node = table.node
+    statement += (
+        f"MATCH (n:{node.label} {{{node.key}: row.key}}) WHERE coalesce(n._lsn, -1) <= row.lsn\n"
+    )
     identity_labels = sorted(
         {
             end.label
@@ -150,13 +188,6 @@ def _node_delete(table: TableMapping) -> str:
             for end in (link.from_, link.to)
             if isinstance(end, NodeRef) and end.hash is not None
         }
-    )
-    statement = (
-        "UNWIND $rows AS row\n"
-        f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
-        "SET gone.lsn = CASE WHEN coalesce(gone.lsn, -1) < row.lsn THEN row.lsn ELSE gone.lsn END\n"
-        "WITH row\n"
-        f"MATCH (n:{node.label} {{{node.key}: row.key}}) WHERE coalesce(n._lsn, -1) <= row.lsn\n"
     )
     if not identity_labels:
         return statement + "DETACH DELETE n"
@@ -172,50 +203,14 @@ def _node_delete(table: TableMapping) -> str:
     )
 
 
-def _keyed_links_delete(table: TableMapping) -> str | None:
-    keyed = [link for link in table.links if link_is_keyed(link)]
-    if not keyed:
-        return None
-    keys = {link.key for link in keyed}
-    if len(keys) != 1:
-        raise ValueError("keyed links of one table must share one key column")
-    (key,) = keys
-    types = "|".join(sorted({link.type for link in keyed}))
-    registry = ""
-    if table.node is None:
-        registry = (
-            f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
-            "SET gone.lsn = CASE WHEN coalesce(gone.lsn, -1) < row.lsn "
-            "THEN row.lsn ELSE gone.lsn END\n"
-            "WITH row\n"
-        )
-    return (
-        "UNWIND $rows AS row\n" + registry + f"MATCH ()-[r:{types} {{{key}: row.key}}]->()\n"
-        "WHERE coalesce(r._lsn, -1) <= row.lsn\n"
-        "DELETE r"
-    )
-
-
 def build_statements(mapping: GraphMapping) -> dict[str, TableStatements]:
-    statements: dict[str, TableStatements] = {}
-    for name, table in mapping.tables.items():
-        upserts: list[Statement] = []
-        if table.node is not None:
-            upserts.append(Statement(f"{name}.node", _node_upsert(table)))
-        for index, link in enumerate(table.links):
-            cypher = (
-                _keyed_link_upsert(table, index, link)
-                if link_is_keyed(link)
-                else _owned_link_upsert(table, index, link)
-            )
-            upserts.append(Statement(f"{name}.{link.type}.{index}", cypher))
-        deletes: list[Statement] = []
-        if table.node is not None:
-            deletes.append(Statement(f"{name}.delete", _node_delete(table)))
-        if (edges := _keyed_links_delete(table)) is not None:
-            deletes.append(Statement(f"{name}.delete_edges", edges))
-        statements[name] = TableStatements(tuple(upserts), tuple(deletes))
-    return statements
+    return {
+        name: TableStatements(
+            upsert=Statement(f"{name}.upsert", _upsert(table)),
+            delete=Statement(f"{name}.delete", _delete(table)),
+        )
+        for name, table in mapping.tables.items()
+    }
 
 
 def schema_statements(mapping: GraphMapping) -> list[str]:

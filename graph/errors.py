@@ -9,3 +9,10 @@ class GraphUnavailableError(RetryableError):
 
 class GraphWriteError(FraudgraphError):
     """Neo4j rejected the batch (a constraint, a type): retrying the same batch won't help."""
+
+
+class GraphQueryError(FraudgraphError):
+    """Neo4j refused a statement itself (syntax, semantics): our bug, not the data's.
+
+    Never dead-letter on this: every event would follow. The worker stops instead.
+    """

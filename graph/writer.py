@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import neo4j
 from neo4j.exceptions import (
@@ -18,10 +19,18 @@ from neo4j.exceptions import (
 
 from cdc.changes import RowChange
 from graph.cypher import schema_statements
-from graph.errors import GraphUnavailableError, GraphWriteError
+from graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
 from graph.mapping import GraphMapping
 from graph.pii import PiiHasher
 from graph.plan import PlannedWrite, WritePlanner
+
+# Codes that mean the statement is wrong whatever the data (a bug in graph/cypher.py).
+STATEMENT_FAULTS = (
+    "Neo.ClientError.Statement.SyntaxError",
+    "Neo.ClientError.Statement.SemanticError",
+    "Neo.ClientError.Statement.ParameterMissing",
+    "Neo.ClientError.Security.",
+)
 
 
 @dataclass(frozen=True)
@@ -66,13 +75,29 @@ class GraphWriter:
                 session.execute_write(_run_all, writes)
         except (ServiceUnavailable, SessionExpired, TransientError) as error:
             raise GraphUnavailableError(f"Neo4j unavailable: {error}") from error
-        except (ClientError, DatabaseError) as error:
+        except ClientError as error:
+            if (error.code or "").startswith(STATEMENT_FAULTS):
+                raise GraphQueryError(f"Neo4j refused a statement: {error.message}") from error
             raise GraphWriteError(f"Neo4j rejected the batch: {error.message or error}") from error
+        except DatabaseError as error:
+            raise GraphWriteError(f"Neo4j failed the batch: {error.message or error}") from error
         except (Neo4jError, DriverError) as error:
             raise GraphUnavailableError(f"Neo4j driver error: {error}") from error
         return WriteResult(len(changes), sum(len(w.rows) for w in writes), len(writes))
 
 
+class _Rows(list[dict[str, Any]]):
+    """A batch's rows with a short repr.
+
+    The driver formats `repr` of every parameter for a debug line even when debug
+    logging is off; for 5,000-row batches that was 19% of the worker's time.
+    Packing is unchanged: this is still a list.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} rows>"
+
+
 def _run_all(tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]) -> None:
     for write in writes:
-        tx.run(write.statement.cypher, rows=write.rows).consume()
+        tx.run(write.statement.cypher, rows=_Rows(write.rows)).consume()

@@ -28,7 +28,7 @@ class StackConfig(BaseSettings):
     neo4j_http_port: Port = Field(default=7474, ge=1, le=65535)
     kafka_heap: str = "512m"
     connect_heap: str = "512m"
-    neo4j_heap: str = "768m"
+    neo4j_heap: str = "1g"
     neo4j_pagecache: str = "256m"
     kafka_partitions: int = Field(default=3, ge=1)
     topic_prefix: str = Field(default="bank", pattern=r"^[A-Za-z0-9._-]+$")

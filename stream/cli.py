@@ -1,0 +1,69 @@
+"""`fraudgraph worker`: run the stream processor until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+import faust
+import neo4j
+import typer
+import uvloop
+
+from fraudgraph.settings import Settings, get_settings
+from graph.errors import GraphUnavailableError
+from graph.mapping import default_mapping
+from graph.pii import PiiHasher
+from graph.writer import GraphWriter
+from observability.logs import configure_logging, get_logger
+from stream.app import build_app
+from stream.backoff import Backoff
+from stream.deadletter import KafkaDeadLetterSink
+from stream.processor import BatchProcessor
+from stream.topics import ensure_topics
+
+log = get_logger(__name__)
+
+
+def worker(
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="Events per graph transaction.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Consume the CDC topics into the Neo4j graph (several workers share the partitions)."""
+    configure_logging(log_level.upper())
+    settings = get_settings()
+    if batch_size is not None:
+        settings = settings.model_copy(update={"worker_batch_size": batch_size})
+    app = prepare_worker(settings)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+def prepare_worker(settings: Settings) -> faust.App:
+    """Connect, create constraints and output topics, and build the app (waits for Neo4j)."""
+    mapping = default_mapping()
+    driver = neo4j.GraphDatabase.driver(
+        settings.neo4j_uri,
+        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+        # Schema notices ("constraint already exists") are not news on every start.
+        notifications_min_severity="OFF",
+    )
+    writer = GraphWriter(driver, mapping, PiiHasher(settings.pii_key.get_secret_value()))
+    backoff = Backoff()
+    while True:
+        try:
+            writer.setup()
+            break
+        except GraphUnavailableError as error:
+            delay = backoff.next_delay()
+            log.warning("neo4j_unavailable_at_start", error=str(error)[:300], retry_in_s=delay)
+            time.sleep(delay)
+    ensure_topics(settings.kafka_bootstrap, [settings.deadletter_topic])
+    processor = BatchProcessor(
+        mapping, writer, KafkaDeadLetterSink(settings.kafka_bootstrap, settings.deadletter_topic)
+    )
+    log.info("worker_ready", settings=settings.masked())
+    return build_app(settings, mapping, processor)

@@ -1,0 +1,145 @@
+"""One batch of CDC records: decode, write to the graph, dead-letter what cannot be used.
+
+When `process` returns, every record of the batch is durably either in the graph
+or on the dead-letter topic, so the caller may commit their offsets. Plain Python:
+Faust (stream/app.py) only feeds it batches and acks them afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cdc.changes import Position, RowChange
+from cdc.decode import decode_record
+from cdc.errors import DecodeError, Reason
+from fraudgraph.errors import RetryableError
+from graph.errors import GraphUnavailableError, GraphWriteError
+from graph.mapping import GraphMapping
+from graph.writer import WriteResult
+from observability.logs import get_logger
+from stream.backoff import Backoff
+from stream.deadletter import DeadLetter, DeadLetterSink
+from stream.records import RawRecord
+
+log = get_logger(__name__)
+
+
+class GraphSink(Protocol):
+    def apply(self, changes: Sequence[RowChange]) -> WriteResult: ...
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    records: int
+    changes: int
+    tombstones: int
+    dead_letters: int
+    graph_retries: int
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        mapping: GraphMapping,
+        graph: GraphSink,
+        dead_letters: DeadLetterSink,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.mapping = mapping
+        self.graph = graph
+        self.dead_letters = dead_letters
+        self.backoff = backoff or Backoff()
+        self.sleep = sleep
+        self._retries = 0
+
+    def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        changes: list[RowChange] = []
+        letters: list[DeadLetter] = []
+        by_position: dict[Position, RawRecord] = {}
+        tombstones = 0
+        for record in records:
+            try:
+                change = decode_record(
+                    record.value, record.position, self.mapping, _trace_context(record)
+                )
+            except DecodeError as error:
+                letters.append(DeadLetter(record, error.reason.value, error.detail))
+                continue
+            if change is None:
+                tombstones += 1
+                continue
+            changes.append(change)
+            by_position[change.position] = record
+        self._retries = 0
+        for change, rejection in self._write(changes):
+            letters.append(
+                DeadLetter(by_position[change.position], Reason.CONSTRAINT.value, str(rejection))
+            )
+        self._send_letters(letters)
+        return BatchOutcome(
+            records=len(records),
+            changes=len(changes),
+            tombstones=tombstones,
+            dead_letters=len(letters),
+            graph_retries=self._retries,
+        )
+
+    def _write(self, changes: Sequence[RowChange]) -> list[tuple[RowChange, GraphWriteError]]:
+        """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting)."""
+        if not changes:
+            return []
+        while True:
+            try:
+                self.graph.apply(changes)
+            except GraphUnavailableError as error:
+                self._wait("graph write", error)
+                continue
+            except GraphWriteError as error:
+                if len(changes) == 1:
+                    return [(changes[0], error)]
+                # One bad row must not hold back the rest: halve until it is alone.
+                middle = len(changes) // 2
+                return self._write(changes[:middle]) + self._write(changes[middle:])
+            self.backoff.reset()
+            return []
+
+    def _send_letters(self, letters: Sequence[DeadLetter]) -> None:
+        while letters:
+            try:
+                self.dead_letters.send(letters)
+            except RetryableError as error:
+                self._wait("dead-letter produce", error)
+                continue
+            for letter in letters:
+                log.warning(
+                    "dead_letter",
+                    reason=letter.reason,
+                    detail=letter.detail[:300],
+                    topic=letter.record.topic,
+                    partition=letter.record.partition,
+                    offset=letter.record.offset,
+                )
+            self.backoff.reset()
+            return
+
+    def _wait(self, what: str, error: Exception) -> None:
+        # Blocking here is the back-pressure: no new batch is taken while Neo4j or
+        # Kafka is away, so memory stays bounded by the consumer's buffers.
+        delay = self.backoff.next_delay()
+        self._retries += 1
+        log.warning(f"{what}_retry", error=str(error)[:300], retry_in_s=round(delay, 2))
+        self.sleep(delay)
+
+
+def _trace_context(record: RawRecord) -> dict[str, str] | None:
+    parent = record.header("traceparent")
+    if parent is None:
+        return None
+    context = {"traceparent": parent}
+    if (state := record.header("tracestate")) is not None:
+        context["tracestate"] = state
+    return context
