@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -40,7 +40,7 @@ def decode_record(
     if table is None or not isinstance(table_name, str):
         raise DecodeError(Reason.UNKNOWN_TABLE, f"table {str(table_name)[:60]!r} is not mapped")
     lsn, committed_at = source.get("lsn"), source.get("ts_ms")
-    if not isinstance(lsn, int) or not isinstance(committed_at, int):
+    if not _is_integer(lsn) or not _is_integer(committed_at):
         raise DecodeError(Reason.NOT_AN_ENVELOPE, "source.lsn and source.ts_ms must be integers")
 
     image = envelope.get("before") if op == "d" else envelope.get("after")
@@ -78,3 +78,7 @@ def _decode_column(table_name: str, table: TableMapping, column: str, value: Any
         return DECODERS[table.columns[column]](value)
     except ValueDrift as drift:
         raise DecodeError(Reason.TYPE_DRIFT, f"{table_name}.{column}: {drift}") from None
+
+
+def _is_integer(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -21,29 +21,34 @@ def clear_graph(driver: neo4j.Driver, database: str = "neo4j") -> None:
 
 CANONICAL_NODES = """
 MATCH (n) WHERE NOT n:_Deleted
-WITH labels(n)[0] AS label, properties(n) AS props
-RETURN label, props ORDER BY label, toString(props)
+RETURN labels(n) AS labels, properties(n) AS props
 """
 CANONICAL_RELATIONSHIPS = """
 MATCH (a)-[r]->(b)
-WITH type(r) AS type, labels(a)[0] AS from_label, properties(a) AS from_props,
-     labels(b)[0] AS to_label, properties(b) AS to_props, properties(r) AS props
-RETURN type, from_label, toString(from_props) AS from_key, to_label,
-       toString(to_props) AS to_key, props
-ORDER BY type, from_key, to_key, toString(props)
+RETURN type(r) AS type, labels(a) AS from_labels, properties(a) AS from_props,
+       labels(b) AS to_labels, properties(b) AS to_props, properties(r) AS props
 """
 
 
-def graph_checksum(driver: neo4j.Driver, database: str = "neo4j") -> str:
-    """A digest of every node and relationship with its properties, in a canonical order.
+def canonical_lines(driver: neo4j.Driver, database: str = "neo4j") -> list[bytes]:
+    """Every node and relationship with its properties, serialised with sorted keys, sorted.
 
-    Two graphs have the same checksum exactly when they hold the same data,
-    whatever order the writes arrived in.
+    Sorting happens here because Cypher cannot order by a map.
     """
-    digest = hashlib.sha256()
+    lines: list[bytes] = []
     with driver.session(database=database) as session:
         for query in (CANONICAL_NODES, CANONICAL_RELATIONSHIPS):
-            for record in session.run(query):
-                digest.update(orjson.dumps(record.data(), option=orjson.OPT_SORT_KEYS))
-                digest.update(b"\n")
+            lines += [
+                orjson.dumps(record.data(), option=orjson.OPT_SORT_KEYS)
+                for record in session.run(query)
+            ]
+    return sorted(lines)
+
+
+def graph_checksum(driver: neo4j.Driver, database: str = "neo4j") -> str:
+    """A digest of the canonical lines: equal exactly when two graphs hold the same data,
+    whatever order the writes arrived in."""
+    digest = hashlib.sha256()
+    for line in canonical_lines(driver, database):
+        digest.update(line + b"\n")
     return digest.hexdigest()

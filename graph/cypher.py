@@ -163,10 +163,7 @@ def _delete(table: TableMapping) -> str:
     )
     keyed = [link for link in table.links if link_is_keyed(link)]
     if keyed:
-        keys = {link.key for link in keyed}
-        if len(keys) != 1:
-            raise ConfigError("keyed links of one table must share one key column")
-        (key,) = keys
+        key = table.key  # the mapping guarantees keyed links use the table key
         types = "|".join(sorted({link.type for link in keyed}))
         statement += (
             "CALL (row) {\n"

@@ -33,7 +33,7 @@ class NodeRef(_Strict):
     label: Identifier
     key: Identifier = "hash"
     column: Identifier | None = None
-    hash: tuple[Identifier, ...] | None = None
+    hash: Annotated[tuple[Identifier, ...], Field(min_length=1)] | None = None
     normalise: Normaliser = "token"
 
     @model_validator(mode="after")
@@ -90,8 +90,13 @@ class GraphMapping(_Strict):
                     elif table.node is None:
                         raise ValueError(f"{name}: link {link.type} uses 'self' but has no node")
                 used |= set(link.properties.values())
-                if link.key:
-                    used.add(link.key)
+                if link.key is not None and link.key != table.key:
+                    # A keyed relationship is owned by its row and identified by the
+                    # row's own key (the planner sends only that).
+                    raise ValueError(
+                        f"{name}: link {link.type} is keyed by {link.key}, "
+                        f"not by the table key {table.key}"
+                    )
             if unknown := used - known:
                 raise ValueError(f"{name}: unknown columns {sorted(unknown)}")
         return self

@@ -40,6 +40,10 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
         broker_max_poll_records=10_000,
         stream_buffer_maxsize=2 * settings.worker_batch_size,
         broker_commit_interval=1.0,
+        # A worker killed outright holds its partitions until its session expires:
+        # keep that short so the survivors (or its restart) take over quickly.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
     source = app.topic(*cdc_topics(settings, mapping), key_type=bytes, value_type=bytes)
     # Neo4j's driver is synchronous: writes run on one thread so the event loop

@@ -14,7 +14,8 @@ class Backoff:
     _random: random.Random = field(default_factory=random.Random, repr=False)
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap_s, self.initial_s * 2**self.attempt)
+        # Past the cap the exponent stops growing: hours of retries must not overflow.
+        ceiling = min(self.cap_s, self.initial_s * 2 ** min(self.attempt, 32))
         self.attempt += 1
         # Full jitter spreads reconnecting workers so they do not stampede Neo4j.
         return self._random.uniform(ceiling / 2, ceiling)

@@ -39,7 +39,9 @@ def worker(
         settings = settings.model_copy(update={"worker_batch_size": batch_size})
     app = prepare_worker(settings)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    runner = faust.Worker(app, loglevel="WARNING", quiet=True)
+    runner.spinner = None  # a terminal spinner would put escape codes into the JSON logs
+    runner.execute_from_commandline()
 
 
 def prepare_worker(settings: Settings) -> faust.App:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from connectors.apply import apply_connector
+from connectors.definitions import ConnectorDefinition, load_definitions
+from connectors.rest import ConnectClient
 from fraudgraph.settings import Settings
+from stack.manager import Stack
+from stack.services.postgres import PostgresService
 from stack.waiting import wait_for
 
 
@@ -106,3 +115,112 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
     return values
+
+
+@contextlib.contextmanager
+def temporary_connector(
+    settings: Settings, stack: Stack, prefix: str
+) -> Iterator[ConnectorDefinition]:
+    """The bank connector under its own name, slot and topic prefix; removed afterwards.
+
+    A fresh connector snapshots the current rows (op r) onto fresh topics, so a test
+    sees only its own bank, not everything earlier tests and benchmarks wrote.
+    """
+    (bank,) = load_definitions()
+    slot = prefix.replace("-", "_")
+    definition = replace(
+        bank,
+        name=f"test-{prefix}",
+        config={**bank.config, "topic.prefix": prefix, "slot.name": slot},
+    )
+    client = ConnectClient(settings.connect_url)
+    apply_connector(client, definition)
+    try:
+        yield definition
+    finally:
+        client._request("DELETE", f"/connectors/{definition.name}")
+        postgres = stack.service("postgres")
+        assert isinstance(postgres, PostgresService)
+
+        def slot_dropped() -> bool:
+            # The slot outlives its connector and would pin WAL forever: drop it
+            # once Connect has let go of it.
+            with postgres.superuser_connection() as admin:
+                admin.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    " WHERE slot_name = %s AND NOT active",
+                    (slot,),
+                )
+                return (
+                    admin.execute(
+                        "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+                    ).fetchone()
+                    is None
+                )
+
+        wait_for(slot_dropped, what=f"slot {slot} dropped", timeout=60)
+
+
+class WorkerProcess:
+    """`fraudgraph worker` as a child process, killable at any moment."""
+
+    def __init__(self, settings: Settings, **env: str) -> None:
+        self.environment = {**os.environ, **settings_environment(settings), **env}
+        self.process: subprocess.Popen[bytes] | None = None
+        handle, name = tempfile.mkstemp(prefix="worker-", suffix=".log")
+        os.close(handle)
+        self.log_path = Path(name)
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fraudgraph", "worker", "--log-level", "WARNING"],
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "fraudgraph-test-offsets"})
+    try:
+        ends = {}
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in metadata.partitions:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                ends[(topic, partition)] = high
+        return ends
+    finally:
+        consumer.close()
+
+
+def wait_until_consumed(
+    bootstrap: str, group: str, topics: list[str], timeout: float = 180
+) -> None:
+    """Wait until `group` has committed every partition of `topics` up to its current end."""
+    targets = end_offsets(bootstrap, topics)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+
+        def caught_up() -> bool:
+            committed = consumer.committed([TopicPartition(t, p) for (t, p) in targets], timeout=10)
+            return all(
+                tp.offset >= targets[(tp.topic, tp.partition)]
+                or targets[(tp.topic, tp.partition)] == 0
+                for tp in committed
+            )
+
+        wait_for(caught_up, what=f"group {group} caught up", timeout=timeout, interval=0.5)
+    finally:
+        consumer.close()

@@ -1,0 +1,354 @@
+"""The Cypher built from the mapping: parameterised, label-safe, and in step with the planner."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cdc.changes import Position, RowChange
+from fraudgraph.errors import ConfigError
+from graph.cypher import DELETED_LABEL, build_statements, schema_statements
+from graph.mapping import GraphMapping, NodeRef, TableMapping, default_mapping
+from graph.pii import PiiHasher
+from graph.plan import WritePlanner
+
+MAPPING = default_mapping()
+STATEMENTS = build_statements(MAPPING)
+TABLES = sorted(MAPPING.tables)
+KINDS = ("upsert", "delete")
+UPDATE_CLAUSES = ("SET ", "MERGE ", "DELETE ", "DETACH DELETE ", "CREATE ", "REMOVE ")
+
+
+def cypher(table: str, kind: str) -> str:
+    return str(getattr(STATEMENTS[table], kind).cypher)
+
+
+def mapping_names(mapping: GraphMapping) -> set[str]:
+    """Every label and relationship type the mapping declares."""
+    names = {DELETED_LABEL}
+    for table in mapping.tables.values():
+        if table.node is not None:
+            names.add(table.node.label)
+        for link in table.links:
+            names.add(link.type)
+            for end in (link.from_, link.to):
+                if isinstance(end, NodeRef):
+                    names.add(end.label)
+    return names
+
+
+def labels_and_types(text: str) -> set[str]:
+    """Names after a colon in node/relationship patterns and label tests (`pii:Email`)."""
+    found: set[str] = set()
+    for group in re.findall(r"[\w(\[]:(\w+(?:\|\w+)*)", text):
+        found.update(group.split("|"))
+    return found
+
+
+def sample_value(column_type: str, table: str, column: str, index: int) -> Any:
+    marker = f"V{table}{column}Zq"
+    return {
+        "bigint": 7_000_001 + index,
+        "text": marker,
+        "bool": True,
+        "float": 12345.678 + index,
+        "decimal": Decimal("98765.43"),
+        "timestamptz": datetime(2026, 10, 1, 10, 34, 56, 789012, tzinfo=UTC),
+        "date": date(1990, 2, 3),
+        "inet": f"10.9.8.{index + 1}",
+    }[column_type]
+
+
+def sample_change(name: str, table: TableMapping, *, delete: bool = False) -> RowChange:
+    row = {
+        column: sample_value(kind, name, column, index)
+        for index, (column, kind) in enumerate(table.columns.items())
+    }
+    return RowChange(
+        table=name,
+        op="d" if delete else "c",
+        key={table.key: row[table.key]},
+        row=None if delete else row,
+        lsn=424_242,
+        committed_at_ms=0,
+        position=Position("t", 0, 0),
+    )
+
+
+@pytest.fixture(scope="module")
+def planner() -> WritePlanner:
+    return WritePlanner(MAPPING, PiiHasher("unit-test-pii-key-0123456789"))
+
+
+def planned_row(planner: WritePlanner, table: str, kind: str) -> dict[str, Any]:
+    change = sample_change(table, MAPPING.tables[table], delete=kind == "delete")
+    (write,) = planner.plan([change])
+    assert write.statement == getattr(STATEMENTS[table], kind)
+    (row,) = write.rows
+    return row
+
+
+def leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in leaves(item)]
+    return [value]
+
+
+ALL = [(table, kind) for table in TABLES for kind in KINDS]
+IDS = [f"{table}.{kind}" for table, kind in ALL]
+
+
+def test_statements_exist_for_every_mapped_table() -> None:
+    assert sorted(STATEMENTS) == TABLES
+    for table in TABLES:
+        assert STATEMENTS[table].upsert.name == f"{table}.upsert"
+        assert STATEMENTS[table].delete.name == f"{table}.delete"
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_statements_take_rows_as_their_only_parameter(table: str, kind: str) -> None:
+    text = cypher(table, kind)
+    assert text.startswith("UNWIND $rows AS row\n")
+    assert re.findall(r"\$\w+", text) == ["$rows"]
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_statements_have_no_literal_data(table: str, kind: str) -> None:
+    text = cypher(table, kind)
+    for quote in ("'", '"', "`"):
+        assert quote not in text
+    # The only number literal is the -1 that stands for "no LSN yet".
+    assert set(re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)", text)) <= {"-1"}
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_statements_contain_no_value_from_a_row(
+    planner: WritePlanner, table: str, kind: str
+) -> None:
+    text = cypher(table, kind)
+    values = [
+        value
+        for value in leaves(planned_row(planner, table, kind))
+        if isinstance(value, str) or (isinstance(value, int | float) and abs(value) >= 100)
+    ]
+    assert values  # the check is not vacuous
+    for value in values:
+        assert str(value) not in text
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_statements_read_only_fields_the_planner_provides(
+    planner: WritePlanner, table: str, kind: str
+) -> None:
+    # A misspelt row field is silently null in Cypher; keep the two modules in step.
+    used = set(re.findall(r"\brow\.(\w+)", cypher(table, kind)))
+    provided = set(planned_row(planner, table, kind))
+    assert used <= provided, sorted(used - provided)
+    assert {"key", "lsn", "tomb"} <= used
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_statements_end_with_an_update_or_a_unit_subquery(table: str, kind: str) -> None:
+    text = cypher(table, kind)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert "RETURN" not in text  # every CALL { } is a unit subquery
+    assert not lines[-1].startswith("WITH")
+    assert lines[-1] == "}" or lines[-1].startswith(UPDATE_CLAUSES)
+    # Each subquery body closes on an update clause (or on a nested subquery).
+    for before, line in itertools.pairwise(lines):
+        if line == "}":
+            assert before == "}" or before.startswith(UPDATE_CLAUSES), (before, text)
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_statements_are_balanced(table: str, kind: str) -> None:
+    text = cypher(table, kind)
+    for opening, closing in ("()", "{}", "[]"):
+        depth = 0
+        for char in text:
+            depth += (char == opening) - (char == closing)
+            assert depth >= 0
+        assert depth == 0
+
+
+@pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
+def test_labels_and_types_come_only_from_the_mapping(table: str, kind: str) -> None:
+    found = labels_and_types(cypher(table, kind))
+    assert found <= mapping_names(MAPPING), sorted(found - mapping_names(MAPPING))
+    spec = MAPPING.tables[table]
+    expected = {DELETED_LABEL}
+    if spec.node is not None:
+        expected.add(spec.node.label)
+    # Upserts draw every link; deletes name only the keyed ones (the rest go with the node).
+    expected |= {link.type for link in spec.links if kind == "upsert" or link.key}
+    assert expected <= found
+
+
+def test_upserts_guard_nodes_by_lsn_and_deletes_leave_a_marker() -> None:
+    for table in TABLES:
+        upsert, delete = cypher(table, "upsert"), cypher(table, "delete")
+        assert f"OPTIONAL MATCH (gone:{DELETED_LABEL} {{id: row.tomb}})" in upsert
+        assert f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})" in delete
+        node = MAPPING.tables[table].node
+        if node is not None:
+            assert f"MERGE (n:{node.label} {{{node.key}: row.key}})" in upsert
+            assert "WHERE coalesce(n._lsn, -1) <= row.lsn" in upsert
+            assert "WHERE coalesce(n._lsn, -1) <= row.lsn" in delete
+
+
+def test_customer_delete_erases_unshared_identity_nodes() -> None:
+    text = cypher("customers", "delete")
+    assert "pii:Address OR pii:Email OR pii:NationalId OR pii:Phone" in text
+    assert text.endswith("DELETE pii")
+
+
+def test_keyed_relationships_are_removed_with_their_row() -> None:
+    assert "MATCH ()-[r:LOGGED_IN_FROM|USED {login_id: row.key}]->()" in cypher("logins", "delete")
+    assert "MATCH ()-[r:PAID|TRANSFERRED {txn_id: row.key}]->()" in cypher("transactions", "delete")
+
+
+def merged_nodes(text: str) -> set[tuple[str, str]]:
+    return set(re.findall(r"MERGE \(\w+:(\w+) \{(\w+): ", text))
+
+
+EXPECTED_CONSTRAINTS = {
+    ("Customer", "customer_id"),
+    ("Account", "account_id"),
+    ("Card", "card_id"),
+    ("Device", "device_id"),
+    ("Merchant", "merchant_id"),
+    ("Transaction", "txn_id"),
+    ("FraudReport", "report_id"),
+    ("Email", "hash"),
+    ("Phone", "hash"),
+    ("NationalId", "hash"),
+    ("Address", "hash"),
+    ("ExternalAccount", "hash"),
+    ("IP", "address"),
+    ("_Deleted", "id"),
+}
+EXPECTED_RELATIONSHIP_INDEXES = {
+    ("USED", "login_id"),
+    ("LOGGED_IN_FROM", "login_id"),
+    ("TRANSFERRED", "txn_id"),
+    ("PAID", "txn_id"),
+}
+
+
+def parse_schema(statements: list[str]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    constraints: set[tuple[str, str]] = set()
+    indexes: set[tuple[str, str]] = set()
+    for statement in statements:
+        if match := re.fullmatch(
+            r"CREATE CONSTRAINT \w+ IF NOT EXISTS FOR \(n:(\w+)\) REQUIRE n\.(\w+) IS UNIQUE",
+            statement,
+        ):
+            constraints.add((match[1], match[2]))
+        elif match := re.fullmatch(
+            r"CREATE INDEX \w+ IF NOT EXISTS FOR \(\)-\[r:(\w+)\]-\(\) ON \(r\.(\w+)\)", statement
+        ):
+            indexes.add((match[1], match[2]))
+        else:
+            pytest.fail(f"unexpected schema statement: {statement}")
+    return constraints, indexes
+
+
+def test_schema_has_a_uniqueness_constraint_for_every_node_key() -> None:
+    constraints, _ = parse_schema(schema_statements(MAPPING))
+    assert constraints == EXPECTED_CONSTRAINTS
+
+
+def test_schema_indexes_every_keyed_relationship_type() -> None:
+    _, indexes = parse_schema(schema_statements(MAPPING))
+    assert indexes == EXPECTED_RELATIONSHIP_INDEXES
+
+
+def test_every_merged_node_is_backed_by_a_uniqueness_constraint() -> None:
+    constraints, _ = parse_schema(schema_statements(MAPPING))
+    merged = set().union(*(merged_nodes(cypher(table, kind)) for table, kind in ALL))
+    assert merged <= constraints, sorted(merged - constraints)
+    assert ("Email", "hash") in merged
+
+
+def test_schema_statement_names_are_unique_and_idempotent() -> None:
+    statements = schema_statements(MAPPING)
+    names = [statement.split()[2] for statement in statements]
+    assert len(names) == len(set(names))
+    assert all("IF NOT EXISTS" in statement for statement in statements)
+
+
+def keyed_mapping(links: list[dict[str, Any]]) -> GraphMapping:
+    return GraphMapping.model_validate(
+        {
+            "tables": {
+                "events": {
+                    "key": "event_id",
+                    "columns": {"event_id": "bigint", "a": "bigint", "b": "bigint"},
+                    "node": {"label": "Event", "key": "event_id"},
+                    "links": links,
+                }
+            }
+        }
+    )
+
+
+def test_a_keyed_link_touching_self_is_a_config_error() -> None:
+    mapping = keyed_mapping(
+        [{"type": "X", "key": "event_id", "from": "self", "to": {"label": "A", "column": "a"}}]
+    )
+    with pytest.raises(ConfigError, match="keyed link X must join two referenced nodes"):
+        build_statements(mapping)
+
+
+def test_a_link_keyed_by_a_column_other_than_the_table_key_is_rejected() -> None:
+    a = {"label": "A", "key": "id", "column": "a"}
+    b = {"label": "B", "key": "id", "column": "b"}
+    with pytest.raises(ValidationError, match="not by the table key event_id"):
+        keyed_mapping(
+            [
+                {"type": "X", "key": "event_id", "from": a, "to": b},
+                {"type": "Y", "key": "a", "from": a, "to": b},
+            ]
+        )
+
+
+def test_a_link_keyed_by_another_column_is_keyed_by_that_column() -> None:
+    document = {
+        "tables": {
+            "logins": {
+                "key": "login_id",
+                "columns": {"login_id": "bigint", "session_id": "bigint", "a": "bigint"},
+                "links": [
+                    {
+                        "type": "IN_SESSION",
+                        "key": "session_id",
+                        "from": {"label": "A", "key": "id", "column": "a"},
+                        "to": {"label": "A", "key": "id", "column": "a"},
+                    }
+                ],
+            }
+        }
+    }
+    try:
+        # Rejecting the mapping would be a fix too.
+        mapping = GraphMapping.model_validate(document)
+        planner = WritePlanner(mapping, PiiHasher("unit-test-pii-key-0123456789"))
+    except (ConfigError, ValueError):
+        return
+    change = RowChange(
+        table="logins",
+        op="c",
+        key={"login_id": 1},
+        row={"login_id": 1, "session_id": 5_550_555, "a": 2},
+        lsn=1,
+        committed_at_ms=0,
+        position=Position("t", 0, 0),
+    )
+    (write,) = planner.plan([change])
+    assert 5_550_555 in leaves(write.rows[0])

@@ -1,0 +1,376 @@
+"""BatchProcessor with fake graph and dead-letter sinks: what is applied, retried, dead-lettered."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from cdc.changes import RowChange
+from fraudgraph.errors import RetryableError
+from graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
+from graph.mapping import default_mapping
+from graph.writer import WriteResult
+from stream.backoff import Backoff
+from stream.deadletter import DeadLetter
+from stream.processor import BatchOutcome, BatchProcessor
+from stream.records import RawRecord
+
+TOPIC = "bank.public.customers"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+class FakeGraph:
+    """A GraphSink: all-or-nothing like a transaction; scripted outages; rejects bad changes."""
+
+    def __init__(
+        self,
+        outages: Sequence[Exception] = (),
+        rejects: Callable[[RowChange], bool] = lambda change: False,
+    ) -> None:
+        self.outages = list(outages)
+        self.rejects = rejects
+        self.calls: list[list[RowChange]] = []
+        self.applied: list[RowChange] = []
+
+    def apply(self, changes: Sequence[RowChange]) -> WriteResult:
+        self.calls.append(list(changes))
+        if self.outages:
+            raise self.outages.pop(0)
+        if any(self.rejects(change) for change in changes):
+            raise GraphWriteError("Neo4j rejected the batch: constraint violated")
+        self.applied.extend(changes)
+        return WriteResult(len(changes), len(changes), 1)
+
+    def applied_keys(self) -> list[int]:
+        return [next(iter(change.key.values())) for change in self.applied]
+
+
+class FakeDeadLetters:
+    """A DeadLetterSink that can fail a few times first."""
+
+    def __init__(self, failures: Sequence[Exception] = ()) -> None:
+        self.failures = list(failures)
+        self.attempts: list[list[DeadLetter]] = []
+        self.sent: list[DeadLetter] = []
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        self.attempts.append(list(letters))
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.extend(letters)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def customer_value(customer_id: int, *, table: str = "customers", lsn: int | None = None) -> bytes:
+    after = {
+        "customer_id": customer_id,
+        "full_name": "Ada",
+        "email": f"user{customer_id}@example.com",
+        "phone": None,
+        "national_id": None,
+        "date_of_birth": 7338,
+        "address_line": None,
+        "city": "London",
+        "postal_code": None,
+        "country": "GB",
+        "created_at": "2026-10-01T10:34:56Z",
+        "updated_at": "2026-10-01T10:34:56Z",
+    }
+    return orjson.dumps(
+        {
+            "before": None,
+            "after": after,
+            "source": {"table": table, "lsn": lsn or 1000 + customer_id, "ts_ms": 1},
+            "op": "c",
+        }
+    )
+
+
+def record(
+    offset: int,
+    value: bytes | None,
+    *,
+    headers: tuple[tuple[str, bytes], ...] = (),
+    partition: int = 2,
+) -> RawRecord:
+    return RawRecord(
+        topic=TOPIC,
+        partition=partition,
+        offset=offset,
+        key=orjson.dumps({"customer_id": offset}),
+        value=value,
+        headers=headers,
+    )
+
+
+def processor(
+    graph: FakeGraph, letters: FakeDeadLetters | None = None, sleeps: Sleeps | None = None
+) -> BatchProcessor:
+    return BatchProcessor(
+        default_mapping(),
+        graph,
+        letters if letters is not None else FakeDeadLetters(),
+        backoff=Backoff(initial_s=0.1, cap_s=1.0, _random=random.Random(7)),
+        sleep=sleeps if sleeps is not None else Sleeps(),
+    )
+
+
+def good_records(*ids: int) -> list[RawRecord]:
+    return [record(i, customer_value(i)) for i in ids]
+
+
+# --- decoding failures ------------------------------------------------------------------
+
+
+def test_good_events_are_applied_and_bad_ones_dead_lettered_whole() -> None:
+    graph, letters = FakeGraph(), FakeDeadLetters()
+    malformed = record(11, b'{"op": "c", "after": {', headers=(("source", b"bank"),))
+    unknown = record(12, customer_value(12, table="payroll"))
+    batch = [*good_records(10), malformed, *good_records(13), unknown, *good_records(14)]
+
+    outcome = processor(graph, letters).process(batch)
+
+    assert graph.applied_keys() == [10, 13, 14]
+    assert [letter.reason for letter in letters.sent] == ["malformed_json", "unknown_table"]
+    assert letters.sent[0].record is malformed
+    assert letters.sent[1].record is unknown
+    for letter, original in zip(letters.sent, (malformed, unknown), strict=True):
+        sent = letter.record
+        assert (sent.topic, sent.partition, sent.offset) == (TOPIC, 2, original.offset)
+        assert (sent.key, sent.value, sent.headers) == (
+            original.key,
+            original.value,
+            original.headers,
+        )
+    assert "payroll" in letters.sent[1].detail
+    assert outcome == BatchOutcome(
+        records=5, changes=3, tombstones=0, dead_letters=2, graph_retries=0
+    )
+
+
+def test_applied_changes_keep_their_kafka_position() -> None:
+    graph = FakeGraph()
+    processor(graph).process(good_records(3, 4))
+    assert [(c.position.topic, c.position.partition, c.position.offset) for c in graph.applied] == [
+        (TOPIC, 2, 3),
+        (TOPIC, 2, 4),
+    ]
+
+
+def test_a_batch_of_only_bad_events_never_calls_the_graph() -> None:
+    graph, letters = FakeGraph(), FakeDeadLetters()
+    outcome = processor(graph, letters).process([record(1, b"[]"), record(2, b"nope")])
+    assert graph.calls == []
+    assert [letter.reason for letter in letters.sent] == ["not_an_envelope", "malformed_json"]
+    assert outcome.dead_letters == 2
+
+
+def test_an_empty_batch_does_nothing() -> None:
+    graph, letters = FakeGraph(), FakeDeadLetters()
+    outcome = processor(graph, letters).process([])
+    assert graph.calls == []
+    assert letters.attempts == []
+    assert outcome == BatchOutcome(0, 0, 0, 0, 0)
+
+
+def test_a_clean_batch_sends_no_dead_letters() -> None:
+    graph, letters = FakeGraph(), FakeDeadLetters()
+    processor(graph, letters).process(good_records(1, 2, 3))
+    assert len(graph.calls) == 1
+    assert letters.attempts == []
+
+
+def test_tombstones_are_counted_not_dead_lettered_nor_written() -> None:
+    graph, letters = FakeGraph(), FakeDeadLetters()
+    batch = [*good_records(1), record(2, None), record(3, None)]
+    outcome = processor(graph, letters).process(batch)
+    assert outcome.tombstones == 2
+    assert outcome.changes == 1
+    assert outcome.dead_letters == 0
+    assert letters.sent == []
+    assert graph.applied_keys() == [1]
+
+
+# --- graph outages ----------------------------------------------------------------------
+
+
+def test_graph_unavailable_is_retried_with_the_injected_sleep() -> None:
+    graph = FakeGraph(outages=[GraphUnavailableError("down"), GraphUnavailableError("leader")])
+    letters, sleeps = FakeDeadLetters(), Sleeps()
+    proc = processor(graph, letters, sleeps)
+
+    outcome = proc.process(good_records(1, 2, 3))
+
+    assert len(sleeps.delays) == 2
+    assert 0.05 <= sleeps.delays[0] <= 0.1
+    assert 0.1 <= sleeps.delays[1] <= 0.2
+    assert len(graph.calls) == 3
+    assert all(call == graph.calls[0] for call in graph.calls)  # the same batch each time
+    assert graph.applied_keys() == [1, 2, 3]
+    assert letters.attempts == []
+    assert outcome.graph_retries == 2
+    assert outcome.dead_letters == 0
+    assert proc.backoff.attempt == 0  # reset once the write went through
+
+
+def test_retries_are_counted_per_batch() -> None:
+    graph = FakeGraph(outages=[GraphUnavailableError("down")])
+    proc = processor(graph)
+    assert proc.process(good_records(1)).graph_retries == 1
+    assert proc.process(good_records(2)).graph_retries == 0
+
+
+def test_a_graph_query_error_propagates_and_nothing_is_dead_lettered() -> None:
+    graph = FakeGraph(outages=[GraphQueryError("Neo4j refused a statement: SyntaxError")])
+    letters, sleeps = FakeDeadLetters(), Sleeps()
+    batch = [*good_records(1, 2), record(3, b"{bad")]
+    with pytest.raises(GraphQueryError):
+        processor(graph, letters, sleeps).process(batch)
+    assert len(graph.calls) == 1  # no bisection, no retry: our bug, not the data's
+    assert letters.sent == []
+    assert sleeps.delays == []
+
+
+def test_an_unexpected_error_propagates_too() -> None:
+    graph = FakeGraph(outages=[RuntimeError("boom")])
+    letters = FakeDeadLetters()
+    with pytest.raises(RuntimeError, match="boom"):
+        processor(graph, letters).process(good_records(1))
+    assert letters.sent == []
+
+
+# --- rejected changes -------------------------------------------------------------------
+
+
+def rejects_keys(*bad: int) -> Callable[[RowChange], bool]:
+    return lambda change: next(iter(change.key.values())) in bad
+
+
+@pytest.mark.parametrize("bad_index", [0, 3, 6])
+def test_bisection_isolates_the_rejected_change(bad_index: int) -> None:
+    ids = list(range(100, 107))
+    bad_id = ids[bad_index]
+    graph, letters, sleeps = FakeGraph(rejects=rejects_keys(bad_id)), FakeDeadLetters(), Sleeps()
+    batch = good_records(*ids)
+
+    outcome = processor(graph, letters, sleeps).process(batch)
+
+    assert sorted(graph.applied_keys()) == [i for i in ids if i != bad_id]
+    assert len(graph.applied) == len(ids) - 1  # each good change applied exactly once
+    assert len(letters.sent) == 1
+    (letter,) = letters.sent
+    assert letter.reason == "constraint_violation"
+    assert letter.record is batch[bad_index]
+    assert "constraint violated" in letter.detail
+    assert sleeps.delays == []  # a rejection is not an outage
+    assert outcome.dead_letters == 1
+    assert outcome.changes == len(ids)
+
+
+def test_a_lone_rejected_change_is_dead_lettered_without_bisecting() -> None:
+    graph, letters = FakeGraph(rejects=rejects_keys(5)), FakeDeadLetters()
+    batch = good_records(5)
+    processor(graph, letters).process(batch)
+    assert len(graph.calls) == 1
+    assert [(letter.reason, letter.record) for letter in letters.sent] == [
+        ("constraint_violation", batch[0])
+    ]
+
+
+def test_two_rejected_changes_are_both_dead_lettered_with_decode_failures() -> None:
+    graph, letters = FakeGraph(rejects=rejects_keys(2, 6)), FakeDeadLetters()
+    batch = [*good_records(1, 2, 3, 4), record(99, b"{"), *good_records(5, 6)]
+    outcome = processor(graph, letters).process(batch)
+    assert sorted(graph.applied_keys()) == [1, 3, 4, 5]
+    assert sorted((letter.reason, letter.record.offset) for letter in letters.sent) == [
+        ("constraint_violation", 2),
+        ("constraint_violation", 6),
+        ("malformed_json", 99),
+    ]
+    assert outcome.dead_letters == 3
+
+
+def test_an_outage_during_bisection_is_retried() -> None:
+    class FlakyGraph(FakeGraph):
+        def apply(self, changes: Sequence[RowChange]) -> WriteResult:
+            if len(self.calls) == 1:  # the first half-batch hits a leader switch
+                self.calls.append(list(changes))
+                raise GraphUnavailableError("leader switch")
+            return super().apply(changes)
+
+    graph, letters, sleeps = FlakyGraph(rejects=rejects_keys(4)), FakeDeadLetters(), Sleeps()
+    processor(graph, letters, sleeps).process(good_records(1, 2, 3, 4))
+    assert sorted(graph.applied_keys()) == [1, 2, 3]
+    assert [letter.record.offset for letter in letters.sent] == [4]
+    assert len(sleeps.delays) == 1
+
+
+# --- dead-letter outages ----------------------------------------------------------------
+
+
+def test_dead_letter_sink_failures_are_retried() -> None:
+    letters = FakeDeadLetters(failures=[RetryableError("dead-letter topic: 1 unacknowledged")])
+    sleeps = Sleeps()
+    bad = record(1, b"{")
+    processor(FakeGraph(), letters, sleeps).process([bad, *good_records(2)])
+    assert len(letters.attempts) == 2
+    assert letters.attempts[0] == letters.attempts[1]
+    assert [letter.record for letter in letters.sent] == [bad]
+    assert len(sleeps.delays) == 1
+
+
+def test_a_fatal_dead_letter_failure_propagates() -> None:
+    letters = FakeDeadLetters(failures=[ValueError("serialisation")])
+    with pytest.raises(ValueError, match="serialisation"):
+        processor(FakeGraph(), letters).process([record(1, b"{")])
+
+
+# --- trace context ----------------------------------------------------------------------
+
+
+def only_applied(graph: FakeGraph) -> RowChange:
+    (change,) = graph.applied
+    return change
+
+
+def test_traceparent_header_travels_into_the_change() -> None:
+    graph = FakeGraph()
+    headers = (("other", b"x"), ("traceparent", TRACEPARENT.encode()))
+    processor(graph).process([record(1, customer_value(1), headers=headers)])
+    assert only_applied(graph).trace_context == {"traceparent": TRACEPARENT}
+
+
+def test_tracestate_travels_with_traceparent() -> None:
+    graph = FakeGraph()
+    headers = (("traceparent", TRACEPARENT.encode()), ("tracestate", b"vendor=abc"))
+    processor(graph).process([record(1, customer_value(1), headers=headers)])
+    assert only_applied(graph).trace_context == {
+        "traceparent": TRACEPARENT,
+        "tracestate": "vendor=abc",
+    }
+
+
+@pytest.mark.parametrize("headers", [(), (("tracestate", b"vendor=abc"),)])
+def test_no_traceparent_means_no_trace_context(headers: tuple[tuple[str, bytes], ...]) -> None:
+    graph = FakeGraph()
+    processor(graph).process([record(1, customer_value(1), headers=headers)])
+    assert only_applied(graph).trace_context is None
+
+
+def test_a_non_utf8_traceparent_does_not_break_decoding() -> None:
+    graph = FakeGraph()
+    headers = (("traceparent", b"\xff\xfe00"),)
+    processor(graph).process([record(1, customer_value(1), headers=headers)])
+    context: Any = only_applied(graph).trace_context
+    assert context["traceparent"].endswith("00")
