@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from bench.cdc_latency import measure_cdc_latency
+from bench.ingest import IngestOptions, measure_ingest
 from bench.report import publish
 from bench.stack_startup import measure_stack_startup
 from fraudgraph.settings import get_settings
@@ -32,3 +33,37 @@ def cdc_latency(
 def stack_startup(json_out: JsonOut = None) -> None:
     """Cold install (empty Maven repo), warm start and idle memory, on ports shifted by 20000."""
     publish("stack", measure_stack_startup(), json_out, _console)
+
+
+@app.command("ingest")
+def ingest(
+    *,
+    events: Annotated[
+        int | None, typer.Option(help="Change events to preload (default 500,000; --short 5,000).")
+    ] = None,
+    baseline_events: Annotated[
+        int | None,
+        typer.Option(help="Events the per-event baseline writes (default 20,000; --short 500)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Worker events per graph transaction (default: settings).")
+    ] = None,
+    short: Annotated[bool, typer.Option("--short", help="A small run for tests.")] = False,
+    keep_graph: Annotated[
+        bool, typer.Option("--keep-graph", help="Leave the worker's graph in Neo4j afterwards.")
+    ] = False,
+    profile_out: Annotated[
+        Path | None, typer.Option(help="Keep py-spy's raw profile of the worker here.")
+    ] = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Events/s from Kafka into Neo4j: the worker against a per-event baseline, plus peak RSS."""
+    options = IngestOptions.resolve(
+        short=short,
+        events=events,
+        baseline_events=baseline_events,
+        batch_size=batch_size,
+        keep_graph=keep_graph,
+        profile_out=profile_out,
+    )
+    publish("ingest", measure_ingest(get_settings(), options, _console), json_out, _console)

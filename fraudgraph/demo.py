@@ -6,7 +6,6 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 import psycopg
@@ -15,13 +14,23 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from fraudgraph.demo_graph import ensure_bank, ensure_worker, show_where_to_look, wait_for_graph
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
 
 DEMO_TABLES = ("customers", "accounts", "transactions")
 
 
-def run_demo(settings: Settings, console: Console, timeout: float = 60.0) -> None:
+def run_demo(settings: Settings, console: Console) -> None:
+    """A small bank, its change events, and the graph they build."""
+    ensure_bank(settings, console)
+    ensure_worker(settings, console)
+    show_change_events(settings, console)
+    wait_for_graph(settings, console)
+    show_where_to_look(settings, console)
+
+
+def show_change_events(settings: Settings, console: Console, timeout: float = 60.0) -> None:
     """Write a customer, an account and a payment; print their change events as they arrive."""
     base = random.randint(10**9, 2 * 10**9)  # noqa: S311 - a demo row id, not a secret
     topics = [f"{settings.topic_prefix}.bank.{table}" for table in DEMO_TABLES]
@@ -73,10 +82,6 @@ def run_demo(settings: Settings, console: Console, timeout: float = 60.0) -> Non
         if wanted == 0:
             break
     console.print(table)
-    console.print(f"Neo4j Browser: http://127.0.0.1:7474/browser/ (user {settings.neo4j_user})")
-    console.print(
-        f"at {datetime.now(UTC):%H:%M:%S} UTC · `fraudgraph stack status` for the services"
-    )
 
 
 @dataclass(frozen=True)

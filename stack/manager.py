@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from stack.config import StackConfig
 from stack.errors import PortInUseError, StackError
 from stack.ports import describe_port_owner, port_is_free
+from stack.process import ManagedProcess, ProcessFiles
 from stack.secrets import StackSecrets, load_or_create
 from stack.service import Service, ServiceStatus
 from stack.services.connect import ConnectService
@@ -82,6 +83,8 @@ class Stack:
             ) from error
 
     def down(self, report: Report = _quiet, wipe: bool = False) -> None:
+        if demo_worker(self.config).stop():
+            report("worker: stopped")
         for service in reversed(self.services):
             if service.process.stop(timeout=service.stop_timeout_s):
                 report(f"{service.name}: stopped")
@@ -112,6 +115,16 @@ class Stack:
                 )
             )
         return rows
+
+
+def demo_worker(config: StackConfig) -> ManagedProcess:
+    """The stream worker `make demo` starts; stopped with the stack it depends on."""
+    return ManagedProcess(
+        "worker",
+        ProcessFiles(
+            pid_file=config.run_dir / "worker.pid", log_file=config.logs_dir / "worker.log"
+        ),
+    )
 
 
 def _build_services(config: StackConfig, secrets: StackSecrets) -> list[Service]:

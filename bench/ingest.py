@@ -1,0 +1,300 @@
+"""Kafka → Neo4j ingest: the batching worker against a per-event baseline, same events, same graph.
+
+One run, in this order:
+1. preload N simulated change events on topics unique to the run;
+2. baseline: clear the graph, write the first share of every partition one
+   event per transaction (bench/baseline.py);
+3. worker: clear the graph, run `fraudgraph worker` on the topics until its
+   group has committed all N, sampling its memory and CPU and profiling it;
+4. check the graph holds the Transaction nodes the events imply;
+5. delete the run's topics and consumer groups, and clear the graph (unless kept).
+The baseline goes first so the graph left at the end is the worker's own.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import neo4j
+from confluent_kafka import Consumer, TopicPartition
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.baseline import measure_per_event
+from bench.observe import GroupProgress
+from bench.preload import BENCH_ID_BASE, PARTITIONS, delete_run_topics, preload
+from bench.pyspy import ProfileSummary, summarise, writer_wall_shares
+from bench.worker_run import run_worker, worker_environment
+from fraudgraph.errors import ConfigError, FraudgraphError
+from fraudgraph.settings import Settings
+from graph.admin import clear_graph
+from graph.mapping import default_mapping
+from graph.pii import PiiHasher
+from graph.writer import GraphWriter
+
+SHORT_EVENTS = 5_000
+SHORT_BASELINE_EVENTS = 500
+# Only the bench's own ids: others may write to the same graph while it runs.
+COUNT_TRANSACTIONS = "MATCH (t:Transaction) WHERE t.txn_id > $base RETURN count(t) AS n"
+CLEAR_ATTEMPTS = 5
+
+
+class IngestOptionError(ConfigError):
+    """An option of `fraudgraph bench ingest` is out of range."""
+
+
+class GraphClearError(FraudgraphError):
+    """The graph could not be emptied before a measured run."""
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    events: int
+    baseline_events: int
+    batch_size: int | None = None
+    keep_graph: bool = False
+    profile_out: Path | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        short: bool,
+        events: int | None,
+        baseline_events: int | None,
+        batch_size: int | None,
+        keep_graph: bool = False,
+        profile_out: Path | None = None,
+    ) -> IngestOptions:
+        """Defaults (full or --short) filled in, and every number checked."""
+        chosen = events if events is not None else (SHORT_EVENTS if short else 500_000)
+        baseline = (
+            baseline_events
+            if baseline_events is not None
+            else (SHORT_BASELINE_EVENTS if short else 20_000)
+        )
+        if not 100 <= chosen <= 5_000_000:
+            raise IngestOptionError(f"--events must be between 100 and 5,000,000 (got {chosen})")
+        if not 1 <= baseline <= chosen:
+            raise IngestOptionError(
+                f"--baseline-events must be between 1 and --events ({chosen:,}) (got {baseline})"
+            )
+        if batch_size is not None and not 1 <= batch_size <= 100_000:
+            raise IngestOptionError(
+                f"--batch-size must be between 1 and 100,000 (got {batch_size})"
+            )
+        return cls(chosen, baseline, batch_size, keep_graph, profile_out)
+
+
+def measure_ingest(settings: Settings, options: IngestOptions, console: Console) -> dict[str, Any]:
+    run_id = f"bench-{uuid.uuid4().hex[:10]}"
+    mapping = default_mapping()
+    driver = neo4j.GraphDatabase.driver(
+        settings.neo4j_uri,
+        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+        notifications_min_severity="OFF",
+    )
+    writer = GraphWriter(driver, mapping, PiiHasher(settings.pii_key.get_secret_value()))
+    worker_progress = GroupProgress(settings.kafka_bootstrap, f"{run_id}-worker", [])
+    try:
+        with _progress(console) as bar, tempfile.TemporaryDirectory(prefix=run_id) as scratch:
+            loaded = preload(
+                settings.kafka_bootstrap,
+                mapping,
+                topic_prefix=run_id,
+                schema=settings.source_schema,
+                events=options.events,
+                on_simulate=bar("simulate customers"),
+                on_progress=bar("preload events"),
+            )
+            partitions = [(topic, p) for topic in loaded.topics for p in range(PARTITIONS)]
+            writer.setup()  # constraints first: MERGE without them scans whole labels
+
+            clear_shared_graph(driver)
+            share = options.baseline_events / loaded.events
+            ends = {tp: math.ceil(end * share) for tp, end in _ends(settings, partitions).items()}
+            baseline = measure_per_event(
+                settings.kafka_bootstrap,
+                f"{run_id}-baseline",
+                ends=ends,
+                mapping=mapping,
+                writer=writer,
+                on_progress=bar("baseline, per event"),
+                timeout=120 + options.baseline_events / 20,
+            )
+
+            clear_shared_graph(driver)
+            worker_progress = GroupProgress(
+                settings.kafka_bootstrap, f"{run_id}-worker", partitions
+            )
+            worker_progress.start()
+            worker = run_worker(
+                worker_environment(_settings_env(settings), _run_settings(run_id, options)),
+                worker_progress,
+                events=loaded.events,
+                log_file=Path(scratch) / "worker.log",
+                profile_file=options.profile_out or Path(scratch) / "worker.pyspy.txt",
+                on_progress=bar("worker, batched"),
+                timeout=120 + loaded.events / 500,
+            )
+            profile = (
+                summarise(worker.profile_file.read_text())
+                if worker.profile_file is not None
+                else ProfileSummary(0, {}, [])
+            )
+            writer_wall = (
+                writer_wall_shares(worker.wall_profile_file.read_text())
+                if worker.wall_profile_file is not None
+                else {}
+            )
+            in_graph = driver.execute_query(COUNT_TRANSACTIONS, base=BENCH_ID_BASE).records[0]["n"]
+            dead_letters = _count(settings, f"{run_id}.deadletter")
+    finally:
+        worker_progress.close()
+        _clean_up(settings, run_id, driver, options.keep_graph, console)
+        driver.close()
+
+    figures: dict[str, Any] = {
+        "events": loaded.events,
+        "event_mix": ", ".join(
+            f"{table} {100 * n / loaded.events:.1f}%"
+            for table, n in sorted(loaded.per_table.items(), key=lambda item: -item[1])
+        ),
+        "batch_size": options.batch_size or settings.worker_batch_size,
+        "events_per_s": worker.events_per_s,
+        "rate_window": f"{worker.window}: {worker.events:,} events in {worker.seconds:.1f}s",
+        "baseline_events": baseline.events,
+        "baseline_events_per_s": baseline.events_per_s,
+        "ratio": worker.events_per_s / baseline.events_per_s if baseline.events_per_s else 0.0,
+        "peak_rss_mb": worker.peak_rss_mb,
+        **worker.cpu,
+        "expected_transaction_nodes": loaded.expected_transactions,
+        "graph_transaction_nodes": in_graph,
+        "dead_letters": dead_letters,
+        "preload_s": loaded.seconds,
+        "profile_samples": profile.samples,
+    }
+    figures |= {f"writer_thread_{phase}_percent": share for phase, share in writer_wall.items()}
+    figures |= {f"profile_{area}_percent": share for area, share in profile.areas.items()}
+    figures |= {
+        f"profile_top_{rank}": f"{share:.1f}% {function}"
+        for rank, (function, share) in enumerate(profile.top_functions, start=1)
+    }
+    return figures
+
+
+def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
+    """The worker's names for this run: topics, group and dead letters all under run_id."""
+    names = {
+        "FRAUDGRAPH_TOPIC_PREFIX": run_id,
+        "FRAUDGRAPH_WORKER_GROUP": f"{run_id}-worker",
+        "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run_id}.deadletter",
+    }
+    if options.batch_size is not None:
+        names["FRAUDGRAPH_WORKER_BATCH_SIZE"] = str(options.batch_size)
+    return names
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, value in settings:
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
+    return values
+
+
+def _ends(settings: Settings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "fraudgraph-bench-probe"}
+    )
+    try:
+        return {
+            (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for topic, p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def _count(settings: Settings, topic: str) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "fraudgraph-bench-probe"}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return 0
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        )
+    finally:
+        consumer.close()
+
+
+def _clean_up(
+    settings: Settings, run_id: str, driver: neo4j.Driver, keep_graph: bool, console: Console
+) -> None:
+    """Best effort: a failure here is reported, never hides the error that ended the run."""
+    try:
+        deleted = delete_run_topics(settings.kafka_bootstrap, run_id)
+        for suffix in ("worker", "baseline"):
+            GroupProgress(settings.kafka_bootstrap, f"{run_id}-{suffix}", []).delete_group()
+        if not keep_graph:
+            clear_shared_graph(driver)
+    except FraudgraphError as error:
+        console.print(f"[yellow]warning:[/] clean-up of {run_id} incomplete: {error}")
+        return
+    console.print(
+        f"cleaned up: {len(deleted)} topics of {run_id}" + ("" if keep_graph else ", graph cleared")
+    )
+
+
+def clear_shared_graph(driver: neo4j.Driver) -> None:
+    """clear_graph, again when another writer to this Neo4j got in its way.
+
+    Someone else's writes between its two passes leave a node with a new
+    relationship ("still has relationships"), or deadlock with it; both pass.
+    """
+    for attempt in range(1, CLEAR_ATTEMPTS + 1):
+        try:
+            clear_graph(driver)
+        except (neo4j.exceptions.DatabaseError, neo4j.exceptions.TransientError) as error:
+            concurrent = isinstance(error, neo4j.exceptions.TransientError) or (
+                "still has relationships" in (error.message or "")
+            )
+            if attempt == CLEAR_ATTEMPTS or not concurrent:
+                raise GraphClearError(f"cannot clear the graph: {error.message}") from error
+            time.sleep(attempt)
+        else:
+            return
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """Rich progress bars; yields a factory of per-stage `(done, total)` callbacks."""
+    with Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+
+        def stage(name: str) -> Callable[[int, int], None]:
+            task = progress.add_task(name, total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return update
+
+        yield stage
