@@ -435,7 +435,8 @@ def test_kill_9_during_a_live_load_ends_identical_to_an_uninterrupted_run(
         pipeline.worker.kill()
         kills += 1
         pipeline.worker.start()
-    assert load.returncode == 0, load.stderr.read() if load.stderr else ""
+    _, errors = load.communicate()  # also closes the pipe
+    assert load.returncode == 0, errors.decode(errors="replace")
     # Change capture may still be catching up with the last commits: wait for the
     # graph to match the source, then for the group to have committed all it read.
     expected = source_counts(pipeline)
