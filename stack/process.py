@@ -44,20 +44,26 @@ class ManagedProcess:
             raise StackError(f"{self.name} is already running")
         self.files.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.files.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.files.log_file.open("ab") as log:
-            # A new session detaches the service from our terminal and lets `stop`
-            # signal the whole process group (JVM helpers, postgres backends).
-            child = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                start_new_session=True,
-            )
-        process = psutil.Process(child.pid)
-        self.files.pid_file.write_text(f"{child.pid} {process.create_time()}\n")
+        # The shell starts the service in the background and exits at once: the
+        # service is adopted by init, outlives this process, and never lingers as an
+        # un-waited child of ours. A new session lets `stop` signal its whole group.
+        launcher = subprocess.run(
+            ["sh", "-c", '"$@" >>"$FRAUDGRAPH_LOG" 2>&1 </dev/null & echo $!', "sh", *argv],
+            env={
+                **(env if env is not None else os.environ),
+                "FRAUDGRAPH_LOG": str(self.files.log_file),
+            },
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,
+        )
+        try:
+            process = psutil.Process(int(launcher.stdout.strip()))
+        except (ValueError, psutil.Error) as error:
+            raise StackError(f"could not start {self.name}: {launcher.stderr.strip()}") from error
+        self.files.pid_file.write_text(f"{process.pid} {process.create_time()}\n")
         return process
 
     def process(self) -> psutil.Process | None:
@@ -92,12 +98,14 @@ class ManagedProcess:
         if process is None:
             self.files.pid_file.unlink(missing_ok=True)
             return False
+        group = _process_group(process)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, self.stop_signal)
+            os.killpg(group, self.stop_signal)
         try:
             process.wait(timeout=timeout)
         except psutil.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
             process.wait(timeout=10)
         self.files.pid_file.unlink(missing_ok=True)
         return True
@@ -108,3 +116,11 @@ class ManagedProcess:
         except FileNotFoundError:
             return "(no log yet)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _process_group(process: psutil.Process) -> int:
+    """The service's process group (its launcher's session), to signal helpers too."""
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return process.pid
