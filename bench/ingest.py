@@ -36,9 +36,8 @@ from bench.worker_run import run_worker, worker_environment
 from fraudgraph.errors import ConfigError, FraudgraphError
 from fraudgraph.settings import Settings
 from graph.admin import clear_graph
+from graph.connection import graph_writer, open_driver
 from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from graph.writer import GraphWriter
 
 SHORT_EVENTS = 5_000
 SHORT_BASELINE_EVENTS = 500
@@ -97,12 +96,8 @@ class IngestOptions:
 def measure_ingest(settings: Settings, options: IngestOptions, console: Console) -> dict[str, Any]:
     run_id = f"bench-{uuid.uuid4().hex[:10]}"
     mapping = default_mapping()
-    driver = neo4j.GraphDatabase.driver(
-        settings.neo4j_uri,
-        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-        notifications_min_severity="OFF",
-    )
-    writer = GraphWriter(driver, mapping, PiiHasher(settings.pii_key.get_secret_value()))
+    driver = open_driver(settings)
+    writer = graph_writer(settings, driver, mapping)
     worker_progress = GroupProgress(settings.kafka_bootstrap, f"{run_id}-worker", [])
     try:
         with _progress(console) as bar, tempfile.TemporaryDirectory(prefix=run_id) as scratch:

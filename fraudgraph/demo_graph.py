@@ -6,7 +6,6 @@ import os
 import sys
 import time
 
-import neo4j
 import psycopg
 from rich.console import Console
 from rich.progress import Progress
@@ -15,6 +14,7 @@ from rich.table import Table
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.paths import PROJECT_ROOT
 from fraudgraph.settings import Settings
+from graph.connection import open_driver
 from simulator.cli import simulate
 from stack.config import StackConfig
 from stack.manager import demo_worker
@@ -67,8 +67,7 @@ def wait_for_graph(settings: Settings, console: Console, timeout: float = 900) -
     with psycopg.connect(settings.pg_dsn.get_secret_value()) as connection:
         row = connection.execute("SELECT count(*) FROM bank.transactions").fetchone()
     expected = int(row[0]) if row else 0
-    auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
-    with neo4j.GraphDatabase.driver(settings.neo4j_uri, auth=auth) as driver:
+    with open_driver(settings) as driver:
         deadline = time.monotonic() + timeout
         with Progress(console=console) as progress:
             task = progress.add_task("transactions in the graph", total=expected)

@@ -10,6 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from fraudgraph.contract import BANK_TABLES
+
 
 class Customer(NamedTuple):
     customer_id: int
@@ -102,16 +104,7 @@ class FraudReport(NamedTuple):
 Row = Customer | Account | Card | Device | Merchant | Login | Transaction | FraudReport
 
 # Foreign-key order: a table only references tables before it.
-TABLE_ORDER: tuple[str, ...] = (
-    "customers",
-    "accounts",
-    "cards",
-    "devices",
-    "merchants",
-    "logins",
-    "transactions",
-    "fraud_reports",
-)
+TABLE_ORDER: tuple[str, ...] = BANK_TABLES
 
 ROW_TYPES: dict[str, type[Row]] = {
     "customers": Customer,

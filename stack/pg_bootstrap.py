@@ -12,18 +12,9 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
+from fraudgraph.contract import BANK_TABLES
 from fraudgraph.paths import BANK_SCHEMA_SQL
 
-BANK_TABLES = (
-    "customers",
-    "accounts",
-    "cards",
-    "devices",
-    "merchants",
-    "logins",
-    "transactions",
-    "fraud_reports",
-)
 PUBLICATION = "fraudgraph_cdc"
 APP_ROLE = "fraudgraph"
 CDC_ROLE = "debezium"

@@ -7,15 +7,13 @@ import time
 from typing import Annotated
 
 import faust
-import neo4j
 import typer
 import uvloop
 
 from fraudgraph.settings import Settings, get_settings
+from graph.connection import graph_writer, open_driver
 from graph.errors import GraphUnavailableError
 from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from graph.writer import GraphWriter
 from observability.logs import configure_logging, get_logger
 from stream.app import build_app
 from stream.backoff import Backoff
@@ -47,13 +45,7 @@ def worker(
 def prepare_worker(settings: Settings) -> faust.App:
     """Connect, create constraints and output topics, and build the app (waits for Neo4j)."""
     mapping = default_mapping()
-    driver = neo4j.GraphDatabase.driver(
-        settings.neo4j_uri,
-        auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-        # Schema notices ("constraint already exists") are not news on every start.
-        notifications_min_severity="OFF",
-    )
-    writer = GraphWriter(driver, mapping, PiiHasher(settings.pii_key.get_secret_value()))
+    writer = graph_writer(settings, open_driver(settings), mapping)
     backoff = Backoff()
     while True:
         try:

@@ -6,7 +6,8 @@ import pytest
 from connectors.apply import parse_status
 from connectors.definitions import load_definition, load_definitions
 from connectors.errors import ConnectorDefinitionError
-from stack.pg_bootstrap import BANK_TABLES, PUBLICATION
+from fraudgraph.contract import BANK_TABLES
+from stack.pg_bootstrap import PUBLICATION
 
 
 def test_bank_connector_captures_every_contract_table() -> None:
