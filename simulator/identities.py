@@ -19,6 +19,7 @@ from datetime import date, datetime
 from faker import Faker
 
 from simulator.geo import COUNTRIES, City
+from simulator.rows import Customer
 
 _ASCII_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "ø": "o", "Ø": "O", "æ": "ae"})
 
@@ -138,3 +139,31 @@ class IdentityFactory:
         fake = self._fakers[country]
         domain = ascii_slug(company)[:18] or "firm"
         return self._unique(lambda: f"info@{domain}.{fake.tld()}", "email")
+
+
+def customer_row(
+    identity: Identity,
+    customer_id: int,
+    born: date,
+    country_code: str,
+    created: datetime,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    national_id: str | None = None,
+) -> Customer:
+    """The customers row of a person; a fraudster may give reused identifiers instead."""
+    return Customer(
+        customer_id,
+        identity.full_name,
+        email or identity.email,
+        phone or identity.phone,
+        national_id or identity.national_id,
+        born,
+        identity.address_line,
+        identity.city,
+        identity.postal_code,
+        country_code,
+        created,
+        created,
+    )

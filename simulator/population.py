@@ -11,6 +11,7 @@ import random
 
 from simulator.catalog import BY_NAME, CATEGORIES, EVERYDAY, lognormal_cents
 from simulator.geo import COUNTRIES, COUNTRY_WEIGHTS, FAR_CITIES, City, Country
+from simulator.identities import customer_row
 from simulator.rows import Customer
 from simulator.world import DAY, Person, World, to_dt
 
@@ -149,20 +150,7 @@ def _new_household(
         created = world.start - rng.uniform(30, 12 * 365) * DAY
         customer_id = world.ids.next("customers")
         when = to_dt(created)
-        row = Customer(
-            customer_id,
-            identity.full_name,
-            identity.email,
-            identity.phone,
-            identity.national_id,
-            born,
-            identity.address_line,
-            identity.city,
-            identity.postal_code,
-            country.code,
-            when,
-            when,
-        )
+        row = customer_row(identity, customer_id, born, country.code, when)
         person = Person(
             customer_id,
             country,

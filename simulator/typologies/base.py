@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from simulator.geo import COUNTRIES, Country
+from simulator.identities import customer_row
 from simulator.labels import Label
-from simulator.rows import Customer, Transaction
+from simulator.rows import Transaction
 from simulator.world import Person, World, to_dt
 
 # Hosting, VPN and anonymiser ranges: where attackers come from.
@@ -157,19 +158,15 @@ def new_fraud_person(
     identity = ids.person(country.code, city, born, address=address)
     customer_id = w.ids.next("customers")
     when = to_dt(created)
-    row = Customer(
+    row = customer_row(
+        identity,
         customer_id,
-        identity.full_name,
-        email or identity.email,
-        phone or identity.phone,
-        national_id or identity.national_id,
         born,
-        identity.address_line,
-        identity.city,
-        identity.postal_code,
         country.code,
         when,
-        when,
+        email=email,
+        phone=phone,
+        national_id=national_id,
     )
     person = Person(
         customer_id,
