@@ -65,6 +65,6 @@ class ConnectClient:
     def restart(self, name: str) -> None:
         self._request("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
 
-    def plugins(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._request("GET", "/connector-plugins") or []
-        return result
+    def delete(self, name: str) -> None:
+        """Remove a connector (its replication slot stays: PostgreSQL keeps that)."""
+        self._request("DELETE", f"/connectors/{name}")

@@ -37,7 +37,7 @@ class BatchOutcome:
     changes: int
     tombstones: int
     dead_letters: int
-    graph_retries: int
+    retries: int  # waits for Neo4j or the dead-letter topic during this batch
 
 
 class BatchProcessor:
@@ -85,7 +85,7 @@ class BatchProcessor:
             changes=len(changes),
             tombstones=tombstones,
             dead_letters=len(letters),
-            graph_retries=self._retries,
+            retries=self._retries,
         )
 
     def _write(self, changes: Sequence[RowChange]) -> list[tuple[RowChange, GraphWriteError]]:

@@ -138,7 +138,7 @@ def temporary_connector(
     try:
         yield definition
     finally:
-        client._request("DELETE", f"/connectors/{definition.name}")
+        client.delete(definition.name)
         postgres = stack.service("postgres")
         assert isinstance(postgres, PostgresService)
 

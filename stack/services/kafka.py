@@ -120,22 +120,3 @@ class KafkaService(Service):
 
     def detail(self) -> str:
         return f"bootstrap {self.bootstrap}"
-
-
-def console_consumer_command(runtime: KafkaRuntime, bootstrap: str, topic: str) -> list[str]:
-    """Kafka's own console consumer from the native install, for the README and demos."""
-    return [
-        "java",
-        "-Xmx256m",
-        f"-Dlog4j2.configurationFile={KAFKA_ASSETS / 'log4j2-tools.xml'}",
-        "-cp",
-        runtime.classpath,
-        "org.apache.kafka.tools.consumer.ConsoleConsumer",
-        "--bootstrap-server",
-        bootstrap,
-        "--topic",
-        topic,
-        "--from-beginning",
-        "--property",
-        "print.key=true",
-    ]

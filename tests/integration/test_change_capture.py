@@ -146,6 +146,18 @@ def _events_for(records: list[Record], key: str, row_id: int) -> list[Record]:
     return [r for r in records if r.key and r.key.get(key) == row_id]
 
 
+def _only_event(settings: Settings, topic: str, key: str, row_id: int) -> Record:
+    """The one change event of a row inserted once, read from `topic` within a deadline."""
+    records = collect(
+        settings.kafka_bootstrap,
+        topic,
+        lambda seen: bool(_events_for(seen, key, row_id)),
+        timeout=90,
+    )
+    (event,) = _events_for(records, key, row_id)
+    return event
+
+
 def test_every_table_streams_inserts_updates_deletes_and_tombstones(
     settings: Settings, bank_connector: ConnectorDefinition
 ) -> None:
@@ -198,24 +210,8 @@ def test_numeric_and_time_types_arrive_exactly(
             " currency) VALUES (%s, %s, 'NL00X', 'transfer', 9999.99, 'EUR')",
             (base, base),
         )
-    (customer,) = _events_for(
-        collect(
-            settings.kafka_bootstrap,
-            f"{settings.topic_prefix}.bank.customers",
-            lambda seen: bool(_events_for(seen, "customer_id", base)),
-        ),
-        "customer_id",
-        base,
-    )
-    (txn,) = _events_for(
-        collect(
-            settings.kafka_bootstrap,
-            f"{settings.topic_prefix}.bank.transactions",
-            lambda seen: bool(_events_for(seen, "txn_id", base)),
-        ),
-        "txn_id",
-        base,
-    )
+    customer = _only_event(settings, f"{settings.topic_prefix}.bank.customers", "customer_id", base)
+    txn = _only_event(settings, f"{settings.topic_prefix}.bank.transactions", "txn_id", base)
     assert customer.value["after"]["created_at"] == "2026-10-01T10:34:56.789012Z"
     assert customer.value["after"]["date_of_birth"] == 7338  # days since 1970-01-01
     assert txn.value["after"]["amount"] == "9999.99"  # decimal.handling.mode=string: exact
@@ -234,13 +230,7 @@ def test_rows_present_before_capture_arrive_as_snapshot_reads(
     # A connector created after the insert must read the row in its snapshot.
     prefix = f"snap{uuid.uuid4().hex[:8]}"
     with temporary_connector(settings, stack, prefix):
-        records = collect(
-            settings.kafka_bootstrap,
-            f"{prefix}.bank.merchants",
-            lambda seen: bool(_events_for(seen, "merchant_id", row_id)),
-            timeout=90,
-        )
-    (event,) = _events_for(records, "merchant_id", row_id)
+        event = _only_event(settings, f"{prefix}.bank.merchants", "merchant_id", row_id)
     assert event.value["op"] == "r"
     assert event.value["source"]["snapshot"] != "false"
     assert event.value["after"]["country"] == "FR"

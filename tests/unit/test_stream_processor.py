@@ -154,9 +154,7 @@ def test_good_events_are_applied_and_bad_ones_dead_lettered_whole() -> None:
             original.headers,
         )
     assert "payroll" in letters.sent[1].detail
-    assert outcome == BatchOutcome(
-        records=5, changes=3, tombstones=0, dead_letters=2, graph_retries=0
-    )
+    assert outcome == BatchOutcome(records=5, changes=3, tombstones=0, dead_letters=2, retries=0)
 
 
 def test_applied_changes_keep_their_kafka_position() -> None:
@@ -219,7 +217,7 @@ def test_graph_unavailable_is_retried_with_the_injected_sleep() -> None:
     assert all(call == graph.calls[0] for call in graph.calls)  # the same batch each time
     assert graph.applied_keys() == [1, 2, 3]
     assert letters.attempts == []
-    assert outcome.graph_retries == 2
+    assert outcome.retries == 2
     assert outcome.dead_letters == 0
     assert proc.backoff.attempt == 0  # reset once the write went through
 
@@ -227,8 +225,8 @@ def test_graph_unavailable_is_retried_with_the_injected_sleep() -> None:
 def test_retries_are_counted_per_batch() -> None:
     graph = FakeGraph(outages=[GraphUnavailableError("down")])
     proc = processor(graph)
-    assert proc.process(good_records(1)).graph_retries == 1
-    assert proc.process(good_records(2)).graph_retries == 0
+    assert proc.process(good_records(1)).retries == 1
+    assert proc.process(good_records(2)).retries == 0
 
 
 def test_a_graph_query_error_propagates_and_nothing_is_dead_lettered() -> None:
