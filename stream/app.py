@@ -13,17 +13,22 @@ past an in-flight message (faust-streaming issue #606).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, NoReturn, cast
 
 import faust
 
 from fraudgraph.settings import Settings
 from graph.mapping import GraphMapping
+from observability.logs import get_logger
 from stream.processor import BatchProcessor
 from stream.records import RawRecord
 from stream.topics import cdc_topics
+
+log = get_logger(__name__)
+EXIT_FATAL = 70  # EX_SOFTWARE: an internal error, not bad input
 
 
 def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcessor) -> faust.App:
@@ -59,11 +64,40 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
             settings.worker_batch_size, within=settings.worker_batch_seconds
         ):
             records = [_raw_record(event) for event in events]
-            await loop.run_in_executor(writer_thread, processor.process, records)
+            await process_or_exit(loop, writer_thread, processor, records)
             for event in events:
                 await stream.ack(event)
 
     return app
+
+
+async def process_or_exit(
+    loop: asyncio.AbstractEventLoop,
+    executor: Executor,
+    processor: BatchProcessor,
+    records: list[RawRecord],
+    exit_process: Callable[[int], NoReturn] = os._exit,
+) -> None:
+    """Process a batch; on an error the processor could not handle, stop the process.
+
+    BatchProcessor already retries what is transient and dead-letters bad events, so
+    what reaches here is a bug (e.g. Neo4j refusing our own Cypher). Faust would
+    restart the agent and go on past this batch, whose offsets could then never be
+    committed: a silent stall. Exiting instead makes the failure loud to the
+    supervisor (compose `restart:`, systemd) and, as nothing of the batch was acked,
+    it is redelivered when the worker comes back.
+    """
+    try:
+        await loop.run_in_executor(executor, processor.process, records)
+    except Exception as error:  # noqa: BLE001 - every unhandled error must stop the worker
+        log.critical(
+            "worker_stopping",
+            error=f"{type(error).__name__}: {str(error)[:500]}",
+            first_offset=f"{records[0].topic}/{records[0].partition}@{records[0].offset}"
+            if records
+            else None,
+        )
+        exit_process(EXIT_FATAL)
 
 
 def _raw_record(event: faust.EventT[Any]) -> RawRecord:

@@ -1,0 +1,76 @@
+"""The agent's last line of defence: an error the processor cannot handle stops the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
+
+import pytest
+
+from cdc.changes import RowChange
+from graph.errors import GraphQueryError
+from graph.mapping import default_mapping
+from graph.writer import WriteResult
+from stream.app import EXIT_FATAL, process_or_exit
+from stream.deadletter import DeadLetter
+from stream.processor import BatchProcessor
+from stream.records import RawRecord
+
+ENVELOPE = (
+    b'{"op": "c", "before": null, "source": {"table": "merchants", "lsn": 7, "ts_ms": 1},'
+    b' "after": {"merchant_id": 1, "name": "M", "mcc": "5411", "country": "GB"}}'
+)
+
+
+class _Exited(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _exit(code: int) -> NoReturn:
+    raise _Exited(code)
+
+
+class _Graph:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+        self.applied: list[RowChange] = []
+
+    def apply(self, changes: Sequence[RowChange]) -> WriteResult:
+        if self.error is not None:
+            raise self.error
+        self.applied += changes
+        return WriteResult(len(changes), len(changes), 1)
+
+
+class _Letters:
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        assert not letters
+
+
+def _run(graph: _Graph) -> None:
+    processor = BatchProcessor(default_mapping(), graph, _Letters(), sleep=lambda _: None)
+    records = [RawRecord("bank.bank.merchants", 0, 5, b'{"merchant_id": 1}', ENVELOPE)]
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            await process_or_exit(
+                asyncio.get_running_loop(), executor, processor, records, exit_process=_exit
+            )
+
+    asyncio.run(scenario())
+
+
+def test_a_query_error_stops_the_process_instead_of_skipping_the_batch() -> None:
+    with pytest.raises(_Exited) as stopped:
+        _run(_Graph(GraphQueryError("Neo4j refused a statement: syntax")))
+    assert stopped.value.code == EXIT_FATAL
+
+
+def test_a_good_batch_is_applied_and_the_process_goes_on() -> None:
+    graph = _Graph(None)
+    _run(graph)
+    assert [change.key for change in graph.applied] == [{"merchant_id": 1}]
