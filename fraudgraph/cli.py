@@ -7,8 +7,10 @@ import sys
 import typer
 from rich.console import Console
 
+from alerts.webhooks.cli import app as webhooks_app
 from bench.cli import app as bench_app
 from connectors.cli import app as connectors_app
+from detection.cli import app as analyze_app
 from evaluation.cli import evaluate
 from fraudgraph.demo import run_demo
 from fraudgraph.errors import FraudgraphError
@@ -28,6 +30,8 @@ app.command("simulate")(simulate)
 app.command("eval")(evaluate)
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
+app.add_typer(analyze_app, name="analyze")
+app.add_typer(webhooks_app, name="webhooks")
 
 _stderr = Console(stderr=True)
 

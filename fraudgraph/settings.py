@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     worker_group: str = "fraudgraph-graph"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
     worker_batch_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Detection: which detectors run, their thresholds and shadow flags (YAML);
+    # None means the packaged detection/detectors.yaml.
+    detectors_file: Path | None = None
+    # Alerts of detectors in shadow mode go here, never to webhooks.
+    alerts_shadow_topic: str = "fraud.alerts.shadow"
+    # Louvain over the suspicious subgraph in the worker, every this many seconds (0: off).
+    cluster_interval_seconds: float = Field(default=300.0, ge=0)
+    # Webhook delivery: endpoints (YAML), its own consumer group, retry and give-up topics.
+    webhooks_file: Path | None = None
+    webhooks_group: str = "fraudgraph-webhooks"
+    webhooks_retry_topic_prefix: str = "fraudgraph.webhooks.retry"
+    webhooks_deadletter_topic: str = "fraudgraph.webhooks.deadletter"
+    # Prometheus /metrics of the stream worker and of the webhook delivery worker
+    # (0 picks a free port; loopback unless told otherwise).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    webhooks_metrics_port: int = Field(default=9109, ge=0, le=65535)
 
     def masked(self) -> dict[str, Any]:
         """The settings as printable data, secrets masked (pydantic shows '**********')."""

@@ -1,0 +1,1 @@
+"""Alerts: the contract's alert shape, the alerts topic, and webhook delivery."""

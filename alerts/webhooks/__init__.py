@@ -1,0 +1,1 @@
+"""Signed webhook delivery of alerts (Standard Webhooks) and a verifying receiver."""
