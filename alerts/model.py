@@ -141,4 +141,4 @@ def alert_errors(alert: Mapping[str, Any]) -> list[str]:
 
 
 def severity_at_least(severity: str, minimum: str) -> bool:
-    return SEVERITY_ORDER.index(severity) >= SEVERITY_ORDER.index(minimum)  # type: ignore[arg-type]
+    return SEVERITY_ORDER.index(severity) >= SEVERITY_ORDER.index(minimum)

@@ -48,7 +48,7 @@ def _delay(seconds: float | None) -> str:
     return f"{sign}{seconds / 3600:.1f}h"
 
 
-def _table(report: Report) -> Table:
+def report_table(report: Report) -> Table:
     table = Table(
         "typology",
         "labelled",
@@ -136,7 +136,7 @@ def evaluate(
         batch = sources.read_topic(bootstrap or settings.kafka_bootstrap, name, timeout)
         origin = f"topic {name}"
     report = score(truth, batch.alerts, mapping, types)
-    _out.print(_table(report))
+    _out.print(report_table(report))
     _out.print(
         f"alerts from {origin}: {batch.read} read, {batch.invalid} invalid, "
         f"{report.duplicate_alerts} duplicate, {report.unmapped_alerts} with an unmapped rule; "

@@ -38,7 +38,7 @@ def latest_per_row(changes: Iterable[RowChange]) -> list[RowChange]:
     return list(newest.values())
 
 
-def _graph_value(value: Any) -> Any:
+def graph_value(value: Any) -> Any:
     # Neo4j has no decimal type; amounts are kept exactly in the source and as
     # floats (ample for 14,2 money) in the graph.
     if isinstance(value, Decimal):
@@ -89,7 +89,7 @@ class WritePlanner:
         source = change.row
         row = self._identity(table_name, change)
         if table.node is not None:
-            props = {name: _graph_value(source[name]) for name in table.node.properties}
+            props = {name: graph_value(source[name]) for name in table.node.properties}
             for prop, column in table.node.hashed.items():
                 props[prop] = self.hasher.digest("token", [source[column]])
             row["props"] = props
@@ -99,7 +99,7 @@ class WritePlanner:
                     row[f"{prefix}{index}"] = self._reference(end, source)
             if link.key is not None or link.properties:
                 row[f"p{index}"] = {
-                    prop: _graph_value(source[column]) for prop, column in link.properties.items()
+                    prop: graph_value(source[column]) for prop, column in link.properties.items()
                 }
         return row
 

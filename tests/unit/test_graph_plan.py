@@ -286,6 +286,13 @@ def test_transaction_to_an_external_iban(planner: WritePlanner, hasher: PiiHashe
             "status": "posted",
             "created_at": at,
             "updated_at": at,
+            "account_id": 7,
+            "counterparty_account_id": None,
+            "merchant_id": None,
+            "card_id": None,
+            "device_id": 99,
+            "ip_address": "10.0.0.7",
+            "counterparty_hash": hasher.digest("token", ["DE89370400440532013000"]),
         },
         "f0": 7,  # SENT from the account
         "t1": None,  # TO_ACCOUNT: no internal counterparty

@@ -1,0 +1,39 @@
+"""The shape every detector has: which events it reacts to, and what it concludes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from alerts.model import Finding, Kind
+from detection.context import Context
+from detection.events import Event, EventKind
+from fraudgraph.errors import ConfigError
+
+
+class Params(BaseModel):
+    """Thresholds of a detector; subclasses declare theirs with defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Detector(ABC):
+    rule: ClassVar[str]  # the alert's `rule`; also the detector's name in detectors.yaml
+    kind: ClassVar[Kind]
+    handles: ClassVar[frozenset[EventKind]]
+    params_model: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self.params = self.params_model.model_validate(dict(params or {}))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ConfigError(f"detector {self.rule}: params.{where}: {first['msg']}") from error
+
+    @abstractmethod
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        """Findings about `event`, judged only on what happened up to its event time."""

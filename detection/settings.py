@@ -1,0 +1,60 @@
+"""Detector configuration: which detectors run, live or in shadow, and their thresholds.
+
+The packaged `detectors.yaml` is the default; `FRAUDGRAPH_DETECTORS_FILE` points at
+another. A detector in shadow mode runs on live traffic but its alerts go to the
+shadow topic and never to webhooks, so a new rule can be compared before it goes live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fraudgraph.errors import ConfigError
+
+DEFAULT_DETECTORS_FILE = Path(__file__).with_name("detectors.yaml")
+
+
+class HistoryWindows(BaseModel):
+    """How far back a batch's history is fetched (the widest window any detector uses)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sent_days: float = Field(default=35, gt=0)
+    received_days: float = Field(default=10, gt=0)
+    card_hours: float = Field(default=48, gt=0)
+    login_days: float = Field(default=30, gt=0)
+
+
+class DetectorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    shadow: bool = False
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DetectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    history: HistoryWindows = HistoryWindows()
+    # An analyst's false_positive verdict on a customer or account quiets later alerts
+    # that implicate it (verdicts reported at or before the triggering event).
+    suppress_false_positives: bool = True
+    detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
+
+
+def load_detection_config(path: Path | None = None) -> DetectionConfig:
+    source = path or DEFAULT_DETECTORS_FILE
+    try:
+        data = yaml.safe_load(source.read_text()) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read detectors file {source}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {str(error).splitlines()[0]}") from error
+    try:
+        return DetectionConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{source}: {where}: {first['msg']}") from error
