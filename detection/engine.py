@@ -38,6 +38,7 @@ class DetectionResult:
     errors: list[str] = field(default_factory=list)  # detector names that raised
     events: int = 0
     seconds_by_detector: dict[str, float] = field(default_factory=dict)
+    decided: set[str] = field(default_factory=set)  # alert ids sent or suppressed
 
 
 class DetectionEngine:
@@ -101,20 +102,25 @@ class DetectionEngine:
     def _emit(
         self, finding: Finding, event: Event, ctx: Context, shadow: bool, result: DetectionResult
     ) -> None:
-        if finding.alert_id in self._sent:
+        if finding.alert_id in self._sent or finding.alert_id in result.decided:
             result.repeated += 1
             return
+        result.decided.add(finding.alert_id)
         if self.config.suppress_false_positives and _cleared(finding, event, ctx):
             result.suppressed.append((finding.rule, "false_positive"))
-            self._remember(finding.alert_id)
             return
         alert = to_alert(_with_source(finding, event), self.clock_ms(), shadow=shadow)
         (result.shadow_alerts if shadow else result.alerts).append(alert)
-        self._remember(finding.alert_id)
 
-    def _remember(self, alert_id: str) -> None:
-        self._sent[alert_id] = None
-        if len(self._sent) > RECENT_ALERT_IDS:
+    def confirm(self, result: DetectionResult) -> None:
+        """The result's alerts are durable: do not send these findings again.
+
+        Called only after the alerts topic acknowledged them, so a failure between
+        detection and produce cannot make a finding count as sent when it was not.
+        """
+        for alert_id in sorted(result.decided):
+            self._sent[alert_id] = None
+        while len(self._sent) > RECENT_ALERT_IDS:
             self._sent.popitem(last=False)
 
 

@@ -87,4 +87,5 @@ def replay(
         result = engine.run(changes[start : start + batch_size])
         alerts.extend(result.alerts)
         alerts.extend(result.shadow_alerts)
+        engine.confirm(result)
     return alerts

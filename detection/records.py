@@ -61,7 +61,7 @@ class RecordBuilder:
             digest = self.hasher.digest(normaliser, [row.get(column) for column in columns])
             if digest is not None:
                 keys.append((label, digest))
-        return tuple(keys)
+        return tuple(sorted(keys))
 
     def customer(self, row: Row) -> CustomerInfo:
         return CustomerInfo(

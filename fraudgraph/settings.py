@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # Detection: which detectors run, their thresholds and shadow flags (YAML);
     # None means the packaged detection/detectors.yaml.
     detectors_file: Path | None = None
+    # Off: the worker only builds the graph (e.g. to measure ingest alone).
+    detection_enabled: bool = True
     # Alerts of detectors in shadow mode go here, never to webhooks.
     alerts_shadow_topic: str = "fraud.alerts.shadow"
     # Louvain over the suspicious subgraph in the worker, every this many seconds (0: off).

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import faust
 import typer
 import uvloop
 
+from alerts.producer import KafkaAlertSink
+from detection.engine import DetectionEngine
+from detection.graph_history import GraphHistory
+from detection.records import RecordBuilder
+from detection.registry import build_detectors
+from detection.settings import load_detection_config
 from fraudgraph.settings import Settings, get_settings
 from graph.connection import graph_writer, open_driver
 from graph.errors import GraphUnavailableError
-from graph.mapping import default_mapping
+from graph.mapping import GraphMapping, default_mapping
+from graph.writer import GraphWriter
 from observability.logs import configure_logging, get_logger
 from stream.app import build_app
 from stream.backoff import Backoff
@@ -57,7 +64,25 @@ def prepare_worker(settings: Settings) -> faust.App:
             time.sleep(delay)
     ensure_topics(settings.kafka_bootstrap, [settings.deadletter_topic])
     processor = BatchProcessor(
-        mapping, writer, KafkaDeadLetterSink(settings.kafka_bootstrap, settings.deadletter_topic)
+        mapping,
+        writer,
+        KafkaDeadLetterSink(settings.kafka_bootstrap, settings.deadletter_topic),
+        **_detection(settings, mapping, writer),
     )
     log.info("worker_ready", settings=settings.masked())
     return build_app(settings, mapping, processor)
+
+
+def _detection(settings: Settings, mapping: GraphMapping, writer: GraphWriter) -> dict[str, Any]:
+    """The detection engine and alert sink the processor runs after each write (or none)."""
+    if not settings.detection_enabled:
+        return {}
+    ensure_topics(settings.kafka_bootstrap, [settings.alerts_topic, settings.alerts_shadow_topic])
+    config = load_detection_config(settings.detectors_file)
+    engine = DetectionEngine(
+        GraphHistory(writer.driver),
+        config,
+        RecordBuilder(mapping, writer.planner.hasher),
+        build_detectors(config),
+    )
+    return {"detection": engine, "alerts": KafkaAlertSink.from_settings(settings)}

@@ -1,8 +1,10 @@
-"""One batch of CDC records: decode, write to the graph, dead-letter what cannot be used.
+"""One batch of CDC records: decode, write to the graph, dead-letter what cannot be used,
+then run the detectors over what was written and publish their alerts.
 
 When `process` returns, every record of the batch is durably either in the graph
-or on the dead-letter topic, so the caller may commit their offsets. Plain Python:
-Faust (stream/app.py) only feeds it batches and acks them afterwards.
+or on the dead-letter topic, and every alert it raised is on the alerts topic, so
+the caller may commit their offsets. Plain Python: Faust (stream/app.py) only feeds
+it batches and acks them afterwards.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from alerts.producer import AlertSink
 from cdc.changes import Position, RowChange
 from cdc.decode import decode_record
 from cdc.errors import DecodeError, Reason
+from detection.engine import DetectionResult
 from fraudgraph.errors import RetryableError
 from graph.errors import GraphUnavailableError, GraphWriteError
 from graph.mapping import GraphMapping
@@ -31,6 +35,12 @@ class GraphSink(Protocol):
     def apply(self, changes: Sequence[RowChange]) -> WriteResult: ...
 
 
+class Detection(Protocol):
+    def run(self, changes: Sequence[RowChange]) -> DetectionResult: ...
+
+    def confirm(self, result: DetectionResult) -> None: ...
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     records: int
@@ -38,6 +48,7 @@ class BatchOutcome:
     tombstones: int
     dead_letters: int
     retries: int  # waits for Neo4j or the dead-letter topic during this batch
+    detection: DetectionResult | None = None
 
 
 class BatchProcessor:
@@ -46,12 +57,19 @@ class BatchProcessor:
         mapping: GraphMapping,
         graph: GraphSink,
         dead_letters: DeadLetterSink,
+        *,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        detection: Detection | None = None,
+        alerts: AlertSink | None = None,
     ) -> None:
+        if (detection is None) != (alerts is None):
+            raise ValueError("detection needs an alert sink, and an alert sink needs detection")
         self.mapping = mapping
         self.graph = graph
         self.dead_letters = dead_letters
+        self.detection = detection
+        self.alerts = alerts
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self._retries = 0
@@ -75,18 +93,43 @@ class BatchProcessor:
             changes.append(change)
             by_position[change.position] = record
         self._retries = 0
+        rejected: set[Position] = set()
         for change, rejection in self._write(changes):
+            rejected.add(change.position)
             letters.append(
                 DeadLetter(by_position[change.position], Reason.CONSTRAINT.value, str(rejection))
             )
         self._send_letters(letters)
+        detection = self._detect([c for c in changes if c.position not in rejected])
         return BatchOutcome(
             records=len(records),
             changes=len(changes),
             tombstones=tombstones,
             dead_letters=len(letters),
             retries=self._retries,
+            detection=detection,
         )
+
+    def _detect(self, written: Sequence[RowChange]) -> DetectionResult | None:
+        """Detectors over the rows now in the graph; their alerts acknowledged by Kafka."""
+        if self.detection is None or self.alerts is None or not written:
+            return None
+        while True:
+            try:
+                result = self.detection.run(written)
+                break
+            except GraphUnavailableError as error:
+                self._wait("detection read", error)
+        for alerts, shadow in ((result.alerts, False), (result.shadow_alerts, True)):
+            while alerts:
+                try:
+                    self.alerts.send(alerts, shadow=shadow)
+                    break
+                except RetryableError as error:
+                    self._wait("alert produce", error)
+        self.detection.confirm(result)
+        self.backoff.reset()
+        return result
 
     def _write(self, changes: Sequence[RowChange]) -> list[tuple[RowChange, GraphWriteError]]:
         """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting)."""

@@ -112,6 +112,8 @@ def run_cli(
 def settings_environment(settings: Settings) -> dict[str, str]:
     values = {}
     for name, value in settings:
+        if value is None:
+            continue  # unset: the subprocess uses the default, not the string "None"
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
     return values

@@ -23,7 +23,12 @@ import orjson
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from psycopg.rows import dict_row
 
+from detection.graph_history import GraphHistory
+from detection.memory_history import MemoryHistory
+from detection.records import RecordBuilder
+from fraudgraph.contract import BANK_TABLES
 from fraudgraph.settings import Settings
 from graph.admin import canonical_lines, clear_graph, graph_checksum
 from graph.mapping import default_mapping
@@ -149,6 +154,8 @@ def pipeline(
             "topic_prefix": f"gp{run}",
             "worker_group": f"graph-{run}",
             "deadletter_topic": f"deadletter-{run}",
+            "alerts_topic": f"alerts-{run}",
+            "alerts_shadow_topic": f"alerts-shadow-{run}",
         }
     )
     topics = cdc_topics(local, default_mapping())
@@ -204,6 +211,63 @@ def test_sampled_properties_equal_their_rows(pipeline: Pipeline) -> None:
         assert t["amount"] == pytest.approx(float(amount))
         assert (t["status"], t["channel"], t["currency"]) == (status, channel, currency)
         assert t["created_at"] == int(created_at.timestamp() * 1000)
+
+
+def _source_tables(pipeline: Pipeline) -> dict[str, list[dict[str, Any]]]:
+    with psycopg.connect(pipeline.dsn, row_factory=dict_row) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM bank.{table}").fetchall()  # noqa: S608
+            for table in BANK_TABLES
+        }
+
+
+def test_detection_history_read_from_the_graph_equals_the_source_rows(
+    pipeline: Pipeline,
+) -> None:
+    """Detectors read Neo4j in the worker and memory offline: both must answer alike."""
+    mapping = default_mapping()
+    builder = RecordBuilder(mapping, PiiHasher(pipeline.settings.pii_key.get_secret_value()))
+    tables = _source_tables(pipeline)
+    memory = MemoryHistory.from_tables(builder, tables)
+    graph = GraphHistory(pipeline.driver)
+    accounts = [row["account_id"] for row in tables["accounts"]]
+    customers = [row["customer_id"] for row in tables["customers"]]
+    cards = [row["card_id"] for row in tables["cards"]]
+    devices = [row["device_id"] for row in tables["devices"]]
+    ever = (0, 2**62)
+
+    def same(left: Any, right: Any) -> None:
+        def norm(answer: Any) -> Any:
+            if isinstance(answer, dict):
+                return {
+                    k: sorted(v, key=repr) if isinstance(v, list) else v
+                    for k, v in answer.items()
+                    if v
+                }
+            return sorted(answer, key=repr)
+
+        assert norm(dict(left) if not isinstance(left, list) else left) == norm(
+            dict(right) if not isinstance(right, list) else right
+        )
+
+    same(graph.accounts(accounts), memory.accounts(accounts))
+    same(graph.customers(customers), memory.customers(customers))
+    same(graph.accounts_of(customers), memory.accounts_of(customers))
+    same(graph.sent(accounts, *ever), memory.sent(accounts, *ever))
+    same(graph.received(accounts, *ever), memory.received(accounts, *ever))
+    same(graph.card_txns(cards, *ever), memory.card_txns(cards, *ever))
+    same(graph.device_txns(devices, *ever), memory.device_txns(devices, *ever))
+    same(graph.logins(customers, *ever), memory.logins(customers, *ever))
+    same(graph.reports(customers, accounts), memory.reports(customers, accounts))
+    identities = {i for c in memory.customers(customers).values() for i in c.identities}
+    same(graph.customers_sharing(identities), memory.customers_sharing(identities))
+    # A window is a window: a narrow one answers a subset, the same on both sides.
+    some = accounts[:20]
+    middle = sorted(t.at for ts in memory.sent(some, *ever).values() for t in ts)
+    if middle:
+        lo, hi = middle[len(middle) // 4], middle[3 * len(middle) // 4]
+        same(graph.sent(some, lo, hi), memory.sent(some, lo, hi))
+    assert sum(len(v) for v in memory.sent(accounts, *ever).values()) == len(tables["transactions"])
 
 
 def test_no_raw_pii_reaches_the_graph(pipeline: Pipeline) -> None:

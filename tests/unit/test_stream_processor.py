@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from cdc.changes import RowChange
+from detection.engine import DetectionResult
 from fraudgraph.errors import RetryableError
 from graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
 from graph.mapping import default_mapping
@@ -372,3 +373,92 @@ def test_a_non_utf8_traceparent_does_not_break_decoding() -> None:
     processor(graph).process([record(1, customer_value(1), headers=headers)])
     context: Any = only_applied(graph).trace_context
     assert context["traceparent"].endswith("00")
+
+
+# --- detection after the write ----------------------------------------------------------
+
+
+class FakeDetection:
+    """Raises one alert per change it sees; records what it was shown and confirmed."""
+
+    def __init__(self, outages: Sequence[Exception] = ()) -> None:
+        self.outages = list(outages)
+        self.seen: list[RowChange] = []
+        self.confirmed: list[DetectionResult] = []
+
+    def run(self, changes: Sequence[RowChange]) -> DetectionResult:
+        if self.outages:
+            raise self.outages.pop(0)
+        self.seen.extend(changes)
+        result = DetectionResult()
+        for change in changes:
+            key = next(iter(change.key.values()))
+            result.alerts.append({"alert_id": f"a-{key}"})
+            result.decided.add(f"a-{key}")
+        result.shadow_alerts.append({"alert_id": "shadow-1"})
+        return result
+
+    def confirm(self, result: DetectionResult) -> None:
+        self.confirmed.append(result)
+
+
+class FakeAlerts:
+    def __init__(self, failures: Sequence[Exception] = (), log: list[str] | None = None) -> None:
+        self.failures = list(failures)
+        self.sent: list[tuple[bool, list[dict[str, Any]]]] = []
+        self.log = log
+
+    def send(self, alerts: Sequence[Any], shadow: bool = False) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((shadow, [dict(a) for a in alerts]))
+
+
+def detecting_processor(
+    graph: FakeGraph, detection: FakeDetection, alerts: FakeAlerts, sleeps: Sleeps
+) -> BatchProcessor:
+    return BatchProcessor(
+        default_mapping(),
+        graph,
+        FakeDeadLetters(),
+        backoff=Backoff(initial_s=0.1, cap_s=1.0, _random=random.Random(7)),
+        sleep=sleeps,
+        detection=detection,
+        alerts=alerts,
+    )
+
+
+def test_detection_sees_only_rows_the_graph_accepted_and_alerts_go_out_before_return() -> None:
+    graph = FakeGraph(rejects=lambda change: change.key["customer_id"] == 3)
+    detection, alerts, sleeps = FakeDetection(), FakeAlerts(), Sleeps()
+    outcome = detecting_processor(graph, detection, alerts, sleeps).process(good_records(1, 2, 3))
+    assert sorted(c.key["customer_id"] for c in detection.seen) == [1, 2]
+    assert alerts.sent == [
+        (False, [{"alert_id": "a-1"}, {"alert_id": "a-2"}]),
+        (True, [{"alert_id": "shadow-1"}]),
+    ]
+    assert len(detection.confirmed) == 1
+    assert outcome.detection is detection.confirmed[0]
+
+
+def test_alert_produce_failures_are_retried_and_confirmed_only_after_success() -> None:
+    detection = FakeDetection()
+    alerts = FakeAlerts(failures=[RetryableError("broker away"), RetryableError("still away")])
+    sleeps = Sleeps()
+    detecting_processor(FakeGraph(), detection, alerts, sleeps).process(good_records(1))
+    assert [shadow for shadow, _ in alerts.sent] == [False, True]
+    assert len(sleeps.delays) == 2
+    assert len(detection.confirmed) == 1
+
+
+def test_graph_outage_during_detection_waits_and_detects_again() -> None:
+    detection = FakeDetection(outages=[GraphUnavailableError("down")])
+    alerts, sleeps = FakeAlerts(), Sleeps()
+    detecting_processor(FakeGraph(), detection, alerts, sleeps).process(good_records(1))
+    assert [c.key["customer_id"] for c in detection.seen] == [1]
+    assert len(sleeps.delays) == 1
+
+
+def test_detection_needs_an_alert_sink() -> None:
+    with pytest.raises(ValueError, match="alert sink"):
+        BatchProcessor(default_mapping(), FakeGraph(), FakeDeadLetters(), detection=FakeDetection())
