@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bench.alert_latency import measure_alert_latency
 from bench.cdc_latency import measure_cdc_latency
 from bench.ingest import IngestOptions, measure_ingest
 from bench.report import publish
@@ -67,3 +68,24 @@ def ingest(
         profile_out=profile_out,
     )
     publish("ingest", measure_ingest(get_settings(), options, _console), json_out, _console)
+
+
+@app.command("latency")
+def latency(
+    *,
+    rate: Annotated[
+        list[float] | None, typer.Option(help="Live transactions/s; repeat for several.")
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=5, help="Live seconds per rate.")] = 60,
+    customers: Annotated[int, typer.Option(min=100, help="Bank size (bulk then live).")] = 2000,
+    json_out: JsonOut = None,
+) -> None:
+    """Commit → alert on the topic, p50/p95/p99, under a live load (resets the demo bank)."""
+    figures = measure_alert_latency(
+        get_settings(),
+        rates=rate or [1000.0, 5000.0],
+        seconds=seconds,
+        customers=customers,
+        console=_console,
+    )
+    publish("latency", figures, json_out, _console)

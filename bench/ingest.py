@@ -192,6 +192,8 @@ def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
         "FRAUDGRAPH_TOPIC_PREFIX": run_id,
         "FRAUDGRAPH_WORKER_GROUP": f"{run_id}-worker",
         "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run_id}.deadletter",
+        # Ingest alone, as the per-event baseline does: detection is `bench latency`'s.
+        "FRAUDGRAPH_DETECTION_ENABLED": "false",
     }
     if options.batch_size is not None:
         names["FRAUDGRAPH_WORKER_BATCH_SIZE"] = str(options.batch_size)
@@ -201,6 +203,8 @@ def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
 def _settings_env(settings: Settings) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, value in settings:
+        if value is None:
+            continue  # unset: the worker uses its default, not the string "None"
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
     return values

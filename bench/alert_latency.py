@@ -1,0 +1,233 @@
+"""Commit → alert latency under a live load: `fraudgraph bench latency`.
+
+A small bank is bulk-loaded, a worker (own consumer group and alerts topic) builds
+its graph from the change events of that load, then the live simulator commits
+transactions at each asked rate with a fraud case every second. For every alert
+raised during the live phase: latency = the time Kafka stamped the alert record
+(producer CreateTime) minus `source_committed_at`, the source commit time of the change
+that triggered it. Same machine, same clock.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+from rich.console import Console
+
+from bench.ingest import _settings_env, clear_shared_graph
+from evaluation.scoring import parse_time
+from fraudgraph.errors import FraudgraphError
+from fraudgraph.settings import Settings
+from graph.connection import open_driver
+from graph.mapping import default_mapping
+from stack.waiting import wait_for
+from stream.topics import cdc_topics, ensure_topics
+
+
+class LatencyBenchError(FraudgraphError):
+    pass
+
+
+def _fraudgraph() -> str:
+    return str(Path(sys.executable).parent / "fraudgraph")
+
+
+def _watermarks(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
+    ends = []
+    for topic in topics:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            continue
+        for partition in metadata.partitions:
+            high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+            ends.append(TopicPartition(topic, partition, high))
+    return ends
+
+
+def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        ends = _watermarks(consumer, topics)
+        committed = consumer.committed([TopicPartition(t.topic, t.partition) for t in ends], 10)
+        done = {(c.topic, c.partition): max(c.offset, 0) for c in committed}
+        return sum(t.offset - done[(t.topic, t.partition)] for t in ends)
+    finally:
+        consumer.close()
+
+
+def _start_group_at(bootstrap: str, group: str, offsets: list[TopicPartition]) -> None:
+    """Commit `offsets` for a new group, so its worker reads from there on."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        if offsets:
+            consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def _alert_latencies(bootstrap: str, topic: str, since_ms: float) -> list[float]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"bench-latency-{uuid.uuid4().hex[:6]}"}
+    )
+    latencies: list[float] = []
+    try:
+        ends = _watermarks(consumer, [topic])
+        consumer.assign([TopicPartition(t.topic, t.partition, 0) for t in ends])
+        remaining = {(t.topic, t.partition): t.offset for t in ends if t.offset > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            key = (str(message.topic()), int(message.partition() or 0))
+            if (message.offset() or 0) + 1 >= remaining.get(key, 0):
+                remaining.pop(key, None)
+            alert = orjson.loads(message.value() or b"{}")
+            committed = parse_time(alert.get("source_committed_at"))
+            if committed is None:
+                continue
+            committed_ms = committed.timestamp() * 1000
+            if committed_ms >= since_ms:
+                latencies.append(message.timestamp()[1] - committed_ms)
+    finally:
+        consumer.close()
+    return latencies
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> None:
+    done = subprocess.run(  # noqa: PLW1510 - checked below with the output
+        [_fraudgraph(), *args], env=env, capture_output=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise LatencyBenchError(f"fraudgraph {args[0]} failed: {' / '.join(tail)}")
+
+
+def measure_alert_latency(
+    settings: Settings,
+    *,
+    rates: list[float],
+    seconds: float,
+    customers: int,
+    console: Console,
+) -> dict[str, Any]:
+    run = f"latency-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        **_settings_env(settings),
+        "FRAUDGRAPH_WORKER_GROUP": f"{run}-worker",
+        "FRAUDGRAPH_ALERTS_TOPIC": f"{run}.alerts",
+        "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run}.alerts-shadow",
+        "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run}.deadletter",
+        # Latency, not throughput: small batches leave as soon as they are due.
+        "FRAUDGRAPH_WORKER_BATCH_SECONDS": "0.05",
+    }
+    work = Path(tempfile.mkdtemp(prefix=f"{run}-"))
+    topics = cdc_topics(settings, default_mapping())
+    ensure_topics(settings.kafka_bootstrap, topics)
+    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{run}-probe"})
+    before_load = _watermarks(probe, topics)
+    probe.close()
+    console.print(f"bulk-loading {customers:,} customers …")
+    _run(
+        [
+            "simulate",
+            "--bulk",
+            "--reset",
+            "--customers",
+            str(customers),
+            "--days",
+            "7",
+            "--labels",
+            str(work / "labels.jsonl"),
+        ],
+        env,
+        timeout=600,
+    )
+    with open_driver(settings) as driver:
+        clear_shared_graph(driver)
+    _start_group_at(settings.kafka_bootstrap, f"{run}-worker", before_load)
+    log = (work / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [_fraudgraph(), "worker", "--log-level", "WARNING"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    results: dict[str, Any] = {
+        "customers": customers,
+        "seconds_per_rate": seconds,
+        "worker_log": str(work / "worker.log"),
+    }
+    try:
+        console.print("worker building the graph from the load's change events …")
+        wait_for(
+            lambda: _lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+            what="worker to catch up with the bulk load",
+            timeout=900,
+            interval=2,
+            abort=lambda: None if worker.poll() is None else "worker exited",
+        )
+        for rate in rates:
+            console.print(f"live load at {rate:,.0f} tx/s for {seconds:.0f}s …")
+            started_ms = time.time() * 1000
+            _run(
+                [
+                    "simulate",
+                    "--live",
+                    "--customers",
+                    str(customers),
+                    "--days",
+                    "7",
+                    "--rate",
+                    str(rate),
+                    "--duration",
+                    str(seconds),
+                    "--case-every",
+                    "1",
+                    "--labels",
+                    str(work / "live-labels.jsonl"),
+                ],
+                env,
+                timeout=seconds + 300,
+            )
+            wait_for(
+                lambda: _lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+                what=f"worker to catch up after {rate:,.0f} tx/s",
+                timeout=900,
+                interval=1,
+            )
+            latencies = _alert_latencies(settings.kafka_bootstrap, f"{run}.alerts", started_ms)
+            if not latencies:
+                raise LatencyBenchError(f"no alert raised during the {rate:,.0f} tx/s phase")
+            results[f"{rate:.0f}_tx_s"] = {
+                "alerts": len(latencies),
+                "p50_ms": round(statistics.median(latencies), 1),
+                "p95_ms": round(_percentile(latencies, 0.95), 1),
+                "p99_ms": round(_percentile(latencies, 0.99), 1),
+                "max_ms": round(max(latencies), 1),
+            }
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+    return results
