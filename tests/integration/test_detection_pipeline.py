@@ -1,0 +1,281 @@
+"""Detection on the real stack: rows committed in PostgreSQL become alerts on Kafka.
+
+A small bank with one injected synthetic-identity ring is captured by its own
+connector and topics; a worker in its own group builds the graph and raises alerts
+to its own alerts topic. Then a takeover is committed row by row, live.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import orjson
+import psycopg
+import pytest
+
+from alerts.model import alert_errors
+from fraudgraph.settings import Settings
+from graph.admin import clear_graph
+from graph.mapping import default_mapping
+from simulator.labels import read_labels
+from stack.manager import Stack
+from stack.waiting import wait_for
+from stream.topics import cdc_topics, ensure_topics
+from tests.support import (
+    WorkerProcess,
+    collect,
+    run_cli,
+    temporary_connector,
+    wait_until_consumed,
+)
+
+pytestmark = pytest.mark.integration
+BASE = 7 * 10**12  # ids of the hand-made rows, far above the simulator's
+
+
+@dataclass
+class Detecting:
+    settings: Settings
+    topics: list[str]
+    labels: Path
+    dsn: str
+    worker: WorkerProcess
+
+    def alerts(
+        self, done: Any, topic: str | None = None, timeout: float = 90
+    ) -> list[dict[str, Any]]:
+        def finished(records: list[Any]) -> bool:
+            return bool(done([r.value for r in records]))
+
+        records = collect(
+            self.settings.kafka_bootstrap,
+            topic or self.settings.alerts_topic,
+            finished,
+            timeout=timeout,
+        )
+        return [r.value for r in records]
+
+
+@pytest.fixture(scope="module")
+def detecting(
+    settings: Settings, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Detecting]:
+    labels = tmp_path_factory.mktemp("ring") / "labels.jsonl"
+    loaded = run_cli(
+        "simulate",
+        "--bulk",
+        "--reset",
+        "--customers",
+        "150",
+        "--days",
+        "3",
+        "--seed",
+        "5",
+        "--fraud",
+        "all=0",
+        "--fraud",
+        "synthetic_identity=1:4",
+        "--false-positives",
+        "0",
+        "--labels",
+        str(labels),
+        settings=settings,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    run = uuid.uuid4().hex[:8]
+    local = settings.model_copy(
+        update={
+            "topic_prefix": f"dp{run}",
+            "worker_group": f"detect-{run}",
+            "deadletter_topic": f"deadletter-{run}",
+            "alerts_topic": f"alerts-{run}",
+            "alerts_shadow_topic": f"alerts-shadow-{run}",
+            "worker_batch_seconds": 0.05,
+        }
+    )
+    topics = cdc_topics(local, default_mapping())
+    ensure_topics(local.kafka_bootstrap, topics)
+    auth = (local.neo4j_user, local.neo4j_password.get_secret_value())
+    with neo4j.GraphDatabase.driver(local.neo4j_uri, auth=auth) as driver:
+        clear_graph(driver)
+    with temporary_connector(local, stack, local.topic_prefix):
+        worker = WorkerProcess(local)
+        worker.start()
+        try:
+            wait_for(
+                lambda: _consumed(local, topics),
+                what="worker to consume the snapshot",
+                timeout=240,
+                interval=1,
+                abort=lambda: (
+                    None
+                    if worker.process and worker.process.poll() is None
+                    else "worker exited:\n" + worker.output()[-2000:]
+                ),
+            )
+            yield Detecting(local, topics, labels, local.pg_dsn.get_secret_value(), worker)
+        finally:
+            worker.kill()
+
+
+def _consumed(settings: Settings, topics: list[str]) -> bool:
+    try:
+        wait_until_consumed(settings.kafka_bootstrap, settings.worker_group, topics, timeout=2)
+    except Exception:  # noqa: BLE001 - not yet
+        return False
+    return True
+
+
+def test_an_injected_ring_raises_one_cluster_alert_naming_its_members(
+    detecting: Detecting,
+) -> None:
+    members = {
+        label.entity_id
+        for label in read_labels(detecting.labels)
+        if label.typology == "synthetic_identity" and label.entity_type == "customer"
+    }
+    assert len(members) >= 3
+
+    def ring_alerts(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in values
+            if a["kind"] == "cluster"
+            and members <= {e["id"] for e in a["entities"] if e["type"] == "customer"}
+        ]
+
+    alerts = detecting.alerts(ring_alerts)
+    found = ring_alerts(alerts)
+    assert len({a["alert_id"] for a in found}) == 1, found
+    alert = found[0]
+    assert alert_errors(alert) == []
+    named = {e["id"] for e in alert["entities"] if e["type"] == "customer"}
+    assert named == members, "the ring alert names exactly the ring's customers"
+    assert alert["cypher"].startswith("MATCH")
+    for value in alerts:
+        assert alert_errors(value) == []
+
+
+def _insert_takeover(dsn: str, now: datetime) -> dict[str, int]:
+    """A long-standing customer with a usual device, then a new device and a contact change."""
+    ids = {
+        "customer": BASE + 1,
+        "account": BASE + 1,
+        "old_device": BASE + 1,
+        "new_device": BASE + 2,
+    }
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO bank.customers (customer_id, full_name, email, phone, national_id,"
+            " address_line, city, postal_code, country, created_at, updated_at)"
+            " VALUES (%s, 'Vic Tim', 'vic@example.org', '+441234567890', 'AB123456C',"
+            " '1 Long Road', 'London', 'N1 1AA', 'GB', %s, %s)",
+            (ids["customer"], now - timedelta(days=400), now - timedelta(days=400)),
+        )
+        db.execute(
+            "INSERT INTO bank.accounts (account_id, customer_id, iban, kind, status, currency,"
+            " opened_at, updated_at) VALUES (%s, %s, %s, 'checking', 'open', 'GBP', %s, %s)",
+            (
+                ids["account"],
+                ids["customer"],
+                f"GB00TEST{BASE}",
+                now - timedelta(days=400),
+                now - timedelta(days=400),
+            ),
+        )
+        for device, fingerprint in ((ids["old_device"], "usual"), (ids["new_device"], "attacker")):
+            db.execute(
+                "INSERT INTO bank.devices (device_id, fingerprint, platform, first_seen_at)"
+                " VALUES (%s, %s, 'android', %s)",
+                (device, f"{fingerprint}-{BASE}", now - timedelta(days=300)),
+            )
+        for n in range(10):  # a month of ordinary logins from the usual phone and home IP
+            db.execute(
+                "INSERT INTO bank.logins (login_id, customer_id, device_id, ip_address, success,"
+                " occurred_at) VALUES (%s, %s, %s, '81.2.69.160', true, %s)",
+                (
+                    BASE + 100 + n,
+                    ids["customer"],
+                    ids["old_device"],
+                    now - timedelta(days=30 - 3 * n),
+                ),
+            )
+        for n, success in enumerate((False, True)):  # the attacker's device and IP
+            db.execute(
+                "INSERT INTO bank.logins (login_id, customer_id, device_id, ip_address, success,"
+                " occurred_at) VALUES (%s, %s, %s, '185.220.101.4', %s, %s)",
+                (
+                    BASE + 200 + n,
+                    ids["customer"],
+                    ids["new_device"],
+                    success,
+                    now - timedelta(minutes=6 - n),
+                ),
+            )
+        db.execute(
+            "UPDATE bank.customers SET email = 'attacker@example.net', phone = '+447700900123',"
+            " updated_at = %s WHERE customer_id = %s",
+            (now - timedelta(minutes=2), ids["customer"]),
+        )
+    return ids
+
+
+def test_a_takeover_is_alerted_before_the_payout_is_posted(detecting: Detecting) -> None:
+    now = datetime.now(UTC)
+    ids = _insert_takeover(detecting.dsn, now)
+    customer = str(ids["customer"])
+
+    def takeover(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in values
+            if "takeover" in a["rule"]
+            and any(e["type"] == "customer" and e["id"] == customer for e in a["entities"])
+        ]
+
+    found = takeover(detecting.alerts(takeover, timeout=60))
+    assert found and found[0]["kind"] == "anomaly"
+    # Only now is the payout committed: the alert was raised on the signals before it.
+    with psycopg.connect(detecting.dsn, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO bank.transactions (txn_id, account_id, counterparty_iban, device_id,"
+            " ip_address, channel, amount, currency, status, created_at, updated_at)"
+            " VALUES (%s, %s, 'LT601010012345678901', %s, '185.220.101.4', 'transfer', 4900.00,"
+            " 'GBP', 'posted', %s, %s)",
+            (BASE + 1, ids["account"], ids["new_device"], now, now),
+        )
+    assert orjson.dumps(found[0])  # serialisable as sent
+
+
+def test_replaying_the_topics_raises_the_same_alert_ids(detecting: Detecting) -> None:
+    wait_until_consumed(
+        detecting.settings.kafka_bootstrap,
+        detecting.settings.worker_group,
+        detecting.topics,
+        timeout=120,
+    )
+    first = detecting.alerts(bool)
+    replay = detecting.settings.model_copy(
+        update={
+            "worker_group": f"{detecting.settings.worker_group}-replay",
+            "alerts_topic": f"{detecting.settings.alerts_topic}-replay",
+        }
+    )
+    ensure_topics(replay.kafka_bootstrap, [replay.alerts_topic])
+    worker = WorkerProcess(replay)
+    worker.start()
+    try:
+        wait_until_consumed(replay.kafka_bootstrap, replay.worker_group, detecting.topics, 240)
+        expected = {a["alert_id"] for a in first}
+        again = detecting.alerts(
+            lambda values: {a["alert_id"] for a in values} >= expected, topic=replay.alerts_topic
+        )
+    finally:
+        worker.kill()
+    assert {a["alert_id"] for a in again} == expected
