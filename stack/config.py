@@ -26,6 +26,14 @@ class StackConfig(BaseSettings):
     connect_port: Port = Field(default=8083, ge=1, le=65535)
     neo4j_bolt_port: Port = Field(default=7687, ge=1, le=65535)
     neo4j_http_port: Port = Field(default=7474, ge=1, le=65535)
+    prometheus_port: Port = Field(default=9090, ge=1, le=65535)
+    # Not Alertmanager's usual 9093: that is Kafka's controller port here.
+    alertmanager_port: Port = Field(default=9094, ge=1, le=65535)
+    # What Prometheus scrapes (comma-separated host:port; the workers' FRAUDGRAPH_METRICS_PORT
+    # and FRAUDGRAPH_WEBHOOKS_METRICS_PORT) and where Alertmanager posts its notifications.
+    worker_metrics: str = "127.0.0.1:9108"
+    webhooks_metrics: str = "127.0.0.1:9109"
+    alertmanager_webhook_url: str = "http://127.0.0.1:9110/alertmanager"
     kafka_heap: str = "512m"
     connect_heap: str = "512m"
     neo4j_heap: str = "1g"

@@ -12,10 +12,12 @@ from stack.ports import describe_port_owner, port_is_free
 from stack.process import ManagedProcess, ProcessFiles
 from stack.secrets import StackSecrets, load_or_create
 from stack.service import Service, ServiceStatus
+from stack.services.alertmanager import AlertmanagerService
 from stack.services.connect import ConnectService
 from stack.services.kafka import KafkaService
 from stack.services.neo4j import Neo4jService
 from stack.services.postgres import PostgresService
+from stack.services.prometheus import PrometheusService
 from stack.waiting import DeadlineExceeded, wait_for
 
 Report = Callable[[str], None]
@@ -133,4 +135,7 @@ def _build_services(config: StackConfig, secrets: StackSecrets) -> list[Service]
         KafkaService(config, secrets),
         ConnectService(config, secrets),
         Neo4jService(config, secrets),
+        # Monitoring last: it watches the others, and nothing else waits for it.
+        AlertmanagerService(config, secrets),
+        PrometheusService(config, secrets),
     ]

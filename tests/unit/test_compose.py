@@ -1,5 +1,6 @@
 """docker-compose.yml must be valid and agree with the native stack's ports and settings."""
 
+import json
 import os
 import subprocess
 import tempfile
@@ -18,6 +19,7 @@ SECRETS = {
     "FRAUDGRAPH_CDC_PASSWORD": "s3",
     "NEO4J_PASSWORD": "s4",
     "FRAUDGRAPH_PII_KEY": "s5",
+    "GRAFANA_ADMIN_PASSWORD": "s6",
 }
 
 
@@ -58,6 +60,19 @@ def _published(service: dict[str, Any]) -> dict[int, str]:
         else:
             ports[int(port["published"])] = port.get("host_ip", "")
     return ports
+
+
+def _binds(service: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(host path, read-only) of bind mounts, from the short ("src:dst:ro") or long syntax."""
+    binds = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, _, *mode = volume.split(":")
+            if source.startswith("/"):
+                binds.append((source, mode == ["ro"]))
+        elif volume["type"] == "bind":
+            binds.append((volume["source"], bool(volume.get("read_only"))))
+    return binds
 
 
 def test_compose_requires_secrets_from_the_environment() -> None:
@@ -101,3 +116,58 @@ def test_connector_settings_agree(compose: dict[str, Any]) -> None:
 def test_postgres_runs_with_logical_decoding(compose: dict[str, Any]) -> None:
     command = " ".join(compose["services"]["postgres"]["command"])
     assert "wal_level=logical" in command
+
+
+def test_observability_services_bind_loopback_on_the_native_ports(
+    compose: dict[str, Any],
+) -> None:
+    native = StackConfig()
+    expected = {
+        "prometheus": {native.prometheus_port},
+        "alertmanager": {native.alertmanager_port},
+        "grafana": {3000},
+        "jaeger": {16686, 4317, 4318},
+    }
+    services = compose["services"]
+    for name, ports in expected.items():
+        published = _published(services[name])
+        assert set(published) == ports, name
+        assert set(published.values()) == {"127.0.0.1"}, name
+
+
+def test_grafana_needs_its_admin_password_from_the_environment() -> None:
+    env = {**os.environ, **SECRETS}
+    del env["GRAFANA_ADMIN_PASSWORD"]
+    done = _config(env)
+    assert done.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in done.stderr
+
+
+def test_observability_mounts_exist_in_the_checkout(compose: dict[str, Any]) -> None:
+    for name in ("prometheus", "alertmanager", "grafana"):
+        binds = _binds(compose["services"][name])
+        assert binds, name
+        for source, read_only in binds:
+            assert os.path.exists(source), source
+            assert read_only, source
+    command = " ".join(compose["services"]["prometheus"]["command"])
+    assert "/etc/prometheus/fraudgraph/prometheus-compose.yml" in command
+    assert (PROJECT_ROOT / "observability/prometheus/prometheus-compose.yml").is_file()
+
+
+def test_grafana_dashboard_parses_and_uses_the_provisioned_datasource() -> None:
+    dashboard = json.loads(
+        (PROJECT_ROOT / "observability/grafana/dashboards/fraudgraph.json").read_text()
+    )
+    provisioned = yaml.safe_load(
+        (
+            PROJECT_ROOT / "observability/grafana/provisioning/datasources/datasources.yml"
+        ).read_text()
+    )
+    uids = {source["uid"] for source in provisioned["datasources"]}
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert dashboard["uid"] == "fraudgraph"
+    assert len(panels) >= 10
+    for panel in panels:
+        assert panel["datasource"]["uid"] in uids, panel["title"]
+        assert panel["targets"] and all(target["expr"] for target in panel["targets"])
