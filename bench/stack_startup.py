@@ -28,6 +28,8 @@ def measure_stack_startup(settle_s: float = 20.0) -> dict[str, Any]:
         connect_port=defaults.connect_port + PORT_SHIFT,
         neo4j_bolt_port=defaults.neo4j_bolt_port + PORT_SHIFT,
         neo4j_http_port=defaults.neo4j_http_port + PORT_SHIFT,
+        prometheus_port=defaults.prometheus_port + PORT_SHIFT,
+        alertmanager_port=defaults.alertmanager_port + PORT_SHIFT,
     )
     previous_opts = os.environ.get("MAVEN_OPTS")
     os.environ["MAVEN_OPTS"] = f"-Dmaven.repo.local={scratch / 'm2'}"

@@ -22,6 +22,8 @@ import faust
 
 from fraudgraph.settings import Settings
 from graph.mapping import GraphMapping
+from observability import metrics
+from observability.lag import LagProbe, LagUnavailableError, publish_lag
 from observability.logs import get_logger
 from stream.processor import BatchProcessor
 from stream.records import RawRecord
@@ -54,6 +56,24 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
     # Neo4j's driver is synchronous: writes run on one thread so the event loop
     # keeps heart-beating to Kafka while a batch waits for Neo4j.
     writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-writer")
+
+    lag = LagProbe(settings.kafka_bootstrap, settings.worker_group, [t for t in source.topics])
+    lag_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lag-probe")
+
+    @app.timer(interval=15.0)  # type: ignore[untyped-decorator]
+    async def publish_consumer_lag() -> None:
+        # Lag is read from the brokers, not from this worker's memory, so the figure
+        # (and the alert on it) stays right when this worker is the one that stalled.
+        try:
+            measured = await asyncio.get_running_loop().run_in_executor(lag_thread, lag.measure)
+        except LagUnavailableError as error:
+            log.warning("consumer_lag_unavailable", error=str(error)[:200])
+            return
+        publish_lag(measured)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def mark_up() -> None:
+        metrics.WORKER_UP.set(1)
 
     @app.agent(source, concurrency=1)
     async def write_graph(stream: faust.StreamT[Any]) -> None:

@@ -21,7 +21,8 @@ from graph.connection import graph_writer, open_driver
 from graph.errors import GraphUnavailableError
 from graph.mapping import GraphMapping, default_mapping
 from graph.writer import GraphWriter
-from observability.logs import configure_logging, get_logger
+from observability.logs import configure_logging, get_logger, logging_config
+from observability.metrics import start_metrics_server
 from stream.app import build_app
 from stream.backoff import Backoff
 from stream.deadletter import KafkaDeadLetterSink
@@ -44,7 +45,12 @@ def worker(
         settings = settings.model_copy(update={"worker_batch_size": batch_size})
     app = prepare_worker(settings)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    runner = faust.Worker(app, loglevel="WARNING", quiet=True)
+    port = start_metrics_server(settings.metrics_host, settings.metrics_port)
+    log.info("metrics_serving", host=settings.metrics_host, port=port)
+    # Faust would install its own handlers; ours keeps every line JSON.
+    runner = faust.Worker(
+        app, loglevel="WARNING", quiet=True, logging_config=logging_config(log_level.upper())
+    )
     runner.spinner = None  # a terminal spinner would put escape codes into the JSON logs
     runner.execute_from_commandline()
 

@@ -23,9 +23,11 @@ from fraudgraph.errors import RetryableError
 from graph.errors import GraphUnavailableError, GraphWriteError
 from graph.mapping import GraphMapping
 from graph.writer import WriteResult
+from observability import metrics
 from observability.logs import get_logger
 from stream.backoff import Backoff
 from stream.deadletter import DeadLetter, DeadLetterSink
+from stream.metrics import observe_batch
 from stream.records import RawRecord
 
 log = get_logger(__name__)
@@ -94,13 +96,17 @@ class BatchProcessor:
             by_position[change.position] = record
         self._retries = 0
         rejected: set[Position] = set()
-        for change, rejection in self._write(changes):
+        began = time.perf_counter()
+        rejections = self._write(changes)
+        write_seconds = time.perf_counter() - began if changes else None
+        for change, rejection in rejections:
             rejected.add(change.position)
             letters.append(
                 DeadLetter(by_position[change.position], Reason.CONSTRAINT.value, str(rejection))
             )
         self._send_letters(letters)
         detection = self._detect([c for c in changes if c.position not in rejected])
+        observe_batch(changes, letters, write_seconds, detection)
         return BatchOutcome(
             records=len(records),
             changes=len(changes),
@@ -174,6 +180,7 @@ class BatchProcessor:
         # Kafka is away, so memory stays bounded by the consumer's buffers.
         delay = self.backoff.next_delay()
         self._retries += 1
+        metrics.WORKER_RETRIES.labels(what.replace(" ", "_")).inc()
         log.warning(f"{what}_retry", error=str(error)[:300], retry_in_s=round(delay, 2))
         self.sleep(delay)
 

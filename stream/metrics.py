@@ -1,0 +1,45 @@
+"""What one finished batch tells Prometheus (the metric objects: observability/metrics.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdc.changes import RowChange
+from detection.engine import DetectionResult
+from evaluation.scoring import parse_time
+from observability import metrics
+from stream.deadletter import DeadLetter
+
+
+def observe_batch(
+    changes: Sequence[RowChange],
+    letters: Sequence[DeadLetter],
+    write_seconds: float | None,
+    detection: DetectionResult | None,
+) -> None:
+    for change in changes:
+        metrics.EVENTS.labels(change.position.topic, change.table, change.op).inc()
+        metrics.observe_commit_latency(metrics.COMMIT_TO_GRAPH_SECONDS, change.committed_at_ms)
+    for letter in letters:
+        metrics.DEADLETTERS.labels(letter.reason).inc()
+    if write_seconds is not None:
+        metrics.GRAPH_WRITE_SECONDS.observe(write_seconds)
+    metrics.record_batch(len(changes) + len(letters))
+    if detection is None:
+        return
+    for alerts, shadow in ((detection.alerts, "false"), (detection.shadow_alerts, "true")):
+        for alert in alerts:
+            metrics.ALERTS.labels(
+                alert.get("rule", "?"), alert.get("kind", "?"), alert.get("severity", "?"), shadow
+            ).inc()
+            committed = parse_time(alert.get("source_committed_at"))
+            if committed is not None and shadow == "false":
+                metrics.observe_commit_latency(
+                    metrics.COMMIT_TO_ALERT_SECONDS, committed.timestamp() * 1000
+                )
+    for rule, reason in detection.suppressed:
+        metrics.ALERTS_SUPPRESSED.labels(rule, reason).inc()
+    for detector, seconds in detection.seconds_by_detector.items():
+        metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
+    for detector in detection.errors:
+        metrics.DETECTOR_ERRORS.labels(detector).inc()
