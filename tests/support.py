@@ -49,6 +49,16 @@ def wait_for_topic(bootstrap: str, topic: str, timeout: float = 60) -> int:
     return wait_for(partitions, what=f"topic {topic}", timeout=timeout)
 
 
+def _key(raw: bytes | None) -> Any:
+    """CDC keys are JSON; alert keys are the plain alert_id."""
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode()
+
+
 def collect(
     bootstrap: str,
     topic: str,
@@ -83,7 +93,7 @@ def collect(
                     topic=topic,
                     partition=message.partition(),
                     offset=message.offset(),
-                    key=orjson.loads(raw_key) if raw_key else None,
+                    key=_key(raw_key),
                     value=orjson.loads(raw_value) if raw_value else None,
                 )
             )
