@@ -126,6 +126,11 @@ class Context:
         self._cards.load(cards, lo - int(w.card_hours * HOUR_MS), hi)
         self._logins.load(customers, lo - int(w.login_days * DAY_MS), hi)
         self.reports_for(customers, payers | payees)
+        # Identity detectors look up who else holds a new or changed customer's
+        # identifiers: one round trip for the batch instead of one per customer.
+        self._sharing.load(
+            identity for e in events if e.kind == "customer" for identity in e.customer.identities
+        )
 
     # -- questions -------------------------------------------------------------------
     def account(self, account_id: int) -> AccountInfo | None:
@@ -138,6 +143,11 @@ class Context:
         wanted = list(ids)
         self._customers.load(wanted)
         return {i: c for i in wanted if (c := self._customers.held.get(i)) is not None}
+
+    def accounts(self, ids: Iterable[int]) -> dict[int, AccountInfo]:
+        wanted = list(ids)
+        self._accounts.load(wanted)
+        return {i: a for i in wanted if (a := self._accounts.held.get(i)) is not None}
 
     def merchant(self, merchant_id: int) -> MerchantInfo | None:
         return self._merchants.get(merchant_id)  # type: ignore[no-any-return]

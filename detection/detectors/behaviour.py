@@ -1,7 +1,734 @@
-"""Detectors: behaviour."""
+"""Detectors: behaviour — a customer, card or account acting unlike itself.
+
+* `impossible_travel`: one card paying in person in two places no traveller could
+  cover in the time between.
+* `card_testing`: a burst of tiny card-not-present payments across many merchants
+  on one card (or one device over several cards), typically before a large purchase.
+* `account_takeover`: a login from a device the customer never used (after failed
+  tries), contact details changed minutes later, then money sent to a new payee.
+* `amount_outlier`, `velocity_burst`: generic per-account anomalies (no typology).
+
+Every detector judges an event only on history up to the event's own time, so a
+snapshot (all customers first, then logins, then payments) and a live stream raise
+the same findings with the same anchors.
+"""
 
 from __future__ import annotations
 
-from detection.detector import Detector
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-DETECTORS: list[type[Detector]] = []
+from pydantic import Field
+
+from alerts.model import Entity, Finding
+from detection import views
+from detection.context import DAY_MS, HOUR_MS, Context
+from detection.detector import Detector, Params
+from detection.events import Event, EventKind
+from detection.history import Login, Txn
+from detection.stats import LogHistogram, haversine_km, median, robust_z
+
+MINUTE_MS = 60_000
+PRESENT_CHANNELS = frozenset({"card_present", "atm"})
+CARD_CHANNELS = frozenset({"card_present", "card_not_present", "atm"})
+NOT_PRESENT = "card_not_present"
+TRANSACTION: frozenset[EventKind] = frozenset({"transaction"})
+
+
+def _past(txns: Iterable[Txn], trigger: Txn) -> list[Txn]:
+    """`txns` (the context answers in time order) up to the trigger, without it."""
+    return [t for t in txns if t.at <= trigger.at and t.txn_id != trigger.txn_id]
+
+
+def _score(value: float) -> float:
+    return round(min(0.99, max(0.0, value)), 3)
+
+
+# --------------------------------------------------------------------------- travel
+
+
+class ImpossibleTravelParams(Params):
+    # Honest trips: the simulator (and life) needs >= distance / 750 km/h plus 1.5-3 h
+    # of airports between the last payment at home and the first abroad, so even the
+    # fastest honest pair of payments stays well under 750 km/h. A cloned card pays
+    # > 1,500 km away 20-90 minutes after a genuine payment: >= 1,000 km/h.
+    min_speed_kmh: float = Field(
+        default=900.0, gt=0, description="Implied speed above which travel is impossible."
+    )
+    # Coordinates are the shop's, jittered by a few km: two payments a minute apart
+    # in one city can imply absurd speeds over tiny distances. Below 500 km a fast
+    # train or a short flight is plausible and a clone gains little anyway.
+    min_distance_km: float = Field(default=500.0, gt=0, description="Ignore shorter jumps.")
+    lookback_hours: float = Field(
+        default=24.0, gt=0, description="Card-present history compared with the payment."
+    )
+    # Two payments seconds apart: speed is measured over at least this much time.
+    min_gap_minutes: float = Field(default=1.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Jump:
+    before: Txn
+    after: Txn
+    km: float
+    minutes: float
+    kmh: float
+
+
+def _located(txn: Txn) -> bool:
+    return (
+        txn.channel in PRESENT_CHANNELS and txn.latitude is not None and txn.longitude is not None
+    )
+
+
+class ImpossibleTravel(Detector):
+    rule: ClassVar[str] = "impossible_travel"
+    kind = "anomaly"
+    handles = TRANSACTION
+    params_model = ImpossibleTravelParams
+    params: ImpossibleTravelParams
+
+    def _jump(self, before: Txn, after: Txn) -> _Jump | None:
+        assert before.latitude is not None and before.longitude is not None
+        assert after.latitude is not None and after.longitude is not None
+        km = haversine_km(before.latitude, before.longitude, after.latitude, after.longitude)
+        minutes = max(after.at - before.at, self.params.min_gap_minutes * MINUTE_MS) / MINUTE_MS
+        kmh = km / (minutes / 60)
+        if km < self.params.min_distance_km or kmh < self.params.min_speed_kmh:
+            return None
+        return _Jump(before, after, km, (after.at - before.at) / MINUTE_MS, kmh)
+
+    def _first_jump(self, path: Sequence[Txn]) -> _Jump | None:
+        """The earliest impossible pair on the card's path: the anchor of the episode."""
+        for j, after in enumerate(path):
+            for before in path[:j]:
+                jump = self._jump(before, after)
+                if jump is not None:
+                    return jump
+        return None
+
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        txn = event.txn
+        if txn.card_id is None or not _located(txn):
+            return
+        since = txn.at - int(self.params.lookback_hours * HOUR_MS)
+        path = [t for t in _past(ctx.card_txns(txn.card_id, since, txn.at), txn) if _located(t)]
+        jumps = [j for before in path if (j := self._jump(before, txn)) is not None]
+        if not jumps:
+            return
+        first = self._first_jump([*path, txn])
+        assert first is not None  # the trigger itself makes one
+        worst = max(jumps, key=lambda j: j.kmh)
+        owner = ctx.owner(txn.account_id)
+        entities = [Entity("account", str(txn.account_id), "card_account")]
+        if owner is not None:
+            entities.insert(0, Entity("customer", str(owner), "cardholder"))
+        entities.append(Entity("card", str(txn.card_id), "card"))
+        ratio = worst.kmh / self.params.min_speed_kmh
+        yield Finding(
+            rule=self.rule,
+            kind=self.kind,
+            anchor=f"card:{txn.card_id}:{first.before.txn_id}:{first.after.txn_id}",
+            score=_score(0.75 + 0.1 * math.log2(ratio)),
+            entities=entities,
+            explanation=(
+                f"Card {txn.card_id} paid in person {worst.km:,.0f} km from its payment "
+                f"{worst.minutes:.0f} min earlier ({worst.kmh:,.0f} km/h, faster than any "
+                f"traveller): likely a cloned card; block the card and call the cardholder."
+            ),
+            evidence={
+                "distance_km": round(worst.km, 1),
+                "minutes": round(worst.minutes, 1),
+                "speed_kmh": round(worst.kmh),
+                "min_speed_kmh": self.params.min_speed_kmh,
+                "from_txn_id": worst.before.txn_id,
+                "to_txn_id": txn.txn_id,
+            },
+            cypher=views.card_activity(txn.card_id, first.before.at, txn.at),
+            txn_ids=[str(worst.before.txn_id), str(txn.txn_id)],
+            severity="high",
+        )
+
+
+# --------------------------------------------------------------------------- card testing
+
+
+class CardTestingParams(Params):
+    # Testers pay 0.50-2.00; honest digital goods (apps, songs) cost 0.99-4.00 and
+    # come one or two a day, so "tiny" alone is normal and only a burst is not.
+    tiny_max: float = Field(default=2.0, gt=0, description="A test payment is at most this.")
+    # Tests come every 8-90 s; a gap longer than this ends the burst.
+    max_gap_minutes: float = Field(default=30.0, gt=0)
+    # No honest card makes five sub-2.00 online payments at four merchants within
+    # half-hour gaps; testers make 8-16 per card across 5-8 merchants.
+    min_tiny: int = Field(default=5, ge=2, description="Tiny payments in the burst.")
+    min_merchants: int = Field(default=4, ge=1, description="Distinct merchants in it.")
+    lookback_hours: float = Field(default=6.0, gt=0)
+    # One device testing several cards: asked only when the card has already made
+    # this many tiny payments in a row (a round trip for a rare candidate).
+    device_gate: int = Field(default=2, ge=1)
+    device_min_cards: int = Field(default=2, ge=2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Burst:
+    txns: list[Txn]
+
+    @property
+    def first(self) -> Txn:
+        return self.txns[0]
+
+    @property
+    def merchants(self) -> int:
+        return len({t.merchant_id for t in self.txns})
+
+    @property
+    def declined(self) -> int:
+        return sum(1 for t in self.txns if t.status == "declined")
+
+    @property
+    def cards(self) -> list[int]:
+        return sorted({t.card_id for t in self.txns if t.card_id is not None})
+
+
+class CardTesting(Detector):
+    rule: ClassVar[str] = "card_testing"
+    kind = "anomaly"
+    handles = TRANSACTION
+    params_model = CardTestingParams
+    params: CardTestingParams
+
+    def _tiny(self, txn: Txn) -> bool:
+        return txn.channel == NOT_PRESENT and txn.amount <= self.params.tiny_max
+
+    def _burst(self, txns: Iterable[Txn], trigger: Txn) -> _Burst:
+        """The run of tiny payments ending at the trigger, no gap above the limit."""
+        tiny = [t for t in _past(txns, trigger) if self._tiny(t)]
+        run = [trigger]
+        gap = int(self.params.max_gap_minutes * MINUTE_MS)
+        for txn in reversed(tiny):
+            if run[0].at - txn.at > gap:
+                break
+            run.insert(0, txn)
+        return _Burst(run)
+
+    def _testing(self, burst: _Burst) -> bool:
+        return (
+            len(burst.txns) >= self.params.min_tiny and burst.merchants >= self.params.min_merchants
+        )
+
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        txn = event.txn
+        if txn.card_id is None or not self._tiny(txn):
+            return
+        since = txn.at - int(self.params.lookback_hours * HOUR_MS)
+        burst = self._burst(ctx.card_txns(txn.card_id, since, txn.at), txn)
+        if self._testing(burst):
+            yield self._finding(burst, f"card:{txn.card_id}:{burst.first.txn_id}", ctx)
+            return
+        if txn.device_id is None or len(burst.txns) < self.params.device_gate:
+            return
+        on_device = self._burst(ctx.device_txns(txn.device_id, since, txn.at), txn)
+        if self._testing(on_device) and len(on_device.cards) >= self.params.device_min_cards:
+            anchor = f"device:{txn.device_id}:{on_device.first.txn_id}"
+            yield self._finding(on_device, anchor, ctx)
+
+    def _finding(self, burst: _Burst, anchor: str, ctx: Context) -> Finding:
+        accounts = sorted({t.account_id for t in burst.txns})
+        entities: list[Entity] = []
+        for account in accounts:
+            owner = ctx.owner(account)
+            if owner is not None:
+                entities.append(Entity("customer", str(owner), "cardholder"))
+            entities.append(Entity("account", str(account), "card_account"))
+        entities += [Entity("card", str(card), "tested_card") for card in burst.cards]
+        devices = sorted({t.device_id for t in burst.txns if t.device_id is not None})
+        entities += [Entity("device", str(d), "tester_device") for d in devices]
+        last = burst.txns[-1]
+        count, declined = len(burst.txns), burst.declined
+        cards = ", ".join(str(c) for c in burst.cards)
+        return Finding(
+            rule=self.rule,
+            kind=self.kind,
+            anchor=anchor,
+            score=_score(0.6 + 0.03 * (count - self.params.min_tiny) + 0.3 * declined / count),
+            entities=entities,
+            explanation=(
+                f"Card {cards}: {count} card-not-present payments of at most "
+                f"{self.params.tiny_max:.2f} at {burst.merchants} merchants in "
+                f"{(last.at - burst.first.at) / MINUTE_MS:.0f} min, {declined} declined: "
+                f"the card is being tested; block it before a large purchase."
+            ),
+            evidence={
+                "tiny_payments": count,
+                "merchants": burst.merchants,
+                "declined": declined,
+                "cards": len(burst.cards),
+                "minutes": round((last.at - burst.first.at) / MINUTE_MS, 1),
+                "first_txn_id": burst.first.txn_id,
+            },
+            cypher=views.transactions([t.txn_id for t in burst.txns]),
+            txn_ids=[str(t.txn_id) for t in burst.txns],
+            severity="high",
+        )
+
+
+# --------------------------------------------------------------------------- takeover
+
+
+class AccountTakeoverParams(Params):
+    # The attacker's device first appears (failed tries) minutes before the login;
+    # "new" = the customer's history has no login from it before this margin.
+    new_device_minutes: float = Field(default=60.0, gt=0)
+    failed_minutes: float = Field(default=30.0, gt=0, description="Failed tries before it.")
+    # Attackers change e-mail/phone 3-25 min after logging in; honest customers
+    # change theirs 1-5 min into a session from a device they have used before.
+    change_minutes: float = Field(default=60.0, gt=0)
+    # The payout follows the change within 5-90 min; a transfer this long after a
+    # takeover session is still attributed to it.
+    session_hours: float = Field(default=6.0, gt=0)
+    # A "change" on a customer created less than this before is onboarding.
+    min_customer_age_days: float = Field(default=1.0, ge=0)
+    # A new IP counts as a sign (without failed tries) only with this much history.
+    min_known_logins: int = Field(default=3, ge=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """A successful login from a device new to the customer, and what came with it."""
+
+    login: Login
+    failed: int
+    new_ip: bool
+    known_logins: int  # logins of the customer before the device first appeared
+    changed_at: int | None  # contact change after the login, if any
+
+
+class AccountTakeover(Detector):
+    rule: ClassVar[str] = "account_takeover"
+    kind = "anomaly"
+    handles: ClassVar[frozenset[EventKind]] = frozenset({"transaction", "customer"})
+    params_model = AccountTakeoverParams
+    params: AccountTakeoverParams
+
+    # -- the session ----------------------------------------------------------------
+    def _changed_at(self, ctx: Context, customer_id: int, until: int) -> int | None:
+        """When the customer's contact details last changed, if that is known by `until`."""
+        info = ctx.customer(customer_id)
+        if info is None or info.updated_at is None or info.created_at is None:
+            return None
+        if info.updated_at > until:
+            return None
+        if info.updated_at - info.created_at < self.params.min_customer_age_days * DAY_MS:
+            return None
+        return info.updated_at
+
+    def _sessions(self, ctx: Context, customer_id: int, until: int) -> list[_Session]:
+        """New-device logins within `session_hours` before `until`, oldest first."""
+        since = until - int(ctx.windows.login_days * DAY_MS)
+        logins = ctx.logins(customer_id, since, until)
+        first_seen_device: dict[int, int] = {}
+        first_seen_ip: dict[str, int] = {}
+        for login in logins:
+            if login.device_id is not None:
+                first_seen_device.setdefault(login.device_id, login.at)
+            if login.ip is not None:
+                first_seen_ip.setdefault(login.ip, login.at)
+        changed = self._changed_at(ctx, customer_id, until)
+        margin = int(self.params.new_device_minutes * MINUTE_MS)
+        recent = until - int(self.params.session_hours * HOUR_MS)
+        found = []
+        for login in logins:
+            if not login.success or login.device_id is None or login.at < recent:
+                continue
+            appeared = first_seen_device[login.device_id]
+            if appeared < login.at - margin:
+                continue
+            failed_since = login.at - int(self.params.failed_minutes * MINUTE_MS)
+            failed = sum(
+                1
+                for other in logins
+                if not other.success
+                and failed_since <= other.at <= login.at
+                and (other.device_id == login.device_id or other.ip == login.ip)
+            )
+            new_ip = login.ip is not None and first_seen_ip[login.ip] >= login.at - margin
+            known = sum(1 for other in logins if other.at < appeared)
+            change_by = login.at + int(self.params.change_minutes * MINUTE_MS)
+            in_session = changed is not None and login.at <= changed <= change_by
+            found.append(_Session(login, failed, new_ip, known, changed if in_session else None))
+        return found
+
+    def _after_change(self, session: _Session) -> bool:
+        """New device, contact change right after, and a second sign of an intruder.
+
+        Failed tries from the new device, or an IP the customer never used when the
+        customer has enough history for "never" to mean something: early in the
+        history every device and IP looks new, and honest customers change their
+        contact details right after logging in too.
+        """
+        if session.changed_at is None:
+            return False
+        if session.known_logins == 0:
+            # No history: "never used before" proves nothing, so ask for more tries.
+            return session.failed >= 2
+        known = session.known_logins >= self.params.min_known_logins
+        return session.failed > 0 or (session.new_ip and known)
+
+    def _paying_out(self, session: _Session, txn: Txn, new_payee: bool) -> bool:
+        """No change seen (a later honest change hides it in a snapshot): the payout
+        itself comes from the new device and IP, after failed tries, to a new payee."""
+        return (
+            txn.device_id == session.login.device_id
+            and session.known_logins >= self.params.min_known_logins
+            and session.failed > 0
+            and session.new_ip
+            and new_payee
+        )
+
+    def _session_of(self, ctx: Context, customer_id: int, until: int) -> _Session | None:
+        """The latest takeover session with its contact change by `until`."""
+        hits = [s for s in self._sessions(ctx, customer_id, until) if self._after_change(s)]
+        return hits[-1] if hits else None
+
+    # -- triggers ---------------------------------------------------------------------
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        if event.kind == "customer":
+            yield from self._on_change(event, ctx)
+        else:
+            yield from self._on_payout(event, ctx)
+
+    def _on_change(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        """The contact change itself: alert before any money leaves."""
+        customer = event.customer
+        if customer.updated_at is None or customer.created_at is None:
+            return
+        if customer.updated_at - customer.created_at < self.params.min_customer_age_days * DAY_MS:
+            return
+        session = self._session_of(ctx, customer.customer_id, customer.updated_at)
+        if session is not None:
+            accounts = self._current_accounts(ctx, customer.customer_id)
+            yield self._session_finding(session, customer.customer_id, accounts, event.at)
+
+    def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        txn = event.txn
+        if not txn.is_transfer or txn.status == "declined":
+            return
+        if txn.counterparty_account_id is None and txn.counterparty_hash is None:
+            return
+        owner = ctx.owner(txn.account_id)
+        if owner is None:
+            return
+        payee_owner = (
+            ctx.owner(txn.counterparty_account_id)
+            if txn.counterparty_account_id is not None
+            else None
+        )
+        if payee_owner == owner:
+            return  # between the customer's own accounts
+        sessions = self._sessions(ctx, owner, txn.at)
+        if not sessions:
+            return
+        new_payee = self._new_payee(ctx, txn)
+        hits = [s for s in sessions if self._after_change(s)] or [
+            s for s in sessions if self._paying_out(s, txn, new_payee)
+        ]
+        if not hits:
+            return
+        session = hits[-1]
+        yield self._session_finding(session, owner, [txn.account_id], event.at)
+        yield self._payout_finding(session, owner, txn, payee_owner, new_payee)
+
+    # -- findings ---------------------------------------------------------------------
+    def _current_accounts(self, ctx: Context, customer_id: int) -> list[int]:
+        """The customer's checking accounts: where a payout is sent from."""
+        accounts = ctx.accounts_of(customer_id)
+        checking = [a for a in accounts if (info := ctx.account(a)) and info.kind == "checking"]
+        return sorted(checking or accounts)[:1]
+
+    def _session_score(self, session: _Session) -> float:
+        score = 0.6 + (0.15 if session.failed else 0) + (0.1 if session.new_ip else 0)
+        return _score(score + (0.1 if session.known_logins else 0))
+
+    def _session_finding(
+        self, session: _Session, customer_id: int, accounts: Sequence[int], at: int
+    ) -> Finding:
+        login = session.login
+        entities = [Entity("customer", str(customer_id), "victim")]
+        entities += [Entity("account", str(a), "victim_account") for a in accounts]
+        if login.device_id is not None:
+            entities.append(Entity("device", str(login.device_id), "new_device"))
+        if login.ip:
+            entities.append(Entity("ip", login.ip, "new_ip"))
+        evidence: dict[str, object] = {
+            "login_id": login.login_id,
+            "failed_logins": session.failed,
+            "new_ip": session.new_ip,
+            "earlier_logins": session.known_logins,
+        }
+        if session.changed_at is not None:
+            minutes = (session.changed_at - login.at) / MINUTE_MS
+            evidence["minutes_to_contact_change"] = round(minutes, 1)
+            then = f"contact details changed {minutes:.0f} min later"
+        else:
+            then = "a payout to a new payee followed from that device"
+        return Finding(
+            rule=self.rule,
+            kind=self.kind,
+            anchor=f"customer:{customer_id}:login:{login.login_id}",
+            score=self._session_score(session),
+            entities=entities,
+            explanation=(
+                f"Customer {customer_id} logged in from device {login.device_id}, never used "
+                f"before ({session.failed} failed tries first), and {then}: likely takeover; "
+                f"hold payouts and call the customer on the previous contact details."
+            ),
+            evidence=evidence,
+            cypher=views.customer_activity(customer_id, login.at - HOUR_MS, at),
+            event_time_ms=at,
+            severity="high",
+        )
+
+    def _payout_finding(
+        self,
+        session: _Session,
+        customer_id: int,
+        txn: Txn,
+        payee_owner: int | None,
+        new_payee: bool,
+    ) -> Finding:
+        entities = [
+            Entity("customer", str(customer_id), "victim"),
+            Entity("account", str(txn.account_id), "victim_account"),
+        ]
+        if txn.counterparty_account_id is not None:
+            entities.append(Entity("account", str(txn.counterparty_account_id), "payee_account"))
+        if payee_owner is not None:
+            entities.append(Entity("customer", str(payee_owner), "payee"))
+        where = (
+            f"account {txn.counterparty_account_id}"
+            if txn.counterparty_account_id is not None
+            else "another bank"
+        )
+        minutes = (txn.at - session.login.at) / MINUTE_MS
+        return Finding(
+            rule=self.rule,
+            kind=self.kind,
+            anchor=f"customer:{customer_id}:login:{session.login.login_id}:payout:{txn.txn_id}",
+            score=_score(self._session_score(session) + 0.1 + (0.1 if new_payee else 0)),
+            entities=entities,
+            explanation=(
+                f"Payout {txn.txn_id} of {txn.amount:,.2f} {txn.currency} to "
+                f"{'a new payee at ' if new_payee else ''}{where}, {minutes:.0f} min after a "
+                f"login from a new device and a contact change on customer {customer_id}: "
+                f"recall the payment."
+            ),
+            evidence={
+                "login_id": session.login.login_id,
+                "payout_txn_id": txn.txn_id,
+                "amount": txn.amount,
+                "new_payee": new_payee,
+                "same_device": txn.device_id == session.login.device_id,
+                "minutes_after_login": round(minutes, 1),
+            },
+            cypher=views.transactions([txn.txn_id]),
+            txn_ids=[str(txn.txn_id)],
+            severity="critical",
+        )
+
+    def _new_payee(self, ctx: Context, txn: Txn) -> bool:
+        since = txn.at - int(ctx.windows.sent_days * DAY_MS)
+        for past in _past(ctx.sent(txn.account_id, since, txn.at), txn):
+            if txn.counterparty_account_id is not None:
+                if past.counterparty_account_id == txn.counterparty_account_id:
+                    return False
+            elif past.counterparty_hash == txn.counterparty_hash:
+                return False
+        return True
+
+
+# --------------------------------------------------------------------------- generic
+
+
+class AmountOutlierParams(Params):
+    history_days: float = Field(default=30.0, gt=0)
+    # Fewer payments than this and "usual" is not known yet.
+    min_history: int = Field(default=20, ge=3)
+    # Robust z on log10(amount): 6 sigmas of the account's own spread.
+    min_z: float = Field(default=6.0, gt=0)
+    # Also far above the account's own maximum: an account that sometimes pays
+    # rent or buys flights has a wide range, and anything inside it is ordinary.
+    min_times_max: float = Field(default=3.0, ge=1)
+    # And above this quantile of everyone's payments on the same channel and
+    # currency (the peers), once that many payments have been seen.
+    peer_quantile: float = Field(default=0.999, gt=0.5, lt=1)
+    min_peer_payments: int = Field(default=5000, ge=100)
+
+
+class AmountOutlier(Detector):
+    rule: ClassVar[str] = "amount_outlier"
+    kind = "anomaly"
+    handles = TRANSACTION
+    params_model = AmountOutlierParams
+    params: AmountOutlierParams
+
+    def __init__(self, params: dict[str, object] | None = None) -> None:
+        super().__init__(params)
+        # Peers' amounts per (channel, currency), as this process has seen them, and
+        # the limit last read from each (re-read when the count grew by 1 %).
+        self._peers: dict[tuple[str, str], LogHistogram] = {}
+        self._limits: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def _peer_limit(self, txn: Txn) -> float | None:
+        key = (txn.channel, txn.currency)
+        peers = self._peers.setdefault(key, LogHistogram())
+        if txn.amount > 0:
+            peers.add(txn.amount)
+        if peers.total < self.params.min_peer_payments:
+            return None
+        read_at, limit = self._limits.get(key, (0, 0.0))
+        if peers.total > read_at * 1.01:
+            limit = peers.quantile(self.params.peer_quantile) or 0.0
+            self._limits[key] = (peers.total, limit)
+        return limit
+
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        txn = event.txn
+        if not txn.counts or txn.status == "declined" or txn.amount <= 0:
+            return
+        peer_limit = self._peer_limit(txn)
+        if peer_limit is None or txn.amount <= peer_limit:
+            return
+        since = txn.at - int(self.params.history_days * DAY_MS)
+        history = [
+            t.amount
+            for t in _past(ctx.sent(txn.account_id, since, txn.at), txn)
+            if t.counts and t.amount > 0
+        ]
+        if len(history) < self.params.min_history:
+            return
+        if txn.amount < self.params.min_times_max * max(history):
+            return
+        logs = [math.log10(a) for a in history]
+        z = robust_z(math.log10(txn.amount), logs, min_sigma=0.1)
+        if z < self.params.min_z:
+            return
+        owner = ctx.owner(txn.account_id)
+        entities = [Entity("account", str(txn.account_id), "payer")]
+        if owner is not None:
+            entities.insert(0, Entity("customer", str(owner), "owner"))
+        usual = median(history)
+        yield Finding(
+            rule=self.rule,
+            kind=self.kind,
+            anchor=f"txn:{txn.txn_id}",
+            score=_score(0.4 + 0.02 * (z - self.params.min_z)),
+            entities=entities,
+            explanation=(
+                f"Payment {txn.txn_id} of {txn.amount:,.2f} {txn.currency} from account "
+                f"{txn.account_id} is {txn.amount / usual:,.0f}x its usual payment and above "
+                f"{self.params.peer_quantile:.1%} of peers' {txn.channel} payments: confirm "
+                f"with the customer."
+            ),
+            evidence={
+                "amount": txn.amount,
+                "median_30d": round(usual, 2),
+                "max_30d": max(history),
+                "robust_z": round(z, 1),
+                "peer_limit": round(peer_limit, 2),
+                "history_payments": len(history),
+            },
+            cypher=views.transactions([txn.txn_id]),
+            txn_ids=[str(txn.txn_id)],
+        )
+
+
+class VelocityBurstParams(Params):
+    # Card payments only: transfer bursts are payroll runs (honest) or money
+    # movement the money detectors judge with the counterparties in view.
+    max_gap_minutes: float = Field(default=10.0, gt=0, description="Gaps inside a burst.")
+    lookback_hours: float = Field(default=6.0, gt=0)
+    history_days: float = Field(default=30.0, gt=0)
+    # Honest accounts make at most a handful of card payments in a row minutes
+    # apart (a shopping street); ten is a tester, a bust-out or a stolen card.
+    min_payments: int = Field(default=10, ge=2, description="Payments in the burst.")
+    # ... and this many times the account's own 30-day rate over the burst's span.
+    min_ratio: float = Field(default=20.0, gt=1)
+
+
+class VelocityBurst(Detector):
+    rule: ClassVar[str] = "velocity_burst"
+    kind = "anomaly"
+    handles = TRANSACTION
+    params_model = VelocityBurstParams
+    params: VelocityBurstParams
+
+    def _run(self, txns: Sequence[Txn], trigger: Txn) -> list[Txn]:
+        """The account's card payments ending at the trigger with no long gap."""
+        gap = int(self.params.max_gap_minutes * MINUTE_MS)
+        run = [trigger]
+        for txn in reversed(_past(txns, trigger)):
+            if txn.channel not in CARD_CHANNELS:
+                continue
+            if run[0].at - txn.at > gap:
+                break
+            run.insert(0, txn)
+        return run
+
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        txn = event.txn
+        if txn.channel not in CARD_CHANNELS:
+            return
+        recent = ctx.sent(
+            txn.account_id, txn.at - int(self.params.lookback_hours * HOUR_MS), txn.at
+        )
+        run = self._run(recent, txn)
+        if len(run) < self.params.min_payments:
+            return  # nearly every payment stops here, before the long history is read
+        first = run[0]
+        since = first.at - int(self.params.history_days * DAY_MS)
+        before = [
+            t for t in ctx.sent(txn.account_id, since, first.at - 1) if t.channel in CARD_CHANNELS
+        ]
+        span = max(first.at - since, 1)
+        duration = max(txn.at - first.at, int(self.params.max_gap_minutes * MINUTE_MS))
+        expected = max(len(before), 1) * duration / span
+        ratio = len(run) / expected
+        if ratio < self.params.min_ratio:
+            return
+        owner = ctx.owner(txn.account_id)
+        entities = [Entity("account", str(txn.account_id), "payer")]
+        if owner is not None:
+            entities.insert(0, Entity("customer", str(owner), "owner"))
+        minutes = (txn.at - first.at) / MINUTE_MS
+        yield Finding(
+            rule=self.rule,
+            kind=self.kind,
+            anchor=f"account:{txn.account_id}:{first.txn_id}",
+            score=_score(0.4 + 0.05 * math.log2(ratio / self.params.min_ratio)),
+            entities=entities,
+            explanation=(
+                f"Account {txn.account_id} made {len(run)} card payments in {minutes:.0f} min, "
+                f"{ratio:,.0f}x its own 30-day rate: check the card is in the customer's hands."
+            ),
+            evidence={
+                "payments_in_burst": len(run),
+                "minutes": round(minutes, 1),
+                "expected_in_span": round(expected, 3),
+                "ratio": round(ratio, 1),
+                "first_txn_id": first.txn_id,
+            },
+            cypher=views.transactions([t.txn_id for t in run]),
+            txn_ids=[str(t.txn_id) for t in run],
+        )
+
+
+DETECTORS: list[type[Detector]] = [
+    ImpossibleTravel,
+    CardTesting,
+    AccountTakeover,
+    AmountOutlier,
+    VelocityBurst,
+]
