@@ -253,31 +253,3 @@ def test_a_takeover_is_alerted_before_the_payout_is_posted(detecting: Detecting)
             (BASE + 1, ids["account"], ids["new_device"], now, now),
         )
     assert orjson.dumps(found[0])  # serialisable as sent
-
-
-def test_replaying_the_topics_raises_the_same_alert_ids(detecting: Detecting) -> None:
-    wait_until_consumed(
-        detecting.settings.kafka_bootstrap,
-        detecting.settings.worker_group,
-        detecting.topics,
-        timeout=120,
-    )
-    first = detecting.alerts(bool)
-    replay = detecting.settings.model_copy(
-        update={
-            "worker_group": f"{detecting.settings.worker_group}-replay",
-            "alerts_topic": f"{detecting.settings.alerts_topic}-replay",
-        }
-    )
-    ensure_topics(replay.kafka_bootstrap, [replay.alerts_topic])
-    worker = WorkerProcess(replay)
-    worker.start()
-    try:
-        wait_until_consumed(replay.kafka_bootstrap, replay.worker_group, detecting.topics, 240)
-        expected = {a["alert_id"] for a in first}
-        again = detecting.alerts(
-            lambda values: {a["alert_id"] for a in values} >= expected, topic=replay.alerts_topic
-        )
-    finally:
-        worker.kill()
-    assert {a["alert_id"] for a in again} == expected
