@@ -16,9 +16,9 @@ the same findings with the same anchors.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -27,7 +27,7 @@ from detection import views
 from detection.context import DAY_MS, HOUR_MS, Context
 from detection.detector import Detector, Params
 from detection.events import Event, EventKind
-from detection.history import Login, Txn
+from detection.history import CustomerInfo, Login, Txn
 from detection.stats import LogHistogram, haversine_km, median, robust_z
 
 MINUTE_MS = 60_000
@@ -161,10 +161,10 @@ class CardTestingParams(Params):
     tiny_max: float = Field(default=2.0, gt=0, description="A test payment is at most this.")
     # Tests come every 8-90 s; a gap longer than this ends the burst.
     max_gap_minutes: float = Field(default=30.0, gt=0)
-    # No honest card makes five sub-2.00 online payments at four merchants within
-    # half-hour gaps; testers make 8-16 per card across 5-8 merchants.
-    min_tiny: int = Field(default=5, ge=2, description="Tiny payments in the burst.")
-    min_merchants: int = Field(default=4, ge=1, description="Distinct merchants in it.")
+    # Honest cards make at most two sub-2.00 online payments within half-hour gaps
+    # (simulated bank: 2 of 4,400 cards); testers make 8-16 per card at 5-8 merchants.
+    min_tiny: int = Field(default=4, ge=2, description="Tiny payments in the burst.")
+    min_merchants: int = Field(default=3, ge=1, description="Distinct merchants in it.")
     lookback_hours: float = Field(default=6.0, gt=0)
     # One device testing several cards: asked only when the card has already made
     # this many tiny payments in a row (a round trip for a rare candidate).
@@ -232,7 +232,8 @@ class CardTesting(Detector):
             return
         on_device = self._burst(ctx.device_txns(txn.device_id, since, txn.at), txn)
         if self._testing(on_device) and len(on_device.cards) >= self.params.device_min_cards:
-            anchor = f"device:{txn.device_id}:{on_device.first.txn_id}"
+            # Each further card tried is news: the anchor grows with the card count.
+            anchor = f"device:{txn.device_id}:{on_device.first.txn_id}:{len(on_device.cards)}"
             yield self._finding(on_device, anchor, ctx)
 
     def _finding(self, burst: _Burst, anchor: str, ctx: Context) -> Finding:
@@ -249,6 +250,7 @@ class CardTesting(Detector):
         last = burst.txns[-1]
         count, declined = len(burst.txns), burst.declined
         cards = ", ".join(str(c) for c in burst.cards)
+        who = f"Card {cards}" if len(burst.cards) == 1 else f"Device {devices[0]}, cards {cards}"
         return Finding(
             rule=self.rule,
             kind=self.kind,
@@ -256,10 +258,10 @@ class CardTesting(Detector):
             score=_score(0.6 + 0.03 * (count - self.params.min_tiny) + 0.3 * declined / count),
             entities=entities,
             explanation=(
-                f"Card {cards}: {count} card-not-present payments of at most "
+                f"{who}: {count} card-not-present payments of at most "
                 f"{self.params.tiny_max:.2f} at {burst.merchants} merchants in "
                 f"{(last.at - burst.first.at) / MINUTE_MS:.0f} min, {declined} declined: "
-                f"the card is being tested; block it before a large purchase."
+                f"stolen card details being tested; block before a large purchase."
             ),
             evidence={
                 "tiny_payments": count,
@@ -293,6 +295,10 @@ class AccountTakeoverParams(Params):
     min_customer_age_days: float = Field(default=1.0, ge=0)
     # A new IP counts as a sign (without failed tries) only with this much history.
     min_known_logins: int = Field(default=3, ge=0)
+    # Without a contact change in view, a payout must be this many times the
+    # account's median payment: takeover payouts are 1,500-9,000, honest payments
+    # after a first login are p2p of tens.
+    min_times_usual: float = Field(default=10.0, ge=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +312,12 @@ class _Session:
     changed_at: int | None  # contact change after the login, if any
 
 
+@dataclass(frozen=True, slots=True)
+class _Payout:
+    new_payee: bool  # no payment to this payee in the account's history
+    times_usual: float  # amount / the account's median payment (0: no history)
+
+
 class AccountTakeover(Detector):
     rule: ClassVar[str] = "account_takeover"
     kind = "anomaly"
@@ -314,9 +326,12 @@ class AccountTakeover(Detector):
     params: AccountTakeoverParams
 
     # -- the session ----------------------------------------------------------------
-    def _changed_at(self, ctx: Context, customer_id: int, until: int) -> int | None:
-        """When the customer's contact details last changed, if that is known by `until`."""
-        info = ctx.customer(customer_id)
+    def _changed_at(self, info: CustomerInfo | None, until: int) -> int | None:
+        """When the customer's details last changed, if by `until` and not at onboarding.
+
+        A snapshot row carries only the last change (`updated_at`); a live update
+        event carries this one.
+        """
         if info is None or info.updated_at is None or info.created_at is None:
             return None
         if info.updated_at > until:
@@ -325,7 +340,9 @@ class AccountTakeover(Detector):
             return None
         return info.updated_at
 
-    def _sessions(self, ctx: Context, customer_id: int, until: int) -> list[_Session]:
+    def _sessions(
+        self, ctx: Context, customer_id: int, until: int, changed: int | None
+    ) -> list[_Session]:
         """New-device logins within `session_hours` before `until`, oldest first."""
         since = until - int(ctx.windows.login_days * DAY_MS)
         logins = ctx.logins(customer_id, since, until)
@@ -336,7 +353,6 @@ class AccountTakeover(Detector):
                 first_seen_device.setdefault(login.device_id, login.at)
             if login.ip is not None:
                 first_seen_ip.setdefault(login.ip, login.at)
-        changed = self._changed_at(ctx, customer_id, until)
         margin = int(self.params.new_device_minutes * MINUTE_MS)
         recent = until - int(self.params.session_hours * HOUR_MS)
         found = []
@@ -377,21 +393,18 @@ class AccountTakeover(Detector):
         known = session.known_logins >= self.params.min_known_logins
         return session.failed > 0 or (session.new_ip and known)
 
-    def _paying_out(self, session: _Session, txn: Txn, new_payee: bool) -> bool:
+    def _paying_out(self, session: _Session, txn: Txn, payout: _Payout) -> bool:
         """No change seen (a later honest change hides it in a snapshot): the payout
-        itself comes from the new device and IP, after failed tries, to a new payee."""
+        itself comes from the new device and IP, after failed tries, to a new payee,
+        and is large for this account (honest first logins are followed by small p2p)."""
         return (
             txn.device_id == session.login.device_id
             and session.known_logins >= self.params.min_known_logins
             and session.failed > 0
             and session.new_ip
-            and new_payee
+            and payout.new_payee
+            and payout.times_usual >= self.params.min_times_usual
         )
-
-    def _session_of(self, ctx: Context, customer_id: int, until: int) -> _Session | None:
-        """The latest takeover session with its contact change by `until`."""
-        hits = [s for s in self._sessions(ctx, customer_id, until) if self._after_change(s)]
-        return hits[-1] if hits else None
 
     # -- triggers ---------------------------------------------------------------------
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
@@ -403,14 +416,14 @@ class AccountTakeover(Detector):
     def _on_change(self, event: Event, ctx: Context) -> Iterable[Finding]:
         """The contact change itself: alert before any money leaves."""
         customer = event.customer
-        if customer.updated_at is None or customer.created_at is None:
+        changed = self._changed_at(customer, event.at)
+        if changed is None:
             return
-        if customer.updated_at - customer.created_at < self.params.min_customer_age_days * DAY_MS:
-            return
-        session = self._session_of(ctx, customer.customer_id, customer.updated_at)
-        if session is not None:
+        sessions = self._sessions(ctx, customer.customer_id, changed, changed)
+        hits = [s for s in sessions if self._after_change(s)]
+        if hits:
             accounts = self._current_accounts(ctx, customer.customer_id)
-            yield self._session_finding(session, customer.customer_id, accounts, event.at)
+            yield self._session_finding(hits[-1], customer.customer_id, accounts, event.at)
 
     def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
         txn = event.txn
@@ -428,22 +441,23 @@ class AccountTakeover(Detector):
         )
         if payee_owner == owner:
             return  # between the customer's own accounts
-        sessions = self._sessions(ctx, owner, txn.at)
+        changed = self._changed_at(ctx.customer(owner), txn.at)
+        sessions = self._sessions(ctx, owner, txn.at, changed)
         if not sessions:
             return
-        new_payee = self._new_payee(ctx, txn)
+        payout = self._payout(ctx, txn)
         hits = [s for s in sessions if self._after_change(s)] or [
-            s for s in sessions if self._paying_out(s, txn, new_payee)
+            s for s in sessions if self._paying_out(s, txn, payout)
         ]
         if not hits:
             return
         session = hits[-1]
         yield self._session_finding(session, owner, [txn.account_id], event.at)
-        yield self._payout_finding(session, owner, txn, payee_owner, new_payee)
+        yield self._payout_finding(session, owner, txn, payee_owner, payout)
 
     # -- findings ---------------------------------------------------------------------
     def _current_accounts(self, ctx: Context, customer_id: int) -> list[int]:
-        """The customer's checking accounts: where a payout is sent from."""
+        """The customer's (first) checking account: where a payout is sent from."""
         accounts = ctx.accounts_of(customer_id)
         checking = [a for a in accounts if (info := ctx.account(a)) and info.kind == "checking"]
         return sorted(checking or accounts)[:1]
@@ -497,12 +511,13 @@ class AccountTakeover(Detector):
         customer_id: int,
         txn: Txn,
         payee_owner: int | None,
-        new_payee: bool,
+        payout: _Payout,
     ) -> Finding:
         entities = [
             Entity("customer", str(customer_id), "victim"),
             Entity("account", str(txn.account_id), "victim_account"),
         ]
+        # A payee here is named: it is where the money can still be frozen.
         if txn.counterparty_account_id is not None:
             entities.append(Entity("account", str(txn.counterparty_account_id), "payee_account"))
         if payee_owner is not None:
@@ -513,24 +528,28 @@ class AccountTakeover(Detector):
             else "another bank"
         )
         minutes = (txn.at - session.login.at) / MINUTE_MS
+        after = "a login from a new device" + (
+            " and a contact change" if session.changed_at is not None else ""
+        )
         return Finding(
             rule=self.rule,
             kind=self.kind,
             anchor=f"customer:{customer_id}:login:{session.login.login_id}:payout:{txn.txn_id}",
-            score=_score(self._session_score(session) + 0.1 + (0.1 if new_payee else 0)),
+            score=_score(self._session_score(session) + 0.1 + (0.1 if payout.new_payee else 0)),
             entities=entities,
             explanation=(
                 f"Payout {txn.txn_id} of {txn.amount:,.2f} {txn.currency} to "
-                f"{'a new payee at ' if new_payee else ''}{where}, {minutes:.0f} min after a "
-                f"login from a new device and a contact change on customer {customer_id}: "
-                f"recall the payment."
+                f"{'a new payee at ' if payout.new_payee else ''}{where}, {minutes:.0f} min "
+                f"after {after} on customer {customer_id}: recall the payment."
             ),
             evidence={
                 "login_id": session.login.login_id,
                 "payout_txn_id": txn.txn_id,
                 "amount": txn.amount,
-                "new_payee": new_payee,
+                "new_payee": payout.new_payee,
+                "times_usual_payment": round(payout.times_usual, 1),
                 "same_device": txn.device_id == session.login.device_id,
+                "contact_change": session.changed_at is not None,
                 "minutes_after_login": round(minutes, 1),
             },
             cypher=views.transactions([txn.txn_id]),
@@ -538,15 +557,19 @@ class AccountTakeover(Detector):
             severity="critical",
         )
 
-    def _new_payee(self, ctx: Context, txn: Txn) -> bool:
+    def _payout(self, ctx: Context, txn: Txn) -> _Payout:
         since = txn.at - int(ctx.windows.sent_days * DAY_MS)
-        for past in _past(ctx.sent(txn.account_id, since, txn.at), txn):
-            if txn.counterparty_account_id is not None:
-                if past.counterparty_account_id == txn.counterparty_account_id:
-                    return False
-            elif past.counterparty_hash == txn.counterparty_hash:
-                return False
-        return True
+        past = _past(ctx.sent(txn.account_id, since, txn.at), txn)
+        if txn.counterparty_account_id is not None:
+            paid_before = any(
+                p.counterparty_account_id == txn.counterparty_account_id for p in past
+            )
+        else:
+            paid_before = any(p.counterparty_hash == txn.counterparty_hash for p in past)
+        amounts = [p.amount for p in past if p.counts and p.status != "declined"]
+        usual = median(amounts) if amounts else None
+        times = txn.amount / usual if usual else 0.0
+        return _Payout(new_payee=not paid_before, times_usual=times)
 
 
 # --------------------------------------------------------------------------- generic
@@ -574,7 +597,7 @@ class AmountOutlier(Detector):
     params_model = AmountOutlierParams
     params: AmountOutlierParams
 
-    def __init__(self, params: dict[str, object] | None = None) -> None:
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
         # Peers' amounts per (channel, currency), as this process has seen them, and
         # the limit last read from each (re-read when the count grew by 1 %).
@@ -649,7 +672,7 @@ class VelocityBurstParams(Params):
     # Card payments only: transfer bursts are payroll runs (honest) or money
     # movement the money detectors judge with the counterparties in view.
     max_gap_minutes: float = Field(default=10.0, gt=0, description="Gaps inside a burst.")
-    lookback_hours: float = Field(default=6.0, gt=0)
+    lookback_hours: float = Field(default=6.0, gt=0, le=48)
     history_days: float = Field(default=30.0, gt=0)
     # Honest accounts make at most a handful of card payments in a row minutes
     # apart (a shopping street); ten is a tester, a bust-out or a stolen card.
@@ -666,12 +689,10 @@ class VelocityBurst(Detector):
     params: VelocityBurstParams
 
     def _run(self, txns: Sequence[Txn], trigger: Txn) -> list[Txn]:
-        """The account's card payments ending at the trigger with no long gap."""
+        """The card's payments ending at the trigger with no long gap between them."""
         gap = int(self.params.max_gap_minutes * MINUTE_MS)
         run = [trigger]
         for txn in reversed(_past(txns, trigger)):
-            if txn.channel not in CARD_CHANNELS:
-                continue
             if run[0].at - txn.at > gap:
                 break
             run.insert(0, txn)
@@ -679,20 +700,22 @@ class VelocityBurst(Detector):
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
         txn = event.txn
-        if txn.channel not in CARD_CHANNELS:
+        if txn.channel not in CARD_CHANNELS or txn.card_id is None:
             return
-        recent = ctx.sent(
-            txn.account_id, txn.at - int(self.params.lookback_hours * HOUR_MS), txn.at
-        )
-        run = self._run(recent, txn)
+        # The burst is looked for on the card (its recent history is short and
+        # prefetched); the account's 30-day history is read only for candidates.
+        since = txn.at - int(self.params.lookback_hours * HOUR_MS)
+        run = self._run(ctx.card_txns(txn.card_id, since, txn.at), txn)
         if len(run) < self.params.min_payments:
-            return  # nearly every payment stops here, before the long history is read
+            return
         first = run[0]
         since = first.at - int(self.params.history_days * DAY_MS)
         before = [
             t for t in ctx.sent(txn.account_id, since, first.at - 1) if t.channel in CARD_CHANNELS
         ]
-        span = max(first.at - since, 1)
+        # The rate over the history actually seen (at least a day): a young history
+        # gives a higher rate and a lower ratio, never an alert for lack of data.
+        span = max(first.at - before[0].at, DAY_MS) if before else DAY_MS
         duration = max(txn.at - first.at, int(self.params.max_gap_minutes * MINUTE_MS))
         expected = max(len(before), 1) * duration / span
         ratio = len(run) / expected
@@ -706,12 +729,13 @@ class VelocityBurst(Detector):
         yield Finding(
             rule=self.rule,
             kind=self.kind,
-            anchor=f"account:{txn.account_id}:{first.txn_id}",
+            anchor=f"card:{txn.card_id}:{first.txn_id}",
             score=_score(0.4 + 0.05 * math.log2(ratio / self.params.min_ratio)),
-            entities=entities,
+            entities=[*entities, Entity("card", str(txn.card_id), "card")],
             explanation=(
-                f"Account {txn.account_id} made {len(run)} card payments in {minutes:.0f} min, "
-                f"{ratio:,.0f}x its own 30-day rate: check the card is in the customer's hands."
+                f"Card {txn.card_id} of account {txn.account_id} made {len(run)} payments in "
+                f"{minutes:.0f} min, {ratio:,.0f}x the account's own rate: check the card is "
+                f"in the customer's hands."
             ),
             evidence={
                 "payments_in_burst": len(run),
