@@ -73,6 +73,12 @@ def _apart(one: CustomerInfo, other: CustomerInfo) -> bool:
     return a is not None and b is not None and a != b
 
 
+def _onboarded_within(one: CustomerInfo, other: CustomerInfo, span_ms: int) -> bool:
+    if one.created_at is None or other.created_at is None:
+        return False
+    return abs(one.created_at - other.created_at) <= span_ms
+
+
 def _label_name(label: str) -> str:
     return {"Email": "e-mail", "Phone": "phone", NATIONAL_ID: "national id"}.get(label, label)
 
@@ -155,6 +161,33 @@ class Component:
     def widest(self) -> int:
         """Most customers on one identifier."""
         return max((len(h) for h in self.shared.values()), default=0)
+
+    def core(self, seed: int, burst_ms: int) -> Component:
+        """The seed's ring without the customers merely touching it.
+
+        A bond counts when its two customers share two or more identifiers or were
+        onboarded within `burst_ms` of each other: rings open their customers in a
+        burst, while an older customer holding one of a ring's phones is a coincidence
+        (a recycled or mistyped number) or the person whose identifier the ring
+        borrowed, a victim rather than a member. The core is what those bonds connect
+        to the seed.
+        """
+        bonded: dict[int, set[int]] = {}
+        for (a, b), count in self.bonds().items():
+            if count >= 2 or _onboarded_within(self.members[a], self.members[b], burst_ms):
+                bonded.setdefault(a, set()).add(b)
+                bonded.setdefault(b, set()).add(a)
+        reached, frontier = {seed}, [seed]
+        while frontier:
+            frontier = sorted({n for m in frontier for n in bonded.get(m, ())} - reached)
+            reached.update(frontier)
+        shared = {
+            key: kept
+            for key, holders in self.shared.items()
+            if len(kept := [h for h in holders if h in reached]) >= 2
+        }
+        members = {i: c for i, c in self.members.items() if i in reached}
+        return Component(members, shared, self.truncated, self.oversized_identifiers)
 
     def onboarding_span_days(self) -> float | None:
         created = [c.created_at for c in self.members.values() if c.created_at is not None]
@@ -240,6 +273,16 @@ class IdentityParams(Params):
             "problem (a branch phone, 'none@none'), not a ring: ignored."
         ),
     )
+    burst_days: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "Customers onboarded this close together and sharing an identifier are bonded "
+            "(see `Component.core`): rings open their customers within days (the "
+            "simulated ones within 9), honest coincidences bind customers onboarded years "
+            "apart (about 5 such pairs per 1,000 customers)."
+        ),
+    )
 
 
 def ring_signals(component: Component, params: IdentityParams) -> list[str]:
@@ -276,16 +319,7 @@ def ring_signals(component: Component, params: IdentityParams) -> list[str]:
 
 # -- shared_identifiers -----------------------------------------------------------------
 class SharedIdentifierParams(IdentityParams):
-    burst_days: float = Field(
-        default=30,
-        gt=0,
-        description=(
-            "Two customers onboarded this close together who share a national id, or a "
-            "phone/e-mail across addresses, are flagged even as a pair: rings open their "
-            "customers in a burst (days), while honest coincidences (a recycled number) "
-            "bind customers onboarded years apart."
-        ),
-    )
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,53 +442,43 @@ def judge_sharing(
     ctx: Context, customer: CustomerInfo, at: int, params: SharedIdentifierParams
 ) -> Judgement | None:
     """Whether (and why) the customer's shared identifiers look like a ring."""
-    component = expand_component(
+    found = expand_component(
         ctx, customer, at, max_members=params.max_members, max_holders=params.max_holders
     )
-    cid = customer.customer_id
-    mine = {k: h for k, h in component.shared.items() if cid in h}
-    if not mine or component.truncated:
+    if found.truncated:
         return None
-    neighbours = sorted({h for holders in mine.values() for h in holders} - {cid})
-    signals = ring_signals(component, params)
+    cid = customer.customer_id
+    ring = found.core(cid, int(params.burst_days * DAY_MS))
+    mine = {k: h for k, h in ring.shared.items() if cid in h}
+    if not mine:
+        return None
+    signals = ring_signals(ring, params)
     score = 0.55 + 0.05 * min(len(signals), 5)
     if not signals:
-        signals = _fresh_pairs(customer, mine, component, params)
+        signals = _pair_signals(customer, mine, ring)
         score = 0.5
     if not signals:
         return None
-    if component.reuses_national_id():
+    if ring.reuses_national_id():
         score += 0.1
+    neighbours = sorted({h for holders in mine.values() for h in holders} - {cid})
     return Judgement(sorted(signals), neighbours, sorted(mine), min(0.99, score))
 
 
-def _fresh_pairs(
-    customer: CustomerInfo,
-    mine: Mapping[IdentityKey, list[int]],
-    component: Component,
-    params: SharedIdentifierParams,
+def _pair_signals(
+    customer: CustomerInfo, mine: Mapping[IdentityKey, list[int]], ring: Component
 ) -> list[str]:
-    """Reasons a customer sharing with just one other is flagged anyway: onboarded
-    within `burst_days` of it, with a national id between them or across addresses."""
-    signals = []
-    for key, holders in mine.items():
-        for h in holders:
-            other = component.members[h]
-            if h == customer.customer_id or not _onboarded_close(customer, other, params):
-                continue
-            if key[0] == NATIONAL_ID:
-                signals.append("national id re-used by a new customer")
-            elif _apart(customer, other):
-                signals.append(f"{_label_name(key[0])} across addresses, onboarded together")
-    return sorted(set(signals))
-
-
-def _onboarded_close(
-    one: CustomerInfo, other: CustomerInfo, params: SharedIdentifierParams
-) -> bool:
-    if one.created_at is None or other.created_at is None:
-        return False
-    return abs(one.created_at - other.created_at) <= params.burst_days * DAY_MS
+    """Why two bonded customers (no third yet) are flagged: a national id on both (a
+    person has one), or two identifiers shared across addresses. One phone shared
+    across addresses is what honest coincidences look like."""
+    if any(key[0] == NATIONAL_ID for key in mine):
+        return ["national id re-used"]
+    cid = customer.customer_id
+    for pair, count in ring.bonds().items():
+        other = pair[1] if pair[0] == cid else pair[0]
+        if cid in pair and count >= 2 and _apart(customer, ring.members[other]):
+            return ["several identifiers shared across addresses"]
+    return []
 
 
 # -- identity_ring ------------------------------------------------------------------------
@@ -508,9 +532,10 @@ class IdentityRing(Detector):
                 bound=p.max_members,
             )
             return
-        signals = ring_signals(component, p)
+        ring = component.core(seed.customer_id, int(p.burst_days * DAY_MS))
+        signals = ring_signals(ring, p)
         if signals:
-            yield self._finding(ctx, component, signals, event.at)
+            yield self._finding(ctx, ring, signals, event.at)
 
     def _facts(self, ctx: Context, members: list[int], accounts: list[int], at: int) -> RingFacts:
         reported = _reported_customers(ctx, _fraud_reports(ctx, members, accounts, at))
@@ -625,6 +650,11 @@ class FraudProximityParams(Params):
             "accounts are frozen, so any inbound transfer is news."
         ),
     )
+    burst_days: float = Field(
+        default=30,
+        gt=0,
+        description="As for identity_ring: only bonded neighbours count (`Component.core`).",
+    )
     max_members: int = Field(default=200, ge=3, description="Bound of the identity search.")
     max_holders: int = Field(
         default=25, ge=2, description="Identifiers held by more customers are ignored."
@@ -727,7 +757,8 @@ class FraudProximity(Detector):
             max_holders=self.p.max_holders,
             max_hops=self.p.identity_hops,
         )
-        return sorted(set(component.members) - {customer.customer_id})
+        ring = component.core(customer.customer_id, int(self.p.burst_days * DAY_MS))
+        return sorted(set(ring.members) - {customer.customer_id})
 
     def _money_links(
         self, ctx: Context, customer: CustomerInfo, accounts: list[int], at: int

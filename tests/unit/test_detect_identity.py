@@ -1,0 +1,540 @@
+"""Identity detectors on small hand-made banks: synthetic rings and their honest
+look-alikes (households sharing a landline, recycled numbers, placeholders), the
+entities named, and alert ids that stay put across triggers, replays and orders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from cdc.changes import Position, RowChange
+from detection.context import Context
+from detection.detector import Detector
+from detection.detectors.identity import (
+    DETECTORS,
+    FraudProximity,
+    IdentityRing,
+    SharedIdentifiers,
+    ring_tier,
+)
+from detection.engine import DetectionEngine
+from detection.events import Event, to_event
+from detection.memory_history import MemoryHistory
+from detection.offline import Order, changes_of
+from detection.records import RecordBuilder
+from detection.settings import DetectionConfig, HistoryWindows
+from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.errors import ConfigError
+from graph.mapping import default_mapping
+from graph.pii import PiiHasher
+from simulator.rows import Account, Customer, FraudReport, Transaction
+
+T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
+LONG_AGO = T0 - timedelta(days=900)
+
+
+def day(days: float) -> datetime:
+    return T0 + timedelta(days=days)
+
+
+@dataclass
+class Bank:
+    """Customers with a checking account (100 + id) opened minutes after them."""
+
+    customers: list[Customer] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+    fraud_reports: list[FraudReport] = field(default_factory=list)
+
+    def person(
+        self,
+        customer_id: int,
+        created: datetime,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        nid: str | None = None,
+        address: str | None = None,
+        credit: bool = False,
+    ) -> int:
+        self.customers.append(
+            Customer(
+                customer_id,
+                f"Person {customer_id}",
+                email or f"p{customer_id}@example.com",
+                phone or f"+4930000{customer_id:05d}",
+                nid or f"NID{customer_id:06d}",
+                None,
+                address or f"{customer_id} Own Street",
+                "Berlin",
+                "10115",
+                "DE",
+                created,
+                created,
+            )
+        )
+        self.account(customer_id, 100 + customer_id, created + timedelta(minutes=5))
+        if credit:
+            self.account(customer_id, 200 + customer_id, created + timedelta(minutes=9), "credit")
+        return 100 + customer_id
+
+    def account(
+        self, customer_id: int, account_id: int, opened: datetime, kind: str = "checking"
+    ) -> None:
+        self.accounts.append(
+            Account(
+                account_id,
+                customer_id,
+                f"DE00{account_id:018d}",
+                kind,
+                "active",
+                "EUR",
+                opened,
+                opened,
+            )
+        )
+
+    def pay(
+        self, payer: int, to: int, when: datetime, amount: float, channel: str = "transfer"
+    ) -> int:
+        txn_id = len(self.transactions) + 1
+        self.transactions.append(
+            Transaction(
+                txn_id,
+                payer,
+                to,
+                None,
+                None,
+                None,
+                None,
+                None,
+                channel,
+                Decimal(f"{amount:.2f}"),
+                "EUR",
+                None,
+                None,
+                "posted",
+                when,
+                when,
+            )
+        )
+        return txn_id
+
+    def report(
+        self,
+        when: datetime,
+        *,
+        customer: int | None = None,
+        account: int | None = None,
+        kind: str = "confirmed_fraud",
+    ) -> None:
+        report_id = len(self.fraud_reports) + 1
+        self.fraud_reports.append(FraudReport(report_id, kind, customer, account, None, None, when))
+
+    def tables(self) -> dict[str, Sequence[Any]]:
+        return {
+            "customers": sorted(self.customers, key=lambda c: c.customer_id),
+            "accounts": sorted(self.accounts, key=lambda a: a.account_id),
+            "transactions": sorted(self.transactions, key=lambda t: (t.created_at, t.txn_id)),
+            "fraud_reports": self.fraud_reports,
+        }
+
+
+BUILDER = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
+
+
+def run(
+    bank: Bank, detector: Detector, order: Order = "time", batch: int = 1000
+) -> list[dict[str, Any]]:
+    """Every alert the detector raises over the bank, through the real engine."""
+    tables = bank.tables()
+    history = MemoryHistory.from_tables(BUILDER, tables)
+    engine = DetectionEngine(
+        history, DetectionConfig(), BUILDER, [(detector, False)], clock_ms=lambda: 0
+    )
+    changes = changes_of(tables, order)
+    alerts: list[dict[str, Any]] = []
+    for start in range(0, len(changes), batch):
+        result = engine.run(changes[start : start + batch])
+        engine.confirm(result)
+        alerts.extend(result.alerts)
+    return alerts
+
+
+def named(alerts: list[dict[str, Any]], kind: str) -> set[str]:
+    return {e["id"] for a in alerts for e in a["entities"] if e["type"] == kind}
+
+
+def ids(alerts: list[dict[str, Any]]) -> list[str]:
+    return [a["alert_id"] for a in alerts]
+
+
+def ring_phone(first: int, i: int) -> str:
+    return f"+49151000{first:02d}{i % 2}"
+
+
+def synthetic_ring(bank: Bank, first: int = 1, size: int = 5, start: float = 0.0) -> list[int]:
+    """Like the simulator's: phone i % 2, e-mail for even i, address (i // 2) % 2, the
+    first three re-use one national id; one member a day, each with a credit line."""
+    members = list(range(first, first + size))
+    for i, cid in enumerate(members):
+        bank.person(
+            cid,
+            day(start + i),
+            phone=ring_phone(first, i),
+            email=f"ring{first}@example.com" if i % 2 == 0 else None,
+            nid=f"DONOR{first}" if i < 3 else None,
+            address=f"{(i // 2) % 2} Ring Road {first}",
+            credit=True,
+        )
+    return members
+
+
+def household(bank: Bank, first: int, size: int = 4) -> None:
+    """A family at one address on one landline and one family e-mail, own national ids."""
+    for n in range(size):
+        bank.person(
+            first + n,
+            LONG_AGO + timedelta(days=n),
+            phone="+493012345678",
+            email="family.home@example.com",
+            address="7 Family Lane",
+        )
+
+
+# -- mapping -----------------------------------------------------------------------------
+
+
+def test_rules_map_to_synthetic_identity_and_proximity_stays_unmapped() -> None:
+    rules = load_rule_map(DEFAULT_RULE_MAP)
+    found = {d.rule: rules.typologies({"rule": d.rule, "kind": d.kind}) for d in DETECTORS}
+    assert found == {
+        "shared_identifiers": ("synthetic_identity",),
+        "identity_ring": ("synthetic_identity",),
+        "fraud_proximity": (),
+    }
+
+
+def test_bad_params_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"identity_ring: params\.max_holders"):
+        IdentityRing({"max_holders": 1})
+
+
+def test_ring_tiers() -> None:
+    assert [ring_tier(n) for n in (2, 3, 4, 5, 7, 8, 12, 13, 200)] == [0, 3, 3, 5, 5, 8, 8, 13, 144]
+
+
+# -- shared_identifiers --------------------------------------------------------------------
+
+
+def test_shared_identifiers_names_every_member_and_account_of_a_ring_and_no_bystander() -> None:
+    bank = Bank()
+    members = synthetic_ring(bank)
+    household(bank, 50)
+    bank.person(60, LONG_AGO)  # a bystander sharing nothing
+    alerts = run(bank, SharedIdentifiers())
+    assert named(alerts, "customer") == {str(c) for c in members}
+    accounts = {str(100 + c) for c in members} | {str(200 + c) for c in members}
+    assert named(alerts, "account") == accounts
+    assert all(a["rule"] == "shared_identifiers" and a["kind"] == "link" for a in alerts)
+
+
+def test_shared_identifiers_first_flags_the_second_member_by_its_national_id() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=2)
+    alerts = run(bank, SharedIdentifiers())
+    customer_alerts = [a for a in alerts if "account_id" not in a["evidence"]]
+    assert len(customer_alerts) == 1
+    assert customer_alerts[0]["evidence"]["reasons"] == ["national id re-used"]
+    # The pair is named with the first member's accounts (opened before the second joined).
+    assert named(customer_alerts, "account") == {"101", "201"}
+
+
+def test_an_account_opened_later_by_a_flagged_customer_is_named_by_its_own_alert() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=3)
+    bank.account(3, 303, day(6), "savings")
+    alerts = run(bank, SharedIdentifiers())
+    late = [a for a in alerts if {e["id"] for e in a["entities"]} == {"3", "303"}]
+    assert len(late) == 1
+    assert late[0]["evidence"]["account_id"] == 303
+
+
+def test_a_household_sharing_a_landline_and_e_mail_is_not_flagged() -> None:
+    bank = Bank()
+    household(bank, 1)
+    assert run(bank, SharedIdentifiers()) == []
+    assert run(bank, IdentityRing()) == []
+
+
+def test_a_household_bigger_than_a_home_sharing_a_phone_is_flagged() -> None:
+    bank = Bank()
+    household(bank, 1, size=5)
+    alerts = run(bank, SharedIdentifiers())
+    assert alerts
+    assert "more than a household" in alerts[-1]["evidence"]["reasons"]
+
+
+def test_recycled_numbers_binding_customers_years_apart_are_not_flagged() -> None:
+    bank = Bank()
+    # A-B share a phone, B-C an e-mail, C-D a phone: different addresses, years apart.
+    bank.person(1, LONG_AGO, phone="+491700000001")
+    bank.person(2, LONG_AGO + timedelta(days=400), phone="+49 170 0000001", email="b@x.org")
+    bank.person(3, LONG_AGO + timedelta(days=800), email="B@X.org", phone="+491700000003")
+    bank.person(4, day(0), phone="+491700000003")
+    assert run(bank, SharedIdentifiers()) == []
+    assert run(bank, IdentityRing()) == []
+
+
+def test_a_chain_of_single_coincidences_among_new_customers_is_not_a_ring() -> None:
+    bank = Bank()
+    # Onboarded the same week, but each pair is bound by one identifier, each identifier
+    # held by two: the shape of typos and recycled numbers, not of a ring.
+    bank.person(1, day(0), phone="+491700000001")
+    bank.person(2, day(2), phone="+491700000001", email="two@x.org")
+    bank.person(3, day(4), email="two@x.org")
+    assert run(bank, IdentityRing()) == []
+    assert run(bank, SharedIdentifiers()) == []
+    bank.person(4, day(5), email="two@x.org")  # a third on one e-mail: now it is
+    assert [a["evidence"]["members"] for a in run(bank, IdentityRing())] == [4]
+
+
+def test_a_fresh_pair_sharing_one_phone_across_addresses_is_not_yet_flagged() -> None:
+    bank = Bank()
+    bank.person(1, day(0), phone="+491700000001")
+    bank.person(2, day(3), phone="+491700000001")
+    assert run(bank, SharedIdentifiers()) == []
+
+
+def test_a_fresh_pair_sharing_two_identifiers_across_addresses_is_flagged() -> None:
+    bank = Bank()
+    bank.person(1, day(0), phone="+491700000001", email="same@x.org")
+    bank.person(2, day(3), phone="+491700000001", email="same@x.org")
+    alerts = run(bank, SharedIdentifiers())
+    assert alerts[0]["evidence"]["reasons"] == ["several identifiers shared across addresses"]
+    assert named(alerts, "customer") == {"1", "2"}
+
+
+def test_a_placeholder_phone_on_many_customers_is_ignored() -> None:
+    bank = Bank()
+    for cid in range(1, 8):
+        bank.person(cid, day(cid / 10), phone="+490000000000")
+    # Under a bound of 2 holders, the phone is a placeholder from its third holder on.
+    assert run(bank, SharedIdentifiers({"max_holders": 2})) == []
+    assert run(bank, IdentityRing({"max_holders": 2})) == []
+    assert run(bank, SharedIdentifiers()) != []  # the same seven under the default bound
+
+
+def test_the_old_customer_whose_phone_a_ring_borrowed_is_not_named() -> None:
+    bank = Bank()
+    bank.person(40, LONG_AGO, phone=ring_phone(11, 0))  # the ring's phone, years before
+    members = synthetic_ring(bank, first=11)
+    alerts = run(bank, SharedIdentifiers()) + run(bank, IdentityRing())
+    assert named(alerts, "customer") == {str(c) for c in members}
+    assert "140" not in named(alerts, "account")
+
+
+def test_shared_identifiers_same_ids_in_either_order_and_batch_size() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=6)
+    first = run(bank, SharedIdentifiers(), order="time")
+    again = run(bank, SharedIdentifiers(), order="snapshot", batch=3)
+    assert sorted(ids(first)) == sorted(ids(again))
+    assert len(set(ids(first))) == len(first)
+
+
+# -- identity_ring -------------------------------------------------------------------------
+
+
+def test_a_ring_alerts_once_per_size_tier_naming_members_and_accounts() -> None:
+    bank = Bank()
+    members = synthetic_ring(bank, size=6)
+    household(bank, 50)
+    alerts = run(bank, IdentityRing())
+    assert [a["evidence"]["tier"] for a in alerts] == [3, 5]
+    assert [a["evidence"]["members"] for a in alerts] == [3, 5]
+    last = alerts[-1]
+    assert last["kind"] == "cluster"
+    assert named([last], "customer") == {str(c) for c in members[:5]}
+    # Accounts open by the fifth member's arrival: the first four members' two each.
+    assert named([last], "account") == {str(b + c) for c in members[:4] for b in (100, 200)}
+    assert {e["role"] for e in last["entities"]} == {"member"}
+    assert "national id re-used" in last["evidence"]["signals"]
+    assert last["cypher"].startswith("MATCH (c:Customer) WHERE c.customer_id IN [1, 2, 3, 4, 5]")
+
+
+def test_a_ring_of_four_at_one_address_is_a_ring_because_of_its_national_id() -> None:
+    bank = Bank()
+    for i in range(4):
+        bank.person(
+            i + 1,
+            day(i),
+            phone="+4915100000000",
+            email="ring@example.com",
+            nid="DONOR" if i < 2 else None,
+            address="1 One Address",
+        )
+    alerts = run(bank, IdentityRing())
+    assert len(alerts) == 1
+    assert alerts[0]["evidence"]["addresses"] == 1
+    assert named(run(bank, SharedIdentifiers()), "customer") == {"1", "2", "3", "4"}
+
+
+def test_ring_score_and_evidence_count_money_among_members_and_confirmed_fraud() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=4)
+    bank.pay(101, 103, day(4), 150, channel="p2p")
+    bank.pay(102, 104, day(4.5), 90, channel="p2p")
+    bank.pay(101, 999, day(4.6), 5000)  # out of the ring: not circulated
+    bank.report(day(4.8), customer=2)
+    quiet = run(bank, IdentityRing())[-1]
+    bank.person(5, day(5), phone=ring_phone(1, 0), address="9 Elsewhere")  # the 5th member
+    loud = run(bank, IdentityRing())[-1]
+    assert quiet["evidence"]["internal_transfers"] == 0
+    assert loud["evidence"]["internal_transfers"] == 2
+    assert loud["evidence"]["money_circulated"] == 240.0
+    assert loud["evidence"]["reported_members"] == [2]
+    assert sorted(loud["txn_ids"]) == ["1", "2"]
+    assert loud["score"] > quiet["score"]
+
+
+def test_the_same_ring_found_from_two_members_is_one_alert() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=4)
+    tables = bank.tables()
+    history = MemoryHistory.from_tables(BUILDER, tables)
+    detector = IdentityRing()
+    later = day(10)
+    found = []
+    for cid in (3, 4):  # two members change something unrelated, long after joining
+        row = next(c for c in tables["customers"] if c.customer_id == cid)
+        event = Event(
+            "customer", BUILDER.customer(row._asdict()), int(later.timestamp() * 1000), "u", cid, 0
+        )
+        ctx = Context(history, HistoryWindows())
+        found += list(detector.detect(event, ctx))
+    assert len(found) == 2
+    assert found[0].alert_id == found[1].alert_id
+    assert found[0].anchor == "ring:1:tier3"
+
+
+def test_ring_alert_ids_are_the_same_in_either_order() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=8)
+    first = run(bank, IdentityRing(), order="time")
+    again = run(bank, IdentityRing(), order="snapshot", batch=2)
+    assert ids(first) == ids(again)
+    assert [a["evidence"]["tier"] for a in first] == [3, 5, 8]
+
+
+def test_a_component_past_the_bound_is_logged_not_alerted() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=6)
+    with capture_logs() as logs:
+        alerts = run(bank, IdentityRing({"max_members": 4}))
+    assert [a["evidence"]["tier"] for a in alerts] == [3]  # before it outgrew the bound
+    assert any(entry["event"] == "identity_component_too_large" for entry in logs)
+
+
+def test_to_event_keeps_customer_updates_for_identity_detectors() -> None:
+    # A contact change arrives as an update of the customer row; it must reach us.
+    row = Bank()
+    row.person(1, day(0))
+    change = RowChange(
+        table="customers",
+        op="u",
+        key={"customer_id": 1},
+        row=row.customers[0]._asdict(),
+        lsn=1,
+        committed_at_ms=0,
+        position=Position("t", 0, 1),
+    )
+    event = to_event(change, BUILDER)
+    assert event is not None and event.kind in SharedIdentifiers.handles
+
+
+# -- fraud_proximity -----------------------------------------------------------------------
+
+
+def proximity_bank() -> Bank:
+    bank = Bank()
+    synthetic_ring(bank, size=4)
+    bank.person(40, LONG_AGO, phone=ring_phone(1, 0))  # an old customer on a ring phone
+    accomplice = bank.person(41, LONG_AGO)
+    friend = bank.person(42, LONG_AGO)
+    family = bank.person(43, LONG_AGO, address="0 Ring Road 1")  # lives with member 1
+    employer = bank.person(44, LONG_AGO)
+    staff = [bank.person(c, LONG_AGO) for c in range(70, 76)]
+    bank.pay(101, accomplice, day(9), 2500)  # new, large: an accomplice
+    bank.pay(101, friend, day(-20), 300)  # established before the window
+    bank.pay(101, friend, day(9.1), 300)
+    bank.pay(101, family, day(9.2), 400)  # same address: family
+    bank.pay(101, accomplice + 1000, day(9.3), 50)  # small (and nobody's)
+    for n, account in enumerate([*staff, 101]):  # payroll, the ring member among the staff
+        bank.pay(employer, account, day(8) + timedelta(minutes=n), 2000)
+    bank.pay(101, bank.person(45, LONG_AGO), day(9.4), 700, channel="p2p")  # a friend
+    bank.report(day(10), customer=1)
+    return bank
+
+
+def test_proximity_names_the_ring_and_a_new_money_counterparty_only() -> None:
+    alerts = run(proximity_bank(), FraudProximity())
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert named(alerts, "customer") == {"1", "2", "3", "4", "41"}
+    assert {"102", "103", "104", "141"} <= named(alerts, "account")
+    assert not {"140", "142", "143", "144", "145"} & named(alerts, "account")
+    assert alert["evidence"]["money_counterparties"] == [141]
+    assert alert["evidence"]["identity_neighbours"] == [2, 3, 4]
+
+
+def test_proximity_ignores_false_positive_verdicts() -> None:
+    bank = proximity_bank()
+    bank.fraud_reports[0] = bank.fraud_reports[0]._replace(kind="false_positive")
+    assert run(bank, FraudProximity()) == []
+
+
+def test_proximity_by_account_report_and_same_id_on_replay() -> None:
+    bank = Bank()
+    a = bank.person(1, LONG_AGO)
+    b = bank.person(2, LONG_AGO)
+    bank.pay(a, b, day(1), 5000)
+    bank.report(day(2), account=a)
+    first = run(bank, FraudProximity(), order="time")
+    again = run(bank, FraudProximity(), order="snapshot", batch=1)
+    assert named(first, "account") == {"101", "102"}
+    assert ids(first) == ids(again)
+
+
+def test_a_reported_fraudster_applying_again_is_flagged_but_a_recycled_number_is_not() -> None:
+    bank = Bank()
+    bank.person(1, LONG_AGO, phone="+491700000001", nid="X1")
+    bank.report(day(0), customer=1)
+    bank.person(2, day(30), phone="+491700000001", nid="X1")  # same phone and id
+    bank.person(3, day(200), phone="+491700000001")  # the phone alone, months on: chance
+    alerts = run(bank, FraudProximity())
+    assert len(alerts) == 1
+    assert named(alerts, "customer") == {"1", "2"}
+    assert alerts[0]["evidence"]["reported_customers"] == [1]
+
+
+def test_transfers_into_a_reported_account_only_when_watched_and_new() -> None:
+    bank = Bank()
+    reported = bank.person(1, LONG_AGO)
+    regular = bank.person(2, LONG_AGO)
+    newcomer = bank.person(3, LONG_AGO)
+    bank.pay(regular, reported, day(-20), 300)  # before the report's window: established
+    bank.report(day(0), customer=1)
+    bank.pay(regular, reported, day(1), 300)
+    bank.pay(newcomer, reported, day(2), 900)
+    assert run(bank, FraudProximity()) == []
+    alerts = run(bank, FraudProximity({"watch_transfers": True}))
+    assert len(alerts) == 1
+    assert named(alerts, "account") == {"103", "101"}
+    assert alerts[0]["txn_ids"] == ["3"]
