@@ -2,8 +2,8 @@
 
 Each rule looks at transfers only (card payments move money to merchants, not
 between people) and only at money that moved (declined or reversed transfers did
-not). Amounts are compared in the account's currency; thresholds below that are
-amounts are in that currency too.
+not). Amounts are compared in the account's currency, and amount thresholds are in
+that currency too.
 """
 
 from __future__ import annotations
@@ -63,14 +63,15 @@ class MuleChain(Detector):
     kind = "link"
     handles = TRANSACTIONS
     params_model = MuleChainParams
+    params: MuleChainParams
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
-        p: MuleChainParams = self.params  # type: ignore[assignment]
+        p = self.params
         txn = event.txn
         if not (txn.is_transfer and flows.moved(txn) and txn.amount >= p.min_amount):
             return []
-        rule = PassOn(p.kept_min, p.kept_max, int(p.max_hold_hours * HOUR_MS))
-        trail = flows.trail_back(ctx, txn, rule, p.max_hops)
+        passing = PassOn(p.kept_min, p.kept_max, int(p.max_hold_hours * HOUR_MS))
+        trail = flows.trail_back(ctx, txn, passing, p.max_hops)
         if len(trail) - 1 < p.min_hops:
             return []
         return [self._finding(trail, ctx)]
@@ -139,9 +140,10 @@ class FanIn(Detector):
     kind = "link"
     handles = TRANSACTIONS
     params_model = FanInParams
+    params: FanInParams
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
-        p: FanInParams = self.params  # type: ignore[assignment]
+        p = self.params
         txn = event.txn
         if not (txn.is_transfer and flows.moved(txn) and txn.amount >= p.min_cash_out):
             return []
@@ -258,18 +260,21 @@ class FanOut(Detector):
     kind = "link"
     handles = TRANSACTIONS
     params_model = FanOutParams
+    params: FanOutParams
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
         """Triggered by a receiver moving money on: cash or a transfer out."""
-        p: FanOutParams = self.params  # type: ignore[assignment]
+        p = self.params
         txn = event.txn
         if not (flows.moved(txn) and (txn.is_transfer or txn.channel == "atm")):
             return []
         onward = int(p.onward_hours * HOUR_MS)
-        # Whoever paid this account lately, if this payment moves that money on.
+        # Whoever paid this customer lately, if this payment moves that money on.
+        received = ctx.received_many(self._paid_into(txn, ctx), txn.at - onward, txn.at)
         distributors = {
             r.account_id
-            for r in ctx.received(txn.account_id, txn.at - onward, txn.at)
+            for payments in received.values()
+            for r in payments
             if flows.internal_transfer(r)
             and r.amount >= p.min_payout
             and r.account_id != txn.account_id
@@ -282,9 +287,19 @@ class FanOut(Detector):
                 findings.append(finding)
         return findings
 
+    def _paid_into(self, txn: Txn, ctx: Context) -> list[int]:
+        """Accounts whose receipts `txn` may move on: its own; for cash taken on a credit
+        card (rare, costly for honest people), also the holder's other accounts."""
+        accounts = [txn.account_id]
+        info = ctx.account(txn.account_id) if txn.channel == "atm" else None
+        if info is not None and info.kind == "credit" and info.customer_id is not None:
+            accounts += [a for a in ctx.accounts_of(info.customer_id) if a != txn.account_id]
+        return accounts
+
     def _burst(self, distributor: int, txn: Txn, ctx: Context, p: FanOutParams) -> list[Txn]:
         """The distributor's latest burst of payouts before `txn` (gaps < burst_gap)."""
         gap = int(p.burst_gap_hours * HOUR_MS)
+        # Far enough back for the first payout of a burst whose money is still moving.
         since = txn.at - int(p.onward_hours * HOUR_MS) - 4 * gap
         payouts = sorted(
             (
@@ -463,14 +478,15 @@ class Cycle(Detector):
     kind = "link"
     handles = TRANSACTIONS
     params_model = CycleParams
+    params: CycleParams
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
-        p: CycleParams = self.params  # type: ignore[assignment]
+        p = self.params
         txn = event.txn
         if not (flows.internal_transfer(txn) and txn.amount >= p.min_amount):
             return []
-        rule = PassOn(p.kept_min, p.kept_max, int(p.max_hold_hours * HOUR_MS))
-        loop = flows.loop_back(ctx, txn, rule, p.max_hops)
+        passing = PassOn(p.kept_min, p.kept_max, int(p.max_hold_hours * HOUR_MS))
+        loop = flows.loop_back(ctx, txn, passing, p.max_hops)
         if loop is None:
             return []
         accounts = list(dict.fromkeys(t.account_id for t in loop))
@@ -515,8 +531,8 @@ class Cycle(Detector):
 
 class StructuringParams(Params):
     # The reporting threshold in the account's currency. 10,000 is the EUR/GBP/USD
-    # level; a PLN account's threshold is the euro one converted (about 65,000 PLN):
-    # 10,000 PLN is an ordinary salary there, and paying salaries is not structuring.
+    # level; Poland reports from the PLN equivalent of EUR 15,000 (about 65,000 PLN).
+    # 10,000 PLN is an ordinary salary, and a payroll in PLN is not structuring.
     threshold: float = Field(default=10_000, gt=0)
     threshold_by_currency: dict[str, float] = Field(default_factory=lambda: {"PLN": 65_000.0})
     # "Just under": within 10 % below the threshold.
@@ -534,14 +550,15 @@ class Structuring(Detector):
     kind = "anomaly"
     handles = TRANSACTIONS
     params_model = StructuringParams
+    params: StructuringParams
 
     def _in_band(self, txn: Txn) -> bool:
-        p: StructuringParams = self.params  # type: ignore[assignment]
+        p = self.params
         threshold = p.threshold_by_currency.get(txn.currency, p.threshold)
         return p.band_share * threshold <= txn.amount < threshold
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
-        p: StructuringParams = self.params  # type: ignore[assignment]
+        p = self.params
         txn = event.txn
         if not (txn.is_transfer and flows.moved(txn) and self._in_band(txn)):
             return []
@@ -561,7 +578,7 @@ class Structuring(Detector):
         return [self._finding(runs, ctx)]
 
     def _finding(self, runs: Sequence[Txn], ctx: Context) -> Finding:
-        p: StructuringParams = self.params  # type: ignore[assignment]
+        p = self.params
         first, last = runs[0], runs[-1]
         threshold = p.threshold_by_currency.get(first.currency, p.threshold)
         account = first.account_id
