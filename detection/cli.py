@@ -66,3 +66,54 @@ def replay_simulated(
 
 def _order(value: str) -> Order:
     return "time" if value == "time" else "snapshot"
+
+
+@app.command("clusters")
+def clusters(
+    *,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the rings (JSON).")] = None,
+    produce: Annotated[
+        bool, typer.Option("--produce", help="Publish rings as cluster alerts (ring_community).")
+    ] = False,
+    min_size: Annotated[int, typer.Option(min=2, help="Customers a ring needs.")] = 3,
+    min_score: Annotated[float, typer.Option(help="Score a ring needs to be produced.")] = 0.6,
+    max_holders: Annotated[
+        int, typer.Option(help="Identifiers on more customers are placeholders, skipped.")
+    ] = 25,
+    max_device_users: Annotated[
+        int, typer.Option(help="Devices used by more customers are shared machines, skipped.")
+    ] = 5,
+    seed: Annotated[int, typer.Option(help="Louvain seed (same graph, same rings).")] = 7,
+    resolution: Annotated[float, typer.Option(help="Louvain resolution (>1: smaller).")] = 1.0,
+    limit: Annotated[int, typer.Option(help="Rings shown in the table.")] = 30,
+) -> None:
+    """Rings in the whole graph: Louvain communities of customers sharing identifiers."""
+    from detection import clusters as analysis  # noqa: PLC0415 - networkx only when asked
+    from fraudgraph.settings import get_settings  # noqa: PLC0415
+    from graph.connection import open_driver  # noqa: PLC0415
+
+    settings = get_settings()
+    began = time.perf_counter()
+    with open_driver(settings) as driver:
+        found = analysis.fetch_suspicious_links(
+            driver, max_holders=max_holders, max_device_users=max_device_users
+        )
+    fetched = time.perf_counter() - began
+    began = time.perf_counter()
+    rings = analysis.find_rings(
+        found.links, found.reported, min_size=min_size, seed=seed, resolution=resolution
+    )
+    analysed = time.perf_counter() - began
+    _out.print(analysis.rings_table(rings, limit))
+    _out.print(
+        f"{len(found.links):,} links {analysis.links_by_kind(found.links)} read in "
+        f"{fetched:.1f}s; {len(rings):,} rings in {analysed:.1f}s"
+    )
+    if json_out is not None:
+        json_out.write_bytes(
+            orjson.dumps({"rings": analysis.ring_rows(rings)}, option=orjson.OPT_INDENT_2)
+        )
+    if produce:
+        findings = analysis.ring_findings(rings, found.accounts_of, min_score=min_score)
+        sent = analysis.produce_ring_alerts(settings, findings, time.time_ns() // 1_000_000)
+        _out.print(f"{sent} cluster alerts produced to {settings.alerts_topic}")
