@@ -84,13 +84,15 @@ def trail_back(ctx: Context, txn: Txn, rule: PassOn, max_hops: int) -> list[Txn]
     return trail
 
 
-def loop_back(ctx: Context, txn: Txn, rule: PassOn, max_hops: int) -> list[Txn] | None:
-    """A trail of transfers that starts at `txn`'s payee and ends with `txn`
-    (money that came back where it started), oldest first; None if there is none.
+def loop_back(
+    ctx: Context, txn: Txn, rule: PassOn, max_hops: int, min_hops: int = 3
+) -> list[Txn] | None:
+    """A trail of `min_hops` to `max_hops` transfers that starts at `txn`'s payee and
+    ends with `txn` (money that came back where it started), oldest first; None if
+    there is none.
 
-    A depth-first walk over every matching feeder: the first found wins, at most
-    `max_hops` transfers long. Branching is tiny in practice (amount and time must
-    match at every step).
+    A depth-first walk over every matching feeder: the first loop found wins.
+    Branching is tiny in practice (amount and time must match at every step).
     """
     origin = txn.counterparty_account_id
     if origin is None:
@@ -101,7 +103,9 @@ def loop_back(ctx: Context, txn: Txn, rule: PassOn, max_hops: int) -> list[Txn] 
             return None
         for inbound in feeders(ctx, trail[0], rule, avoid=seen - {origin}):
             if inbound.account_id == origin:
-                return [inbound, *trail]
+                if len(trail) + 1 >= min_hops:
+                    return [inbound, *trail]
+                continue  # too short a loop (a loan paid back): look for a longer one
             found = walk([inbound, *trail], seen | {inbound.account_id})
             if found is not None:
                 return found

@@ -486,7 +486,7 @@ class Cycle(Detector):
         if not (flows.internal_transfer(txn) and txn.amount >= p.min_amount):
             return []
         passing = PassOn(p.kept_min, p.kept_max, int(p.max_hold_hours * HOUR_MS))
-        loop = flows.loop_back(ctx, txn, passing, p.max_hops)
+        loop = flows.loop_back(ctx, txn, passing, p.max_hops, min_hops=p.min_parties)
         if loop is None:
             return []
         accounts = list(dict.fromkeys(t.account_id for t in loop))

@@ -364,6 +364,21 @@ def test_cycle_ignores_look_alikes(members: int, fee: float, closes: bool) -> No
     assert run(cycle_bank(members, fee, closes), Cycle()) == []
 
 
+def test_cycle_found_behind_a_direct_payment_back() -> None:
+    """The last member was also paid directly by the origin; the loop is still found."""
+    bank = Bank()
+    x, a, b, p = (bank.person(n) for n in (1, 2, 3, 4))
+    bank.pay(x, 0, 5_000, to=a)
+    bank.pay(a, 2, 4_990, to=b)
+    bank.pay(b, 4, 4_980, to=p)
+    bank.pay(x, 5, 5_000, to=p)  # closer in time and amount than b's payment
+    bank.pay(p, 6, 4_970, to=x)
+    alerts = run(bank, Cycle())
+    assert [named(a) for a in alerts] == [
+        {"101": "origin", "102": "member", "103": "member", "104": "member"}
+    ]
+
+
 def test_cycle_needs_the_money_to_come_back_within_days() -> None:
     bank = Bank()
     a, b, c = (bank.person(n) for n in (1, 2, 3))
