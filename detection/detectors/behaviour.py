@@ -453,7 +453,14 @@ class AccountTakeover(Detector):
             return
         session = hits[-1]
         yield self._session_finding(session, owner, [txn.account_id], event.at)
-        yield self._payout_finding(session, owner, txn, payee_owner, payout)
+        # The payout is the intruder's when made from the session's device or IP; the
+        # real customer paying a friend from their own phone meanwhile is not, and
+        # naming that friend would accuse an honest payee.
+        login = session.login
+        if (txn.device_id is not None and txn.device_id == login.device_id) or (
+            txn.ip is not None and txn.ip == login.ip
+        ):
+            yield self._payout_finding(session, owner, txn, payee_owner, payout)
 
     # -- findings ---------------------------------------------------------------------
     def _current_accounts(self, ctx: Context, customer_id: int) -> list[int]:

@@ -571,3 +571,12 @@ def test_log_histogram_quantiles_within_a_bucket() -> None:
         found = histogram.quantile(q)
         assert found is not None
         assert exact <= found <= exact * 10 ** (1 / 20) * 1.001
+
+
+def test_takeover_payout_from_the_customers_own_phone_names_no_payee() -> None:
+    """During the session window the real customer pays a friend from the usual phone."""
+    bank = takeover_bank(payout=False)
+    bank.txn(101, 50, 900, "p2p", to=103, device=10, ip=HOME_IP)
+    alerts = run(bank, AccountTakeover())
+    assert len(alerts) == 1
+    assert "103" not in {e for a in alerts for e in named(a, "account")}
