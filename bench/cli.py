@@ -89,3 +89,22 @@ def latency(
         console=_console,
     )
     publish("latency", figures, json_out, _console)
+
+
+@app.command("clusters")
+def clusters(
+    *,
+    edges: Annotated[
+        int, typer.Option(min=1000, help="Distinct customer pairs of the synthetic graph.")
+    ] = 1_000_000,
+    events: Annotated[
+        int, typer.Option(min=3, help="Customer events timed on the incremental path.")
+    ] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic bank.")] = 1,
+    json_out: JsonOut = None,
+) -> None:
+    """Ring analysis on a synthetic bank-like identity graph: components, Louvain and
+    the stream's per-event component expansion (no services needed)."""
+    from bench.clusters import measure_clusters  # noqa: PLC0415 - networkx only when asked
+
+    publish("clusters", measure_clusters(edges, events, seed), json_out, _console)

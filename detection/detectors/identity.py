@@ -135,7 +135,8 @@ class Component:
 
     members: dict[int, CustomerInfo]
     shared: dict[IdentityKey, list[int]]  # identifier -> members holding it (>= 2)
-    truncated: bool = False
+    truncated: bool = False  # stopped at the member bound
+    unexplored: bool = False  # stopped at the hop bound with customers still to visit
     oversized_identifiers: int = 0
 
     def bonds(self) -> dict[tuple[int, int], int]:
@@ -187,7 +188,9 @@ class Component:
             if len(kept := [h for h in holders if h in reached]) >= 2
         }
         members = {i: c for i, c in self.members.items() if i in reached}
-        return Component(members, shared, self.truncated, self.oversized_identifiers)
+        return Component(
+            members, shared, self.truncated, self.unexplored, self.oversized_identifiers
+        )
 
     def onboarding_span_days(self) -> float | None:
         created = [c.created_at for c in self.members.values() if c.created_at is not None]
@@ -207,7 +210,9 @@ def expand_component(
 
     Two round trips per hop (who holds these identifiers, what those customers hold),
     for all of the hop's customers at once; stops at `max_members` with `truncated`
-    set, so a placeholder phone on thousands of customers costs a bounded search.
+    set, and after `max_hops` hops with `unexplored` set if customers were left to
+    visit, so neither a placeholder phone on thousands of customers nor a long chain
+    costs more than a bounded search.
     Identifiers on more than `max_holders` known customers are skipped and counted.
     """
     component = Component({seed.customer_id: seed}, {})
@@ -239,6 +244,7 @@ def expand_component(
             holders = [i for i in ids if i in component.members]
             if len(holders) >= 2:
                 component.shared[key] = holders
+    component.unexplored = bool(frontier) and not component.truncated
     return component
 
 
@@ -271,6 +277,15 @@ class IdentityParams(Params):
         description=(
             "An identifier on more customers than this is a placeholder or data-quality "
             "problem (a branch phone, 'none@none'), not a ring: ignored."
+        ),
+    )
+    max_hops: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Hops of the search (2 round trips each). Rings are small-world (every member "
+            "within 3 hops of every other in the simulated ones); a component still "
+            "growing after 8 is a chain, a data problem handled like `max_members`."
         ),
     )
     burst_days: float = Field(
@@ -443,9 +458,14 @@ def judge_sharing(
 ) -> Judgement | None:
     """Whether (and why) the customer's shared identifiers look like a ring."""
     found = expand_component(
-        ctx, customer, at, max_members=params.max_members, max_holders=params.max_holders
+        ctx,
+        customer,
+        at,
+        max_members=params.max_members,
+        max_holders=params.max_holders,
+        max_hops=params.max_hops,
     )
-    if found.truncated:
+    if found.truncated or found.unexplored:
         return None
     cid = customer.customer_id
     ring = found.core(cid, int(params.burst_days * DAY_MS))
@@ -522,14 +542,20 @@ class IdentityRing(Detector):
             return
         p = self.p
         component = expand_component(
-            ctx, seed, event.at, max_members=p.max_members, max_holders=p.max_holders
+            ctx,
+            seed,
+            event.at,
+            max_members=p.max_members,
+            max_holders=p.max_holders,
+            max_hops=p.max_hops,
         )
-        if component.truncated:
+        if component.truncated or component.unexplored:
             log.warning(
                 "identity_component_too_large",
                 customer_id=seed.customer_id,
                 members_seen=len(component.members),
-                bound=p.max_members,
+                member_bound=p.max_members,
+                hop_bound=p.max_hops,
             )
             return
         ring = component.core(seed.customer_id, int(p.burst_days * DAY_MS))

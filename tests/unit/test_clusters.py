@@ -11,6 +11,7 @@ from rich.console import Console
 
 import alerts.producer
 from alerts.model import alert_errors, to_alert
+from bench.clusters import measure_incremental, measure_whole_graph, synthetic_identity_bank
 from detection import clusters
 from detection.clusters import (
     Link,
@@ -253,3 +254,19 @@ def test_a_community_mostly_bound_by_devices_and_money_is_not_a_ring() -> None:
             links += [Link(member, other, "Device"), Link(member, other, "transfer", 20.0)]
     assert find_rings(links) == []
     assert [r.size for r in find_rings(links, min_strong_share=0.2)] == [10]
+
+
+# -- the benchmark's synthetic bank ------------------------------------------------------------
+
+
+def test_bench_bank_has_the_asked_edges_and_its_rings_are_found() -> None:
+    bank = synthetic_identity_bank(edges=4000, seed=3)
+    figures = measure_whole_graph(bank)
+    assert 4000 <= figures["graph_edges"] <= 4020
+    assert figures["rings_planted"] >= 5
+    assert figures["planted_rings_found"] == figures["rings_planted"]
+    assert figures["rings_found"] == figures["rings_planted"]  # no honest look-alike
+    incremental = measure_incremental(bank, events=30)
+    assert incremental["ring_member_component_max"] >= 4
+    assert incremental["placeholder_component_max"] == 1  # placeholders are skipped
+    assert incremental["ring_member_round_trips_max"] <= 2 * 8 + 1  # the hop bound

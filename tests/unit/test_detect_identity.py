@@ -538,3 +538,19 @@ def test_transfers_into_a_reported_account_only_when_watched_and_new() -> None:
     assert len(alerts) == 1
     assert named(alerts, "account") == {"103", "101"}
     assert alerts[0]["txn_ids"] == ["3"]
+
+
+def test_a_chain_longer_than_the_hop_bound_is_logged_not_alerted() -> None:
+    bank = Bank()
+    # Triangles in a row: a phone on 1-3, an e-mail on 3-5, a phone on 5-7, an e-mail
+    # on 7-9; every new triangle one hop further from the first customers.
+    phones = {c: "+491700000001" for c in (1, 2, 3)} | {c: "+491700000005" for c in (5, 6, 7)}
+    emails = {c: "three@x.org" for c in (3, 4, 5)} | {c: "seven@x.org" for c in (7, 8, 9)}
+    for cid in range(1, 10):
+        bank.person(cid, day(cid), phone=phones.get(cid), email=emails.get(cid))
+    with capture_logs() as logs:
+        alerts = run(bank, IdentityRing({"max_hops": 3}))
+    assert [a["evidence"]["members"] for a in alerts] == [3, 5]
+    too_large = [e for e in logs if e["event"] == "identity_component_too_large"]
+    assert too_large and too_large[0]["hop_bound"] == 3
+    assert [a["evidence"]["members"] for a in run(bank, IdentityRing())] == [3, 5, 8]
