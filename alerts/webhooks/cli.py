@@ -69,7 +69,7 @@ def enable(name: Annotated[str, typer.Argument(help="Endpoint name.")]) -> None:
 
 @app.command()
 def receive(
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")],
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")],
     secret_env: Annotated[
         str, typer.Option(help="Name of the environment variable holding the whsec_ secret.")
     ],
@@ -79,6 +79,8 @@ def receive(
 ) -> None:
     """Run a verifying webhook receiver that records each delivery once."""
     configure_logging(log_level.upper())
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, not {port}")
     secret = os.environ.get(secret_env, "")
     if not secret:
         raise ConfigError(f"environment variable {secret_env} is not set")

@@ -16,6 +16,9 @@ import orjson
 
 from alerts.webhooks.config import Endpoint
 from fraudgraph.errors import ConfigError
+from observability.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class DisabledEndpoints:
@@ -57,7 +60,12 @@ class DisabledEndpoints:
         return sorted(self._entries)
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps(self._entries, option=orjson.OPT_INDENT_2))
-        os.replace(temporary, self.path)  # a crash mid-write leaves the old file whole
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_bytes(orjson.dumps(self._entries, option=orjson.OPT_INDENT_2))
+            os.replace(temporary, self.path)  # a crash mid-write leaves the old file whole
+        except OSError as error:
+            # Not worth stopping delivery for: after a restart the endpoint answers
+            # 410 again and is disabled again.
+            log.warning("disabled_endpoints_not_saved", path=str(self.path), error=str(error))

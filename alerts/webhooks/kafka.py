@@ -6,19 +6,27 @@ Kafka errors are translated here into fraudgraph's RetryableError.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is untyped
     AdminClient,
     NewTopic,
+    OffsetSpec,
 )
 
 from alerts.webhooks.records import Output
 from fraudgraph.errors import RetryableError
 
 
+def admin_client(bootstrap: str) -> AdminClient:
+    # At exit librdkafka reports purging unserved admin events at info level, as a
+    # plain (non-JSON) line on stderr; warnings and errors still get through.
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+
+
 def list_topics(bootstrap: str) -> set[str]:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     try:
         return set(admin.list_topics(timeout=10).topics)
     except KafkaException as error:
@@ -27,7 +35,7 @@ def list_topics(bootstrap: str) -> set[str]:
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
     """Create the topics that do not exist yet; safe to run from several workers at once."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     existing = list_topics(bootstrap)
     missing = [
         NewTopic(name, partitions, 1) for name in dict.fromkeys(names) if name not in existing
@@ -40,6 +48,29 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> 
         except KafkaException as error:
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RetryableError(f"cannot create topic {name}: {error}") from error
+
+
+def partition_offsets(
+    admin: AdminClient, partitions: Iterable[tuple[str, int]], *, latest: bool
+) -> dict[tuple[str, int], int]:
+    """Log-end (or log-start) offsets in one request through the admin client.
+
+    The consumer's own get_watermark_offsets waits behind its long-poll fetch
+    (about 0.5 s per partition), which would stall the delivery loop.
+    """
+    spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+    request = {TopicPartition(topic, partition): spec for topic, partition in partitions}
+    if not request:
+        return {}
+    futures = admin.list_offsets(request, request_timeout=5)
+    return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+
+
+class OutputSink(Protocol):
+    def send(self, outputs: Sequence[Output]) -> None:
+        """Durably store every output, or raise: offsets are committed only after this."""
+
+    def close(self) -> None: ...
 
 
 class KafkaSink:

@@ -45,14 +45,17 @@ class Ledger:
         self._file: BinaryIO | None = None
 
     def open(self) -> None:
-        if self.path.exists():
-            for number, line in enumerate(self.path.read_bytes().splitlines(), start=1):
-                try:
-                    self._seen.add(orjson.loads(line)["webhook_id"])
-                except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-                    raise ConfigError(f"{self.path}:{number}: not a receiver line") from error
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("ab")
+        try:
+            existing = self.path.read_bytes() if self.path.exists() else b""
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+        except OSError as error:
+            raise ConfigError(f"--out {self.path}: {error.strerror or error}") from error
+        for number, line in enumerate(existing.splitlines(), start=1):
+            try:
+                self._seen.add(orjson.loads(line)["webhook_id"])
+            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                raise ConfigError(f"{self.path}:{number}: not a receiver line") from error
 
     def record(self, webhook_id: str, alert: Any, traceparent: str | None) -> bool:
         """True if first seen (and now in the file), False for a duplicate."""
@@ -103,6 +106,10 @@ def verify(signer: Webhook, body: bytes, headers: dict[str, str]) -> HTTPStatus 
 def build_server(host: str, port: int, signer: Webhook, ledger: Ledger) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         server_version = "fraudgraph-receiver/1"
+        protocol_version = "HTTP/1.1"  # keep-alive: one connection serves many deliveries
+        # Headers and body go out as two writes; Nagle would hold the body for the
+        # client's delayed ACK (40 ms per request).
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or -1)

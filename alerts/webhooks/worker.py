@@ -17,11 +17,19 @@ import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from alerts.webhooks import metrics
 from alerts.webhooks.dispatcher import Dispatcher, Plan
 from alerts.webhooks.holdback import TP, Held, Holdback
-from alerts.webhooks.kafka import KafkaSink, ensure_topics, list_topics
+from alerts.webhooks.kafka import (
+    KafkaSink,
+    OutputSink,
+    admin_client,
+    ensure_topics,
+    list_topics,
+    partition_offsets,
+)
 from alerts.webhooks.records import BadRecord, Incoming, Output, normalize_headers, parse_retry
 from alerts.webhooks.retry import RetryTopics
 from fraudgraph.errors import RetryableError
@@ -39,7 +47,7 @@ _REBALANCE_ERRORS = {
     KafkaError._NO_OFFSET,  # librdkafka's name for "nothing to commit"
 }
 _MAX_WAIT_S = 1.0
-_PENDING_EVERY_S = 5.0
+_PENDING_EVERY_S = 2.0
 
 
 class _Batch:
@@ -73,7 +81,8 @@ class DeliveryWorker:
         self._batch_size = batch_size
         self._holdback = holdback or Holdback()
         self._consumer: Any = None  # confluent_kafka.Consumer once started
-        self._sink: KafkaSink | None = None
+        self._sink: OutputSink | None = None
+        self._admin: AdminClient | None = None
         self._paused: set[TP] = set()
         self._pending_at = 0.0
 
@@ -88,8 +97,7 @@ class DeliveryWorker:
         # Tiers of an earlier schedule may still hold retries: consume them too.
         earlier = {t for t in list_topics(bootstrap) if self._is_retry_topic(t)}
         retry_topics = sorted({*tiers, *earlier})
-        self._sink = KafkaSink(bootstrap)
-        self._consumer = Consumer(
+        consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
                 "group.id": settings.webhooks_group,
@@ -104,7 +112,8 @@ class DeliveryWorker:
                 "heartbeat.interval.ms": 2_000,
             }
         )
-        self._consumer.subscribe(
+        self.attach(consumer, KafkaSink(bootstrap), admin_client(bootstrap))
+        consumer.subscribe(
             [settings.alerts_topic, *retry_topics],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
@@ -112,13 +121,20 @@ class DeliveryWorker:
         )
         log.info("deliver_subscribed", alerts=settings.alerts_topic, retry_topics=retry_topics)
 
+    def attach(self, consumer: Any, sink: OutputSink, admin: AdminClient | None = None) -> None:
+        """Use these clients: start() passes real ones, unit tests pass fakes."""
+        self._consumer, self._sink, self._admin = consumer, sink, admin
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; the batch in flight is finished and committed."""
         while not stop.is_set():
-            messages = self._poll(self._wait_s())
-            self._process(messages)
-            self._apply_pauses()
-            self._refresh_pending()
+            self.run_once()
+
+    def run_once(self) -> None:
+        """Poll, deliver what is due, make retries durable, commit, then adjust pauses."""
+        self._process(self._poll(self._wait_s()))
+        self._apply_pauses()
+        self._refresh_pending()
 
     def close(self) -> None:
         self._dispatcher.close()
@@ -239,13 +255,21 @@ class DeliveryWorker:
     def _backlog(self) -> int:
         """Records on this worker's retry partitions past the group's committed offset."""
         assigned = [tp for tp in self._consumer.assignment() if self._is_retry_topic(tp.topic)]
-        if not assigned:
+        if not assigned or self._admin is None:
             return 0
-        total = 0
-        for tp in self._consumer.committed(assigned, timeout=5):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            total += max(0, high - (tp.offset if tp.offset >= 0 else low))
-        return total
+        committed = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self._consumer.committed(assigned, timeout=5)
+        }
+        ends = partition_offsets(self._admin, committed, latest=True)
+        # Never committed: pending from the start of the log.
+        starts = partition_offsets(
+            self._admin, [tp for tp, offset in committed.items() if offset < 0], latest=False
+        )
+        return sum(
+            max(0, ends[tp] - (offset if offset >= 0 else starts[tp]))
+            for tp, offset in committed.items()
+        )
 
 
 def _incoming(message: Message) -> Incoming:

@@ -42,10 +42,10 @@ BATCH = 30
 class Cli:
     """One `fraudgraph webhooks …` child process with its JSON log in a file."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], logs: Path) -> None:
         self.args = args
         self.env = env
-        handle, name = tempfile.mkstemp(prefix="webhooks-", suffix=".log")
+        handle, name = tempfile.mkstemp(prefix=f"{args[0]}-", suffix=".log", dir=logs)
         os.close(handle)
         self.log_path = Path(name)
         self.process: subprocess.Popen[bytes] | None = None
@@ -97,8 +97,8 @@ class Cli:
 
 
 class Deliverer(Cli):
-    def __init__(self, env: dict[str, str]) -> None:
-        super().__init__(["deliver"], env)
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        super().__init__(["deliver"], env, logs)
         self.metrics_url = ""
 
     def start(self) -> Deliverer:
@@ -108,15 +108,19 @@ class Deliverer(Cli):
         self.wait_event("partitions_assigned")
         return self
 
-    def attempts(self, outcome: str) -> float:
+    def metric(self, name: str, **labels: str) -> float:
         text = httpx.get(self.metrics_url, timeout=5).text
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == "fraudgraph_webhook_attempts_total" and (
-                    sample.labels == {"endpoint": "demo", "outcome": outcome}
-                ):
+                if sample.name == name and sample.labels == labels:
                     return sample.value
         return 0.0
+
+    def attempts(self, outcome: str) -> float:
+        return self.metric("fraudgraph_webhook_attempts_total", endpoint="demo", outcome=outcome)
+
+    def pending(self) -> float:
+        return self.metric("fraudgraph_webhook_pending")
 
     def wait_attempts(self, outcome: str, at_least: int, timeout: float = 45) -> None:
         wait_for(
@@ -208,9 +212,8 @@ retry:
     )
     env = {**os.environ, **settings_environment(run_settings), SECRET_ENV: new_secret()}
     out = tmp_path / "received.jsonl"
-    receiver = Cli(
-        ["receive", "--port", str(port), "--secret-env", SECRET_ENV, "--out", str(out)], env
-    )
+    args = ["receive", "--port", str(port), "--secret-env", SECRET_ENV, "--out", str(out)]
+    receiver = Cli(args, env, tmp_path)
     first = [make_alert(f"a{n}", kind="link" if n % 2 else "anomaly") for n in range(BATCH)]
     second = [make_alert(f"b{n}", severity="critical") for n in range(BATCH)]
     unwanted = [make_alert(f"c{n}", kind="cluster") for n in range(3)]
@@ -221,21 +224,22 @@ retry:
     try:
         # The receiver is down: every first attempt fails, and retries come back
         # from the tier topics and fail again.
-        worker = Deliverer(env).start()
+        worker = Deliverer(env, tmp_path).start()
         workers.append(worker)
         worker.wait_attempts("retry", 2 * BATCH)
         worker.wait_attempts("filtered", len(unwanted))
+        wait_for(lambda: worker.pending() > 0, what="pending retries", timeout=15)
         assert worker.attempts("delivered") == 0
         assert worker.stop() == 0  # graceful: batch finished, retries produced, offsets committed
 
         # New alerts while no worker runs; then a worker that is killed outright.
         produce(bootstrap, run_settings.alerts_topic, second)
-        worker = Deliverer(env).start()
+        worker = Deliverer(env, tmp_path).start()
         workers.append(worker)
         worker.wait_attempts("retry", 2 * BATCH)
         worker.kill()
 
-        worker = Deliverer(env).start()
+        worker = Deliverer(env, tmp_path).start()
         workers.append(worker)
         receiver.start().wait_event("receiver_listening")
         wanted = {a["alert_id"]: a for a in first + second}
@@ -246,6 +250,7 @@ retry:
             abort=worker.died,
         )
         wait_until_consumed(bootstrap, run_settings.webhooks_group, [run_settings.alerts_topic])
+        wait_for(lambda: worker.pending() == 0, what="no pending retries", timeout=15)
 
         lines = recorded(out)
         ids = [line["webhook_id"] for line in lines]
@@ -267,7 +272,7 @@ retry:
             "FRAUDGRAPH_WEBHOOKS_GROUP": replay_group,
             "FRAUDGRAPH_WEBHOOKS_RETRY_TOPIC_PREFIX": f"{run_settings.alerts_topic}.replay-retry",
         }
-        replay = Deliverer(replay_env).start()
+        replay = Deliverer(replay_env, tmp_path).start()
         workers.append(replay)
         replay.wait_attempts("delivered", len(wanted))
         wait_until_consumed(bootstrap, replay_group, [run_settings.alerts_topic])
