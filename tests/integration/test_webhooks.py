@@ -190,6 +190,10 @@ def run_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{run}.")]
     for future in admin.delete_topics(mine).values():
         future.result(timeout=30)
+    groups = admin.list_consumer_groups(request_timeout=10).result().valid
+    ours = [g.group_id for g in groups if g.group_id.startswith(run)]
+    for future in admin.delete_consumer_groups(ours, request_timeout=10).values() if ours else []:
+        future.result(timeout=30)
 
 
 def test_outage_restarts_and_replay_deliver_each_alert_once(
