@@ -20,6 +20,7 @@ customer-customer links. Measured, on one core, in memory:
 from __future__ import annotations
 
 import random
+import resource
 import statistics
 import time
 from collections import defaultdict
@@ -314,4 +315,6 @@ def measure_clusters(edges: int = 1_000_000, events: int = 3000, seed: int = 1) 
     }
     figures |= measure_whole_graph(bank)
     figures |= measure_incremental(bank, events, seed)
+    # Linux reports the peak resident set in KiB.
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return figures
