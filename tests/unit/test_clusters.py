@@ -6,13 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
 import alerts.producer
+import detection.cli
+import graph.connection
 from alerts.model import alert_errors, to_alert
 from bench.clusters import measure_incremental, measure_whole_graph, synthetic_identity_bank
 from detection import clusters
+from detection.cli import app as analyze_app
 from detection.clusters import (
     Link,
     build_graph,
@@ -270,3 +275,37 @@ def test_bench_bank_has_the_asked_edges_and_its_rings_are_found() -> None:
     assert incremental["ring_member_component_max"] >= 4
     assert incremental["placeholder_component_max"] == 1  # placeholders are skipped
     assert incremental["ring_member_round_trips_max"] <= 2 * 8 + 1  # the hop bound
+
+
+def test_analyze_clusters_command_prints_rings_writes_json_and_produces(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    members = [{"kind": "Phone", "holders": [1, 2, 3, 4]}, {"kind": "Email", "holders": [1, 2]}]
+    driver = FakeDriver(
+        {
+            "HAS_EMAIL|HAS_PHONE": members,
+            "(d:Device)": [],
+            "TRANSFERRED": [],
+            "collect(a.account_id)": [{"customer_id": 1, "accounts": [101]}],
+            "FraudReport": [],
+        }
+    )
+
+    class Opened:
+        def __enter__(self) -> FakeDriver:
+            return driver
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    sent: list[Any] = []
+    monkeypatch.setattr(graph.connection, "open_driver", lambda _settings: Opened())
+    monkeypatch.setattr(alerts.producer, "produce_alerts", lambda _s, a: sent.extend(a))
+    monkeypatch.setattr(detection.cli, "_out", Console(width=200))  # no wrapping
+    out = tmp_path / "rings.json"
+    result = CliRunner().invoke(analyze_app, ["clusters", "--json", str(out), "--produce"])
+    assert result.exit_code == 0, result.output
+    assert "1, 2, 3, 4" in result.output
+    assert orjson.loads(out.read_bytes())["rings"][0]["members"] == [1, 2, 3, 4]
+    assert [a["rule"] for a in sent] == ["ring_community"]
+    assert {"type": "account", "id": "101", "role": "member"} in sent[0]["entities"]
