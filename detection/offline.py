@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from cdc.changes import Position, RowChange
+from detection.detector import Detector
 from detection.engine import DetectionEngine
 from detection.memory_history import MemoryHistory
 from detection.records import RecordBuilder
@@ -76,11 +77,16 @@ def replay(
     *,
     order: Order = "snapshot",
     batch_size: int = 2000,
+    detectors: Sequence[tuple[Detector, bool]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every alert (live and shadow) the detectors raise over these tables."""
+    """Every alert (live and shadow) the detectors raise over these tables.
+
+    `detectors` (detector, shadow) default to those the config enables.
+    """
     builder = RecordBuilder(mapping, hasher)
     history = MemoryHistory.from_tables(builder, tables)
-    engine = DetectionEngine(history, config, builder, build_detectors(config), clock_ms=lambda: 0)
+    chosen = build_detectors(config) if detectors is None else detectors
+    engine = DetectionEngine(history, config, builder, chosen, clock_ms=lambda: 0)
     alerts: list[dict[str, Any]] = []
     changes = changes_of(tables, order)
     for start in range(0, len(changes), batch_size):

@@ -22,7 +22,6 @@ from detection.detectors.behaviour import (
     ImpossibleTravel,
     VelocityBurst,
 )
-from detection.engine import DetectionEngine
 from detection.events import to_event
 from detection.memory_history import MemoryHistory
 from detection.offline import Order, changes_of
@@ -33,6 +32,8 @@ from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
 from simulator.rows import Account, Customer, Login, Transaction
+from tests.unit.detect_support import ids
+from tests.unit.detect_support import run as run_tables
 
 T0 = datetime(2026, 10, 10, 8, 0, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(days=400)
@@ -183,20 +184,7 @@ class Bank:
 def run(
     bank: Bank, detector: Detector, order: Order = "time", batch: int = 1000
 ) -> list[dict[str, Any]]:
-    """Every alert the detector raises over the bank, through the real engine."""
-    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
-    tables = bank.tables()
-    history = MemoryHistory.from_tables(builder, tables)
-    engine = DetectionEngine(
-        history, DetectionConfig(), builder, [(detector, False)], clock_ms=lambda: 0
-    )
-    alerts: list[dict[str, Any]] = []
-    changes = changes_of(tables, order)
-    for start in range(0, len(changes), batch):
-        result = engine.run(changes[start : start + batch])
-        engine.confirm(result)
-        alerts.extend(result.alerts)
-    return alerts
+    return run_tables(bank.tables(), detector, order, batch)
 
 
 def findings_by_event(bank: Bank, detector: Detector) -> list[tuple[str, list[str]]]:
@@ -219,10 +207,6 @@ def findings_by_event(bank: Bank, detector: Detector) -> list[tuple[str, list[st
 
 def named(alert: dict[str, Any], kind: str) -> dict[str, str]:
     return {e["id"]: e.get("role", "") for e in alert["entities"] if e["type"] == kind}
-
-
-def ids(alerts: list[dict[str, Any]]) -> list[str]:
-    return [a["alert_id"] for a in alerts]
 
 
 def test_rules_map_to_their_typologies() -> None:

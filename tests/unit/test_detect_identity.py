@@ -23,17 +23,18 @@ from detection.detectors.identity import (
     SharedIdentifiers,
     ring_tier,
 )
-from detection.engine import DetectionEngine
 from detection.events import Event, to_event
 from detection.memory_history import MemoryHistory
-from detection.offline import Order, changes_of
+from detection.offline import Order
 from detection.records import RecordBuilder
-from detection.settings import DetectionConfig, HistoryWindows
+from detection.settings import HistoryWindows
 from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
 from fraudgraph.errors import ConfigError
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
 from simulator.rows import Account, Customer, FraudReport, Transaction
+from tests.unit.detect_support import ids
+from tests.unit.detect_support import run as run_tables
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(days=900)
@@ -152,27 +153,11 @@ BUILDER = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
 def run(
     bank: Bank, detector: Detector, order: Order = "time", batch: int = 1000
 ) -> list[dict[str, Any]]:
-    """Every alert the detector raises over the bank, through the real engine."""
-    tables = bank.tables()
-    history = MemoryHistory.from_tables(BUILDER, tables)
-    engine = DetectionEngine(
-        history, DetectionConfig(), BUILDER, [(detector, False)], clock_ms=lambda: 0
-    )
-    changes = changes_of(tables, order)
-    alerts: list[dict[str, Any]] = []
-    for start in range(0, len(changes), batch):
-        result = engine.run(changes[start : start + batch])
-        engine.confirm(result)
-        alerts.extend(result.alerts)
-    return alerts
+    return run_tables(bank.tables(), detector, order, batch)
 
 
 def named(alerts: list[dict[str, Any]], kind: str) -> set[str]:
     return {e["id"] for a in alerts for e in a["entities"] if e["type"] == kind}
-
-
-def ids(alerts: list[dict[str, Any]]) -> list[str]:
-    return [a["alert_id"] for a in alerts]
 
 
 def ring_phone(first: int, i: int) -> str:

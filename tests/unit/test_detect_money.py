@@ -14,15 +14,10 @@ import pytest
 
 from detection.detector import Detector
 from detection.detectors.money import DETECTORS, Cycle, FanIn, FanOut, MuleChain, Structuring
-from detection.engine import DetectionEngine
-from detection.memory_history import MemoryHistory
-from detection.offline import Order, changes_of
-from detection.records import RecordBuilder
-from detection.settings import DetectionConfig
+from detection.offline import Order
 from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
 from simulator.rows import Account, Customer, Transaction
+from tests.unit.detect_support import run as run_tables
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(days=400)
@@ -125,20 +120,7 @@ class Bank:
 def run(
     bank: Bank, detector: Detector, order: Order = "time", batch: int = 1000
 ) -> list[dict[str, Any]]:
-    """Every alert the detector raises over the bank, through the real engine."""
-    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
-    tables = bank.tables()
-    history = MemoryHistory.from_tables(builder, tables)
-    engine = DetectionEngine(
-        history, DetectionConfig(), builder, [(detector, False)], clock_ms=lambda: 0
-    )
-    changes = changes_of(tables, order)
-    alerts: list[dict[str, Any]] = []
-    for start in range(0, len(changes), batch):
-        result = engine.run(changes[start : start + batch])
-        engine.confirm(result)
-        alerts.extend(result.alerts)
-    return alerts
+    return run_tables(bank.tables(), detector, order, batch)
 
 
 def named(alert: dict[str, Any], kind: str = "account") -> dict[str, str]:
