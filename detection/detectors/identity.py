@@ -361,11 +361,7 @@ class SharedIdentifiers(Detector):
     kind = "link"
     handles = frozenset({"customer", "account"})
     params_model = SharedIdentifierParams
-
-    @property
-    def p(self) -> SharedIdentifierParams:
-        assert isinstance(self.params, SharedIdentifierParams)
-        return self.params
+    params: SharedIdentifierParams
 
     def detect(self, event: Event, ctx: Context) -> Iterator[Finding]:
         account: AccountInfo | None = None
@@ -378,7 +374,7 @@ class SharedIdentifiers(Detector):
             customer = ctx.customer(owner) if owner is not None else None
         if customer is None or not strong_of(customer) or not known_at(customer, event.at):
             return
-        judgement = judge_sharing(ctx, customer, event.at, self.p)
+        judgement = judge_sharing(ctx, customer, event.at, self.params)
         if judgement is None:
             return
         if account is None:
@@ -530,17 +526,13 @@ class IdentityRing(Detector):
     kind = "cluster"
     handles = frozenset({"customer"})
     params_model = IdentityRingParams
-
-    @property
-    def p(self) -> IdentityRingParams:
-        assert isinstance(self.params, IdentityRingParams)
-        return self.params
+    params: IdentityRingParams
 
     def detect(self, event: Event, ctx: Context) -> Iterator[Finding]:
         seed = event.customer
         if not strong_of(seed) or not known_at(seed, event.at):
             return
-        p = self.p
+        p = self.params
         component = expand_component(
             ctx,
             seed,
@@ -566,7 +558,7 @@ class IdentityRing(Detector):
     def _facts(self, ctx: Context, members: list[int], accounts: list[int], at: int) -> RingFacts:
         reported = _reported_customers(ctx, _fraud_reports(ctx, members, accounts, at))
         own = set(accounts)
-        since = at - int(self.p.money_days * DAY_MS)
+        since = at - int(self.params.money_days * DAY_MS)
         transfers = [
             t
             for sent in ctx.sent_many(accounts, since, at).values()
@@ -710,18 +702,14 @@ class FraudProximity(Detector):
     kind = "link"
     handles = frozenset({"report", "customer", "transaction"})
     params_model = FraudProximityParams
-
-    @property
-    def p(self) -> FraudProximityParams:
-        assert isinstance(self.params, FraudProximityParams)
-        return self.params
+    params: FraudProximityParams
 
     def detect(self, event: Event, ctx: Context) -> Iterator[Finding]:
         if event.kind == "report":
             yield from self._on_report(event.report, event.at, ctx)
         elif event.kind == "customer":
             yield from self._on_customer(event.customer, event.at, ctx)
-        elif self.p.watch_transfers:
+        elif self.params.watch_transfers:
             yield from self._on_transfer(event.txn, ctx)
 
     # -- a new report: who is next to it ------------------------------------------------
@@ -760,7 +748,7 @@ class FraudProximity(Detector):
             explanation=(
                 f"Customer {customer.customer_id} was reported ({report.kind}); "
                 f"{len(near)} customer(s) share its identifiers and {len(money)} account(s) "
-                f"exchanged money with it in the {self.p.money_days:g} days before: review "
+                f"exchanged money with it in the {self.params.money_days:g} days before: review "
                 "them for the same case."
             ),
             evidence={
@@ -779,17 +767,17 @@ class FraudProximity(Detector):
             ctx,
             customer,
             at,
-            max_members=self.p.max_members,
-            max_holders=self.p.max_holders,
-            max_hops=self.p.identity_hops,
+            max_members=self.params.max_members,
+            max_holders=self.params.max_holders,
+            max_hops=self.params.identity_hops,
         )
-        ring = component.core(customer.customer_id, int(self.p.burst_days * DAY_MS))
+        ring = component.core(customer.customer_id, int(self.params.burst_days * DAY_MS))
         return sorted(set(ring.members) - {customer.customer_id})
 
     def _money_links(
         self, ctx: Context, customer: CustomerInfo, accounts: list[int], at: int
     ) -> list[MoneyLink]:
-        p = self.p
+        p = self.params
         window = at - int(p.money_days * DAY_MS)
         since = window - int(p.history_days * DAY_MS)
         moves: list[tuple[Txn, int, int]] = []  # (transfer, reported account, other account)
@@ -815,12 +803,12 @@ class FraudProximity(Detector):
 
     def _paying_many(self, ctx: Context, accounts: list[int], at: int) -> set[int]:
         """The accounts that paid `max_payees` or more accounts in the window (payroll)."""
-        since = at - int((self.p.money_days + self.p.history_days) * DAY_MS)
+        since = at - int((self.params.money_days + self.params.history_days) * DAY_MS)
         return {
             account
             for account, sent in ctx.sent_many(accounts, since, at).items()
             if len({t.counterparty_account_id for t in sent if t.counterparty_account_id})
-            >= self.p.max_payees
+            >= self.params.max_payees
         }
 
     def _not_household(
@@ -857,7 +845,7 @@ class FraudProximity(Detector):
                 *(Entity("customer", str(r), "reported") for r in sorted(reported)),
             ],
             explanation=(
-                f"Customer {cid} holds identifiers within {self.p.identity_hops} hop(s) of "
+                f"Customer {cid} holds identifiers within {self.params.identity_hops} hop(s) of "
                 f"{len(reported)} customer(s) confirmed fraudulent: a known fraudster may be "
                 "applying again."
             ),
@@ -868,7 +856,7 @@ class FraudProximity(Detector):
 
     def _on_transfer(self, txn: Txn, ctx: Context) -> Iterator[Finding]:
         payee = txn.counterparty_account_id
-        if not (txn.is_transfer and txn.counts and payee) or txn.amount < self.p.min_amount:
+        if not (txn.is_transfer and txn.counts and payee) or txn.amount < self.params.min_amount:
             return
         payee_owner, payer_owner = ctx.owner(payee), ctx.owner(txn.account_id)
         if payee_owner is None or payee_owner == payer_owner:
@@ -876,7 +864,7 @@ class FraudProximity(Detector):
         reports = _fraud_reports(ctx, [payee_owner], [payee], txn.at)
         if not reports:
             return
-        since = txn.at - int(self.p.history_days * DAY_MS)
+        since = txn.at - int(self.params.history_days * DAY_MS)
         before = [
             t
             for t in ctx.sent(txn.account_id, since, txn.at)
