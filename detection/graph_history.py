@@ -61,30 +61,20 @@ UNWIND $ids AS id
 MATCH (:Customer {customer_id: id})-[:OWNS]->(a:Account)
 RETURN id, collect(a.account_id) AS accounts
 """
-SENT = """
-UNWIND $ids AS id
-MATCH (:Account {account_id: id})-[:SENT]->(t:Transaction)
-WHERE $since <= t.created_at <= $until
-RETURN id, t {.*} AS t
-"""
-RECEIVED = """
-UNWIND $ids AS id
-MATCH (t:Transaction)-[:TO_ACCOUNT]->(:Account {account_id: id})
-WHERE $since <= t.created_at <= $until
-RETURN id, t {.*} AS t
-"""
-CARD_TXNS = """
-UNWIND $ids AS id
-MATCH (t:Transaction)-[:WITH_CARD]->(:Card {card_id: id})
-WHERE $since <= t.created_at <= $until
-RETURN id, t {.*} AS t
-"""
-DEVICE_TXNS = """
-UNWIND $ids AS id
-MATCH (t:Transaction)-[:FROM_DEVICE]->(:Device {device_id: id})
-WHERE $since <= t.created_at <= $until
-RETURN id, t {.*} AS t
-"""
+
+
+def _payments_in_window(pattern: str) -> str:
+    """Payments `t` reached by `pattern` from each id, created inside [since, until]."""
+    return (
+        f"UNWIND $ids AS id MATCH {pattern} "
+        "WHERE $since <= t.created_at <= $until RETURN id, t {.*} AS t"
+    )
+
+
+SENT = _payments_in_window("(:Account {account_id: id})-[:SENT]->(t:Transaction)")
+RECEIVED = _payments_in_window("(t:Transaction)-[:TO_ACCOUNT]->(:Account {account_id: id})")
+CARD_TXNS = _payments_in_window("(t:Transaction)-[:WITH_CARD]->(:Card {card_id: id})")
+DEVICE_TXNS = _payments_in_window("(t:Transaction)-[:FROM_DEVICE]->(:Device {device_id: id})")
 LOGINS = """
 UNWIND $ids AS id
 MATCH (c:Customer {customer_id: id})-[r:LOGGED_IN_FROM]->(ip:IP)
