@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -199,6 +200,27 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def exit_reason(self) -> str | None:
+        """None while it runs; else why a wait on it should stop (for wait_for's abort)."""
+        if self.process is not None and self.process.poll() is None:
+            return None
+        return "worker exited:\n" + self.output()[-2000:]
+
+
+def private_run(settings: Settings, prefix: str, **overrides: Any) -> Settings:
+    """Settings naming a run's own topics, consumer group and output topics."""
+    run = f"{prefix}{uuid.uuid4().hex[:8]}"
+    return settings.model_copy(
+        update={
+            "topic_prefix": run,
+            "worker_group": f"{run}-worker",
+            "deadletter_topic": f"{run}.deadletter",
+            "alerts_topic": f"{run}.alerts",
+            "alerts_shadow_topic": f"{run}.alerts-shadow",
+            **overrides,
+        }
+    )
 
 
 def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:

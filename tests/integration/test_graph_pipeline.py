@@ -38,6 +38,7 @@ from stack.waiting import wait_for
 from stream.topics import cdc_topics, ensure_topics
 from tests.support import (
     WorkerProcess,
+    private_run,
     run_cli,
     settings_environment,
     temporary_connector,
@@ -148,16 +149,7 @@ def pipeline(
         settings=settings,
     )
     assert loaded.returncode == 0, loaded.stderr
-    run = uuid.uuid4().hex[:8]
-    local = settings.model_copy(
-        update={
-            "topic_prefix": f"gp{run}",
-            "worker_group": f"graph-{run}",
-            "deadletter_topic": f"deadletter-{run}",
-            "alerts_topic": f"alerts-{run}",
-            "alerts_shadow_topic": f"alerts-shadow-{run}",
-        }
-    )
+    local = private_run(settings, "gp")
     topics = cdc_topics(local, default_mapping())
     # Created up front so the worker subscribes to topics that exist from the start.
     ensure_topics(local.kafka_bootstrap, topics)
@@ -175,11 +167,7 @@ def pipeline(
                     what="graph to match the simulated bank",
                     timeout=240,
                     interval=1,
-                    abort=lambda: (
-                        None
-                        if worker.process and worker.process.poll() is None
-                        else "worker exited:\n" + worker.output()[-2000:]
-                    ),
+                    abort=worker.exit_reason,
                 )
                 yield result
             finally:
