@@ -24,7 +24,7 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
-from bench.ingest import _settings_env, clear_shared_graph
+from bench.ingest import clear_shared_graph
 from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
@@ -129,7 +129,7 @@ def measure_alert_latency(
     run = f"latency-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        **_settings_env(settings),
+        **settings.as_environment(),
         "FRAUDGRAPH_WORKER_GROUP": f"{run}-worker",
         "FRAUDGRAPH_ALERTS_TOPIC": f"{run}.alerts",
         "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run}.alerts-shadow",

@@ -132,7 +132,7 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
             )
             worker_progress.start()
             worker = run_worker(
-                worker_environment(_settings_env(settings), _run_settings(run_id, options)),
+                worker_environment(settings.as_environment(), _run_settings(run_id, options)),
                 worker_progress,
                 events=loaded.events,
                 log_file=Path(scratch) / "worker.log",
@@ -198,16 +198,6 @@ def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
     if options.batch_size is not None:
         names["FRAUDGRAPH_WORKER_BATCH_SIZE"] = str(options.batch_size)
     return names
-
-
-def _settings_env(settings: Settings) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, value in settings:
-        if value is None:
-            continue  # unset: the worker uses its default, not the string "None"
-        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
-    return values
 
 
 def _ends(settings: Settings, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:

@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     webhooks_metrics_port: int = Field(default=9109, ge=0, le=65535)
 
+    def as_environment(self) -> dict[str, str]:
+        """FRAUDGRAPH_* variables that give a child process exactly these settings.
+
+        Secrets are included in the clear: for a child's environment only, never logs.
+        """
+        values: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue  # unset: the child uses the default, not the string "None"
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
+        return values
+
     def masked(self) -> dict[str, Any]:
         """The settings as printable data, secrets masked (pydantic shows '**********')."""
         return {name: str(value) for name, value in self}

@@ -108,7 +108,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     environment = dict(os.environ)
     if settings is not None:
-        environment |= settings_environment(settings)
+        environment |= settings.as_environment()
     environment |= env
     return subprocess.run(
         [sys.executable, "-m", "fraudgraph", *args],
@@ -118,16 +118,6 @@ def run_cli(
         check=False,
         timeout=300,
     )
-
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    values = {}
-    for name, value in settings:
-        if value is None:
-            continue  # unset: the subprocess uses the default, not the string "None"
-        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        values[f"FRAUDGRAPH_{name.upper()}"] = str(raw)
-    return values
 
 
 @contextlib.contextmanager
@@ -178,7 +168,7 @@ class WorkerProcess:
     """`fraudgraph worker` as a child process, killable at any moment."""
 
     def __init__(self, settings: Settings, **env: str) -> None:
-        self.environment = {**os.environ, **settings_environment(settings), **env}
+        self.environment = {**os.environ, **settings.as_environment(), **env}
         self.process: subprocess.Popen[bytes] | None = None
         handle, name = tempfile.mkstemp(prefix="worker-", suffix=".log")
         os.close(handle)

@@ -40,7 +40,6 @@ from tests.support import (
     WorkerProcess,
     private_run,
     run_cli,
-    settings_environment,
     temporary_connector,
     wait_until_consumed,
 )
@@ -476,7 +475,7 @@ def test_kill_9_during_a_live_load_ends_identical_to_an_uninterrupted_run(
             "--customers",
             "120",
         ],
-        env={**os.environ, **settings_environment(pipeline.settings)},
+        env={**os.environ, **pipeline.settings.as_environment()},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

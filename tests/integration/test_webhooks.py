@@ -30,7 +30,7 @@ from alerts.webhooks.kafka import ensure_topics
 from alerts.webhooks.testing import make_alert, new_secret
 from fraudgraph.settings import Settings
 from stack.waiting import wait_for
-from tests.support import settings_environment, wait_until_consumed
+from tests.support import wait_until_consumed
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +214,7 @@ retry:
   give_up_after_seconds: 3600
 """
     )
-    env = {**os.environ, **settings_environment(run_settings), SECRET_ENV: new_secret()}
+    env = {**os.environ, **run_settings.as_environment(), SECRET_ENV: new_secret()}
     out = tmp_path / "received.jsonl"
     args = ["receive", "--port", str(port), "--secret-env", SECRET_ENV, "--out", str(out)]
     receiver = Cli(args, env, tmp_path)
