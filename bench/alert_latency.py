@@ -136,6 +136,7 @@ def measure_alert_latency(
         "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run}.deadletter",
         # Latency, not throughput: small batches leave as soon as they are due.
         "FRAUDGRAPH_WORKER_BATCH_SECONDS": "0.05",
+        "FRAUDGRAPH_METRICS_PORT": "0",
     }
     work = Path(tempfile.mkdtemp(prefix=f"{run}-"))
     topics = cdc_topics(settings, default_mapping())

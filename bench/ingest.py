@@ -194,6 +194,7 @@ def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
         "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run_id}.deadletter",
         # Ingest alone, as the per-event baseline does: detection is `bench latency`'s.
         "FRAUDGRAPH_DETECTION_ENABLED": "false",
+        "FRAUDGRAPH_METRICS_PORT": "0",  # beside a demo worker holding the default port
     }
     if options.batch_size is not None:
         names["FRAUDGRAPH_WORKER_BATCH_SIZE"] = str(options.batch_size)

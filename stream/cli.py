@@ -16,6 +16,7 @@ from detection.graph_history import GraphHistory
 from detection.records import RecordBuilder
 from detection.registry import build_detectors
 from detection.settings import load_detection_config
+from fraudgraph.errors import ConfigError
 from fraudgraph.settings import Settings, get_settings
 from graph.connection import graph_writer, open_driver
 from graph.errors import GraphUnavailableError
@@ -45,7 +46,14 @@ def worker(
         settings = settings.model_copy(update={"worker_batch_size": batch_size})
     app = prepare_worker(settings)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    port = start_metrics_server(settings.metrics_host, settings.metrics_port)
+    try:
+        port = start_metrics_server(settings.metrics_host, settings.metrics_port)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} "
+            f"({error.strerror}); another worker on this host? set FRAUDGRAPH_METRICS_PORT "
+            "(0 picks a free port)"
+        ) from error
     log.info("metrics_serving", host=settings.metrics_host, port=port)
     # Faust would install its own handlers; ours keeps every line JSON.
     runner = faust.Worker(

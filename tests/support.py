@@ -208,6 +208,8 @@ def private_run(settings: Settings, prefix: str, **overrides: Any) -> Settings:
             "deadletter_topic": f"{run}.deadletter",
             "alerts_topic": f"{run}.alerts",
             "alerts_shadow_topic": f"{run}.alerts-shadow",
+            # Several workers run side by side in a test: each takes a free port.
+            "metrics_port": 0,
             **overrides,
         }
     )

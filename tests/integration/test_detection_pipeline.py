@@ -28,6 +28,7 @@ from stream.topics import cdc_topics, ensure_topics
 from tests.support import (
     WorkerProcess,
     collect,
+    end_offsets,
     private_run,
     run_cli,
     temporary_connector,
@@ -237,3 +238,41 @@ def test_a_takeover_is_alerted_before_the_payout_is_posted(detecting: Detecting)
     assert payments == (0,)
     assert customer in {e["id"] for e in found[0]["entities"] if e["type"] == "customer"}
     assert alert_errors(found[0]) == []
+
+
+def _all_alerts(detecting: Detecting, topic: str) -> list[dict[str, Any]]:
+    total = sum(end_offsets(detecting.settings.kafka_bootstrap, [topic]).values())
+    return detecting.alerts(lambda values: len(values) >= total, topic=topic)
+
+
+def test_replaying_the_topics_raises_the_same_alert_ids(detecting: Detecting) -> None:
+    wait_until_consumed(
+        detecting.settings.kafka_bootstrap,
+        detecting.settings.worker_group,
+        detecting.topics,
+        timeout=120,
+    )
+    expected = {a["alert_id"] for a in _all_alerts(detecting, detecting.settings.alerts_topic)}
+    assert expected, "the bank raised alerts to compare"
+    # A second worker group reads every CDC topic from offset 0 into its own alerts topic.
+    replay = detecting.settings.model_copy(
+        update={
+            "worker_group": f"{detecting.settings.worker_group}-replay",
+            "alerts_topic": f"{detecting.settings.alerts_topic}-replay",
+        }
+    )
+    ensure_topics(replay.kafka_bootstrap, [replay.alerts_topic])
+    worker = WorkerProcess(replay)
+    worker.start()
+    try:
+        wait_for(
+            lambda: _consumed(replay, detecting.topics),
+            what="replay worker to catch up",
+            timeout=240,
+            interval=1,
+            abort=worker.exit_reason,
+        )
+        again = {a["alert_id"] for a in _all_alerts(detecting, replay.alerts_topic)}
+    finally:
+        worker.kill()
+    assert again == expected
