@@ -66,8 +66,13 @@ def collect(
     done: Callable[[list[Record]], bool],
     *,
     timeout: float = 60,
+    start: dict[tuple[str, int], int] | None = None,
 ) -> list[Record]:
-    """Read `topic` from the beginning until `done(records)` holds, or fail at the deadline."""
+    """Read `topic` until `done(records)` holds, or fail at the deadline.
+
+    From the beginning, or from `start` offsets (`end_offsets` taken before a write),
+    so a shared topic's history is not read again.
+    """
     count = wait_for_topic(bootstrap, topic, timeout)
     consumer = Consumer(
         {
@@ -76,7 +81,9 @@ def collect(
             "enable.auto.commit": False,
         }
     )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(count)])
+    consumer.assign(
+        [TopicPartition(topic, p, (start or {}).get((topic, p), 0)) for p in range(count)]
+    )
     records: list[Record] = []
     deadline = time.monotonic() + timeout
     try:

@@ -16,7 +16,7 @@ from connectors.definitions import ConnectorDefinition, load_definitions
 from connectors.rest import ConnectClient
 from fraudgraph.settings import Settings
 from stack.manager import Stack
-from tests.support import Record, collect, temporary_connector
+from tests.support import Record, collect, end_offsets, temporary_connector
 
 pytestmark = pytest.mark.integration
 
@@ -146,13 +146,20 @@ def _events_for(records: list[Record], key: str, row_id: int) -> list[Record]:
     return [r for r in records if r.key and r.key.get(key) == row_id]
 
 
-def _only_event(settings: Settings, topic: str, key: str, row_id: int) -> Record:
+def _only_event(
+    settings: Settings,
+    topic: str,
+    key: str,
+    row_id: int,
+    start: dict[tuple[str, int], int] | None = None,
+) -> Record:
     """The one change event of a row inserted once, read from `topic` within a deadline."""
     records = collect(
         settings.kafka_bootstrap,
         topic,
         lambda seen: bool(_events_for(seen, key, row_id)),
         timeout=90,
+        start=start,
     )
     (event,) = _events_for(records, key, row_id)
     return event
@@ -163,6 +170,8 @@ def test_every_table_streams_inserts_updates_deletes_and_tombstones(
 ) -> None:
     base = random.randint(10**12, 2 * 10**12)
     ids = {case.table: base + index for index, case in enumerate(CASES)}
+    topics = [f"{settings.topic_prefix}.bank.{case.table}" for case in CASES]
+    before = end_offsets(settings.kafka_bootstrap, topics)
     _write_all(settings.pg_dsn.get_secret_value(), ids)
 
     for case in CASES:
@@ -173,6 +182,7 @@ def test_every_table_streams_inserts_updates_deletes_and_tombstones(
             topic,
             lambda seen, k=case.key, i=row_id: len(_events_for(seen, k, i)) >= 4,
             timeout=90,
+            start=before,
         )
         events = _events_for(records, case.key, row_id)
         ops = [e.value["op"] if e.value else "tombstone" for e in events]
@@ -194,6 +204,9 @@ def test_numeric_and_time_types_arrive_exactly(
     settings: Settings, bank_connector: ConnectorDefinition
 ) -> None:
     base = random.randint(3 * 10**12, 4 * 10**12)
+    customers = f"{settings.topic_prefix}.bank.customers"
+    transactions = f"{settings.topic_prefix}.bank.transactions"
+    before = end_offsets(settings.kafka_bootstrap, [customers, transactions])
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as connection:
         connection.execute(
             "INSERT INTO bank.customers (customer_id, full_name, country, date_of_birth,"
@@ -210,8 +223,8 @@ def test_numeric_and_time_types_arrive_exactly(
             " currency) VALUES (%s, %s, 'NL00X', 'transfer', 9999.99, 'EUR')",
             (base, base),
         )
-    customer = _only_event(settings, f"{settings.topic_prefix}.bank.customers", "customer_id", base)
-    txn = _only_event(settings, f"{settings.topic_prefix}.bank.transactions", "txn_id", base)
+    customer = _only_event(settings, customers, "customer_id", base, before)
+    txn = _only_event(settings, transactions, "txn_id", base, before)
     assert customer.value["after"]["created_at"] == "2026-10-01T10:34:56.789012Z"
     assert customer.value["after"]["date_of_birth"] == 7338  # days since 1970-01-01
     assert txn.value["after"]["amount"] == "9999.99"  # decimal.handling.mode=string: exact
