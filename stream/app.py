@@ -40,6 +40,8 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        # Faust's default is "<group>-data" in the working directory: keep it with the state.
+        datadir=str(settings.state_dir / "faust" / "{conf.name}"),
         topic_replication_factor=1,
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
