@@ -58,6 +58,11 @@ class ConnectClient:
         result: dict[str, Any] | None = self._request("GET", f"/connectors/{name}/status")
         return result
 
+    def statuses(self) -> dict[str, Any]:
+        """Every connector's status in one call: {name: {"status": {...}}}."""
+        result: dict[str, Any] = self._request("GET", "/connectors?expand=status") or {}
+        return result
+
     def list_connectors(self) -> list[str]:
         result: list[str] = self._request("GET", "/connectors") or []
         return result

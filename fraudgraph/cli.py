@@ -14,6 +14,7 @@ from detection.cli import app as analyze_app
 from evaluation.cli import evaluate
 from fraudgraph.demo import run_demo
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.exporter import exporter
 from fraudgraph.settings import get_settings
 from simulator.cli import simulate
 from stack.cli import app as stack_app
@@ -32,6 +33,7 @@ app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(webhooks_app, name="webhooks")
+app.command("exporter")(exporter)
 
 _stderr = Console(stderr=True)
 

@@ -102,14 +102,9 @@ DETECTOR_ERRORS = Counter(
     ["detector"],
 )
 
-# --- change capture ------------------------------------------------------------------------
-# (Webhook delivery has its own metrics next to it: alerts/webhooks/metrics.py.)
-
-CONNECTOR_TASK_RUNNING = Gauge(
-    "fraudgraph_connector_task_running",
-    "1 when the Kafka Connect task is RUNNING, 0 otherwise (from Connect's REST status).",
-    ["connector", "task"],
-)
+# (Webhook delivery has its own metrics next to it: alerts/webhooks/metrics.py; Connect's
+# task state and the lag seen from outside the worker are the exporter's,
+# observability/exporter.py.)
 
 # --- helpers with a little logic -----------------------------------------------------------
 

@@ -8,19 +8,28 @@ import re
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import Metric
 
 # Imported for its registrations: webhook delivery defines its metrics next to its code.
 import alerts.webhooks.metrics  # noqa: F401
 from fraudgraph.paths import PROJECT_ROOT
 from observability import metrics
+from observability.connect_status import ConnectStatusCollector
+from observability.exporter import ConsumerLagCollector
 
 OBSERVABILITY = PROJECT_ROOT / "observability"
 _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 
 
+def _exporter_families() -> list[Metric]:
+    """The pipeline exporter's families, by name only (describe() does no I/O)."""
+    collectors = (ConsumerLagCollector(dict, "group"), ConnectStatusCollector(dict))
+    return [family for collector in collectors for family in collector.describe()]
+
+
 def _defined_series_names() -> set[str]:
     names = set()
-    for family in REGISTRY.collect():
+    for family in [*REGISTRY.collect(), *_exporter_families()]:
         if family.name.startswith("fraudgraph_"):
             names |= {family.name + suffix for suffix in _SUFFIXES[family.type]}
     return names
