@@ -17,6 +17,7 @@ from typing import Any
 
 from alerts.model import Finding, to_alert
 from cdc.changes import RowChange
+from detection.cache import HistoryCache
 from detection.context import Context
 from detection.detector import Detector
 from detection.events import Event, to_event
@@ -48,9 +49,17 @@ class DetectionEngine:
         config: DetectionConfig,
         builder: RecordBuilder,
         detectors: Sequence[tuple[Detector, bool]],
+        *,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        cache: HistoryCache | None = None,
     ) -> None:
         self.source = source
+        # What detectors read, kept across batches and fed the batches' own changes.
+        self.cache = cache or HistoryCache(
+            source,
+            refresh_seconds=config.cache.refresh_seconds,
+            max_records=config.cache.max_records,
+        )
         self.config = config
         self.builder = builder
         self.detectors = list(detectors)
@@ -67,11 +76,14 @@ class DetectionEngine:
 
     def run(self, changes: Sequence[RowChange]) -> DetectionResult:
         result = DetectionResult()
+        # Every change, event or not (a reversal, a merchant's new country), keeps
+        # what the cache holds true to the graph.
+        self.cache.absorb(changes, self.builder)
         events = self.events(changes)
         result.events = len(events)
         if not events or not self.detectors:
             return result
-        ctx = Context(self.source, self.config.history)
+        ctx = Context(self.source, self.config.history, self.cache)
         ctx.prefetch(events)
         for event in events:
             for detector, shadow in self.detectors:
@@ -97,6 +109,7 @@ class DetectionEngine:
                     )
                 for finding in findings:
                     self._emit(finding, event, ctx, shadow, result)
+        self.cache.settle(ctx.window_starts(events[0].at))
         return result
 
     def _emit(

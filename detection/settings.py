@@ -28,6 +28,17 @@ class HistoryWindows(BaseModel):
     login_days: float = Field(default=30, gt=0)
 
 
+class CacheConfig(BaseModel):
+    """The worker's memory of entity histories (detection/cache.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Re-read an entity from the graph after this long: how stale what *other*
+    # workers wrote may be in this one (a lone worker is always exact).
+    refresh_seconds: float = Field(default=300, gt=0)
+    # Payments and logins held at most (~250 bytes each); least recently used go first.
+    max_records: int = Field(default=2_000_000, ge=1000)
+
+
 class DetectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
@@ -38,6 +49,7 @@ class DetectorConfig(BaseModel):
 class DetectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     history: HistoryWindows = HistoryWindows()
+    cache: CacheConfig = CacheConfig()
     # An analyst's false_positive verdict on a customer or account quiets later alerts
     # that implicate it (verdicts reported at or before the triggering event).
     suppress_false_positives: bool = True

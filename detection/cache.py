@@ -1,0 +1,342 @@
+"""The worker's memory of the past, kept across batches.
+
+Reading an entity's 35-day history from Neo4j for every batch made the cost of a
+batch grow with the history of everyone in it (measured: ~100 µs per payment read
+back, so a 1,000-payment batch re-read ~40,000 payments, seconds per batch). Here
+each entity's window is read from the graph once, then kept up to date with the
+changes this worker itself writes (`absorb`), so in steady state a batch reads
+almost nothing back.
+
+What may be stale, and for how long:
+- One worker sees every change, so what it holds is exact.
+- With several workers, changes another worker writes (its partitions) reach this
+  cache only when the entry is read again from the graph: every entry is re-read
+  after `refresh_seconds` (spread by jitter so they do not all expire at once).
+- Updates and deletes of payments and logins are not patched in place: the entries
+  they touch are dropped and re-read, as the graph (LSN-guarded) is the truth about
+  which version won; inserts are added only if not held yet, so a redelivered older
+  change never replaces what is there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from cdc.changes import RowChange
+from detection import records
+from detection.history import (
+    AccountInfo,
+    CustomerInfo,
+    HistorySource,
+    Login,
+    MerchantInfo,
+    Report,
+    Txn,
+)
+from detection.records import RecordBuilder
+
+R = TypeVar("R", Txn, Login)
+K = TypeVar("K")
+V = TypeVar("V")
+# Entries are fetched open-ended ("everything from lo on"), as absorbing keeps them
+# current from then on; the graph is asked up to this instant (year 2255).
+OPEN_END_MS = 9_000_000_000_000
+TRIM_EVERY_SECONDS = 30.0
+
+
+def _txn_order(txn: Txn) -> tuple[int, int]:
+    return (txn.at, txn.txn_id)
+
+
+def _login_order(login: Login) -> tuple[int, int]:
+    return (login.at, login.login_id)
+
+
+@dataclass
+class _Timeline(Generic[R]):
+    """One entity's records from `lo` on, sorted by (event time, id)."""
+
+    lo: int
+    expires: float
+    order: list[tuple[int, int]] = field(default_factory=list)
+    items: list[R] = field(default_factory=list)
+
+    def window(self, since: int, until: int) -> list[R]:
+        start = bisect.bisect_left(self.order, (since, -(2**63)))
+        stop = bisect.bisect_right(self.order, (until, 2**63))
+        return self.items[start:stop]
+
+    def add(self, place: tuple[int, int], item: R) -> bool:
+        index = bisect.bisect_left(self.order, place)
+        if index < len(self.order) and self.order[index] == place:
+            return False  # held already (a redelivery): keep what is there
+        self.order.insert(index, place)
+        self.items.insert(index, item)
+        return True
+
+    def trim(self, before: int) -> int:
+        """Forget records older than `before`; returns how many were dropped."""
+        if before <= self.lo:
+            return 0
+        cut = bisect.bisect_left(self.order, (before, -(2**63)))
+        del self.order[:cut]
+        del self.items[:cut]
+        self.lo = before
+        return cut
+
+
+class WindowIndex(Generic[R]):
+    """Per entity id: a timeline of payments or logins, read from the graph on demand."""
+
+    def __init__(
+        self,
+        fetch: Callable[[Collection[int], int, int], Mapping[int, list[R]]],
+        order_of: Callable[[R], tuple[int, int]],
+        *,
+        refresh_seconds: float,
+        clock: Callable[[], float],
+        jitter: Callable[[], float],
+    ) -> None:
+        self.fetch: Callable[[Collection[int], int, int], Mapping[int, list[R]]] = fetch
+        self.order_of: Callable[[R], tuple[int, int]] = order_of
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self.jitter = jitter
+        self.held: OrderedDict[int, _Timeline[R]] = OrderedDict()
+        self.records = 0
+        self.reads = 0  # graph round trips, for the metrics and the tests
+
+    def _fresh(self, timeline: _Timeline[R] | None, lo: int, now: float) -> bool:
+        return timeline is not None and timeline.lo <= lo and now < timeline.expires
+
+    def load(self, ids: Iterable[int], lo: int) -> None:
+        now = self.clock()
+        wanted = set(ids)
+        missing = [i for i in wanted if not self._fresh(self.held.get(i), lo, now)]
+        for i in wanted:
+            if i in self.held:
+                self.held.move_to_end(i)
+        if not missing:
+            return
+        self.reads += 1
+        found = self.fetch(missing, lo, OPEN_END_MS)
+        expires = now + self.refresh_seconds * self.jitter()
+        for i in missing:
+            self.drop(i)
+            timeline: _Timeline[R] = _Timeline(lo=lo, expires=expires)
+            for item in sorted(found.get(i, []), key=self.order_of):
+                timeline.add(self.order_of(item), item)
+            self.held[i] = timeline
+            self.records += len(timeline.items)
+
+    def window(self, i: int, since: int, until: int) -> list[R]:
+        self.load([i], since)
+        return self.held[i].window(since, until)
+
+    def add(self, i: int | None, item: R) -> None:
+        """A record this worker wrote: into its entity's timeline, if that is held."""
+        timeline = self.held.get(i) if i is not None else None
+        if timeline is not None and self.order_of(item)[0] >= timeline.lo:
+            self.records += timeline.add(self.order_of(item), item)
+
+    def drop(self, i: int | None) -> None:
+        timeline = self.held.pop(i, None) if i is not None else None
+        if timeline is not None:
+            self.records -= len(timeline.items)
+
+    def clear(self) -> None:
+        self.held.clear()
+        self.records = 0
+
+    def trim(self, before: int) -> None:
+        for timeline in self.held.values():
+            self.records -= timeline.trim(before)
+
+    def evict_oldest(self) -> None:
+        _, timeline = self.held.popitem(last=False)
+        self.records -= len(timeline.items)
+
+
+class KeyIndex(Generic[K, V]):
+    """Per key: one answer (an account, a customer, …), read from the graph on demand."""
+
+    def __init__(
+        self,
+        fetch: Callable[[Collection[K]], Mapping[K, V]],
+        *,
+        refresh_seconds: float,
+        clock: Callable[[], float],
+        jitter: Callable[[], float],
+    ) -> None:
+        self.fetch = fetch
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self.jitter = jitter
+        self.held: OrderedDict[K, tuple[V | None, float]] = OrderedDict()
+        self.reads = 0
+
+    def load(self, keys: Iterable[K]) -> None:
+        now = self.clock()
+        missing = [k for k in set(keys) if (held := self.held.get(k)) is None or now >= held[1]]
+        if not missing:
+            return
+        self.reads += 1
+        found = self.fetch(missing)
+        expires = now + self.refresh_seconds * self.jitter()
+        for k in missing:
+            self.held[k] = (found.get(k), expires)
+
+    def get(self, key: K) -> V | None:
+        self.load([key])
+        return self.held[key][0]
+
+    def peek(self, key: K) -> V | None:
+        held = self.held.get(key)
+        return held[0] if held is not None else None
+
+    def drop(self, key: K | None) -> None:
+        if key is not None:
+            self.held.pop(key, None)
+
+    def clear(self) -> None:
+        self.held.clear()
+
+    def trim_to(self, most: int) -> None:
+        while len(self.held) > most:
+            self.held.popitem(last=False)
+
+
+class HistoryCache:
+    """Everything detectors read, held across batches; see the module notes."""
+
+    def __init__(
+        self,
+        source: HistorySource,
+        *,
+        refresh_seconds: float = float("inf"),
+        max_records: int = 2_000_000,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = lambda: random.uniform(0.75, 1.0),  # noqa: S311 - spreading expiries, not security
+    ) -> None:
+        self.source = source
+        self.max_records = max_records
+        self.clock = clock
+        self._next_trim = 0.0
+        timing: dict[str, Any] = {
+            "refresh_seconds": refresh_seconds,
+            "clock": clock,
+            "jitter": jitter,
+        }
+        self.accounts: KeyIndex[int, AccountInfo] = KeyIndex(source.accounts, **timing)
+        self.customers: KeyIndex[int, CustomerInfo] = KeyIndex(source.customers, **timing)
+        self.merchants: KeyIndex[int, MerchantInfo] = KeyIndex(source.merchants, **timing)
+        self.accounts_of: KeyIndex[int, list[int]] = KeyIndex(source.accounts_of, **timing)
+        self.reports: KeyIndex[tuple[str, int], list[Report]] = KeyIndex(
+            self._fetch_reports, **timing
+        )
+        self.sent: WindowIndex[Txn] = WindowIndex(source.sent, _txn_order, **timing)
+        self.received: WindowIndex[Txn] = WindowIndex(source.received, _txn_order, **timing)
+        self.cards: WindowIndex[Txn] = WindowIndex(source.card_txns, _txn_order, **timing)
+        self.devices: WindowIndex[Txn] = WindowIndex(source.device_txns, _txn_order, **timing)
+        self.logins: WindowIndex[Login] = WindowIndex(source.logins, _login_order, **timing)
+
+    @property
+    def windows(self) -> tuple[WindowIndex[Any], ...]:
+        return (self.sent, self.received, self.cards, self.devices, self.logins)
+
+    @property
+    def records(self) -> int:
+        return sum(index.records for index in self.windows)
+
+    @property
+    def reads(self) -> int:
+        keyed = (self.accounts, self.customers, self.merchants, self.accounts_of, self.reports)
+        return sum(i.reads for i in self.windows) + sum(i.reads for i in keyed)
+
+    def _fetch_reports(
+        self, keys: Collection[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[Report]]:
+        found = self.source.reports(
+            [i for kind, i in keys if kind == "c"], [i for kind, i in keys if kind == "a"]
+        )
+        by_key: dict[tuple[str, int], list[Report]] = {key: [] for key in keys}
+        for report in found:
+            if report.customer_id is not None and ("c", report.customer_id) in by_key:
+                by_key[("c", report.customer_id)].append(report)
+            if report.account_id is not None and ("a", report.account_id) in by_key:
+                by_key[("a", report.account_id)].append(report)
+        return by_key
+
+    # -- keeping current -----------------------------------------------------------
+    def absorb(self, changes: Sequence[RowChange], builder: RecordBuilder) -> None:
+        """The batch's changes, now in the graph, applied to what is held."""
+        for change in changes:
+            absorb = getattr(self, f"_absorb_{change.table}", None)
+            if absorb is not None:
+                absorb(change, builder)
+
+    def _absorb_transactions(self, change: RowChange, builder: RecordBuilder) -> None:
+        if change.row is None:  # a deleted payment: rare enough to start over
+            for index in (self.sent, self.received, self.cards, self.devices):
+                index.clear()
+            return
+        txn = builder.txn(change.row)
+        targets = (
+            (self.sent, txn.account_id),
+            (self.received, txn.counterparty_account_id),
+            (self.cards, txn.card_id),
+            (self.devices, txn.device_id),
+        )
+        for index, entity in targets:
+            if change.op in ("c", "r"):
+                index.add(entity, txn)
+            else:
+                index.drop(entity)  # which version won is the graph's to say
+
+    def _absorb_logins(self, change: RowChange, builder: RecordBuilder) -> None:
+        if change.row is None:
+            self.logins.clear()
+            return
+        login = records.login(change.row)
+        if change.op in ("c", "r"):
+            self.logins.add(login.customer_id, login)
+        else:
+            self.logins.drop(login.customer_id)
+
+    def _absorb_customers(self, change: RowChange, builder: RecordBuilder) -> None:
+        self.customers.drop(_key_int(change, "customer_id"))
+
+    def _absorb_accounts(self, change: RowChange, builder: RecordBuilder) -> None:
+        self.accounts.drop(_key_int(change, "account_id"))
+        self.accounts_of.clear()  # the owner may have changed; accounts change rarely
+
+    def _absorb_merchants(self, change: RowChange, builder: RecordBuilder) -> None:
+        self.merchants.drop(_key_int(change, "merchant_id"))
+
+    def _absorb_fraud_reports(self, change: RowChange, builder: RecordBuilder) -> None:
+        self.reports.clear()
+
+    # -- bounded memory ------------------------------------------------------------
+    def settle(self, earliest_needed: Mapping[str, int]) -> None:
+        """After a batch: forget records no window needs, then the least recently used."""
+        if self.clock() >= self._next_trim:  # a walk over every entry: not every batch
+            self._next_trim = self.clock() + TRIM_EVERY_SECONDS
+            for name, before in earliest_needed.items():
+                getattr(self, name).trim(before)
+        while self.records > self.max_records:
+            largest = max(self.windows, key=lambda index: index.records)
+            largest.evict_oldest()
+        for keyed in (self.accounts, self.customers, self.merchants, self.accounts_of):
+            keyed.trim_to(self.max_records // 10)
+        self.reports.trim_to(self.max_records // 10)
+
+
+def _key_int(change: RowChange, column: str) -> int | None:
+    value = change.key.get(column)
+    return int(value) if value is not None else None
