@@ -12,8 +12,9 @@ from stack.ports import describe_port_owner, port_is_free
 from stack.process import ManagedProcess, ProcessFiles
 from stack.secrets import StackSecrets, load_or_create
 from stack.service import Service, ServiceStatus
-from stack.services.alertmanager import AlertmanagerService
+from stack.services.alertmanager import AlertmanagerService, AlertReceiverService
 from stack.services.connect import ConnectService
+from stack.services.exporter import ExporterService
 from stack.services.kafka import KafkaService
 from stack.services.neo4j import Neo4jService
 from stack.services.postgres import PostgresService
@@ -136,6 +137,8 @@ def _build_services(config: StackConfig, secrets: StackSecrets) -> list[Service]
         ConnectService(config, secrets),
         Neo4jService(config, secrets),
         # Monitoring last: it watches the others, and nothing else waits for it.
+        AlertReceiverService(config, secrets),
         AlertmanagerService(config, secrets),
+        ExporterService(config, secrets),
         PrometheusService(config, secrets),
     ]

@@ -6,6 +6,7 @@ the repository; `fraudgraph stack status` says which source each one came from.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -19,7 +20,18 @@ SECRET_ENV = {
     "pg_cdc_password": "FRAUDGRAPH_CDC_PASSWORD",
     "neo4j_password": "NEO4J_PASSWORD",
     "pii_hash_key": "FRAUDGRAPH_PII_KEY",
+    # Bearer token Alertmanager sends to the stack's receiver (its /alertmanager path).
+    "alertmanager_token": "FRAUDGRAPH_ALERTMANAGER_TOKEN",
+    # Standard Webhooks secret of the stack's receiver (signed alert deliveries).
+    "webhook_secret": "FRAUDGRAPH_WEBHOOK_SECRET",
 }
+
+
+def _generate(name: str) -> str:
+    if name == "webhook_secret":
+        # Standard Webhooks form: whsec_ + base64 of the key bytes.
+        return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    return secrets.token_urlsafe(24)
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,8 @@ class StackSecrets:
     pg_cdc_password: str
     neo4j_password: str
     pii_hash_key: str
+    alertmanager_token: str
+    webhook_secret: str
     file: Path
     sources: dict[str, str]
 
@@ -45,7 +59,7 @@ def load_or_create(state_dir: Path) -> StackSecrets:
         elif name in stored:
             values[name], sources[name] = stored[name], str(path)
         else:
-            values[name], sources[name] = secrets.token_urlsafe(24), str(path)
+            values[name], sources[name] = _generate(name), str(path)
             stored[name] = values[name]
             changed = True
     if changed:

@@ -74,7 +74,15 @@ def receive(
         str, typer.Option(help="Name of the environment variable holding the whsec_ secret.")
     ],
     out: Annotated[Path, typer.Option(help="JSON-lines file of first-seen deliveries.")],
+    *,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    alertmanager_token_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding a bearer token: also take Alertmanager's "
+            "notifications on POST /alertmanager."
+        ),
+    ] = None,
     log_level: LogLevel = "INFO",
 ) -> None:
     """Run a verifying webhook receiver that records each delivery once."""
@@ -85,10 +93,15 @@ def receive(
     if not secret:
         raise ConfigError(f"environment variable {secret_env} is not set")
     signer = secret_signer(secret, f"environment variable {secret_env}")
+    alertmanager_token = None
+    if alertmanager_token_env is not None:
+        alertmanager_token = os.environ.get(alertmanager_token_env, "")
+        if not alertmanager_token:
+            raise ConfigError(f"environment variable {alertmanager_token_env} is not set")
     ledger = Ledger(out)
     ledger.open()
     try:
-        server = build_server(host, port, signer, ledger)
+        server = build_server(host, port, signer, ledger, alertmanager_token)
     except OSError as error:
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     stop = _stop_on_signals()

@@ -4,10 +4,17 @@ It verifies every request with the Standard Webhooks library (signature and
 timestamp tolerance), acknowledges a repeated `webhook-id` without recording it
 again, and appends each first-seen delivery to a JSON-lines file. Ids already in
 the file are loaded at start, so deduplication survives a restart of the receiver.
+
+With an Alertmanager token it also takes Prometheus Alertmanager's webhook JSON on
+`POST /alertmanager`, authenticated by `Authorization: Bearer <token>` (Alertmanager
+cannot sign), and records each notification once (its id: a hash of the body, so
+Alertmanager's retry of a notification is a duplicate).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +32,7 @@ from observability.logs import get_logger
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
+ALERTMANAGER_PATH = "/alertmanager"
 
 
 @dataclass
@@ -103,7 +111,32 @@ def verify(signer: Webhook, body: bytes, headers: dict[str, str]) -> HTTPStatus 
     return None
 
 
-def build_server(host: str, port: int, signer: Webhook, ledger: Ledger) -> ThreadingHTTPServer:
+def bearer_matches(token: str, authorization: str | None) -> bool:
+    """Constant-time check of an `Authorization: Bearer <token>` header."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
+
+
+def alertmanager_notification(body: bytes) -> dict[str, Any] | None:
+    """Alertmanager's webhook JSON (an object with an `alerts` list), or None."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+        return None
+    return payload
+
+
+def build_server(
+    host: str,
+    port: int,
+    signer: Webhook,
+    ledger: Ledger,
+    alertmanager_token: str | None = None,
+) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         server_version = "fraudgraph-receiver/1"
         protocol_version = "HTTP/1.1"  # keep-alive: one connection serves many deliveries
@@ -118,6 +151,9 @@ def build_server(host: str, port: int, signer: Webhook, ledger: Ledger) -> Threa
                 return
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
+            if self.path.split("?", 1)[0] == ALERTMANAGER_PATH:
+                self._alertmanager(body, headers.get("authorization"))
+                return
             problem = verify(signer, body, headers)
             if problem is not None:
                 ledger.reject()
@@ -135,6 +171,32 @@ def build_server(host: str, port: int, signer: Webhook, ledger: Ledger) -> Threa
             webhook_id = headers["webhook-id"]
             first = ledger.record(webhook_id, alert, headers.get("traceparent"))
             log.debug("webhook_received", webhook_id=webhook_id, duplicate=not first)
+            self._answer(HTTPStatus.OK, {"status": "recorded" if first else "duplicate"})
+
+        def _alertmanager(self, body: bytes, authorization: str | None) -> None:
+            if alertmanager_token is None:
+                self._answer(HTTPStatus.NOT_FOUND, {"error": "no Alertmanager token configured"})
+                return
+            if not bearer_matches(alertmanager_token, authorization):
+                ledger.reject()
+                log.info("alertmanager_rejected", status=int(HTTPStatus.UNAUTHORIZED))
+                self._answer(HTTPStatus.UNAUTHORIZED, {"error": "bearer token required"})
+                return
+            notification = alertmanager_notification(body)
+            if notification is None:
+                ledger.reject()
+                self._answer(HTTPStatus.BAD_REQUEST, {"error": "not Alertmanager webhook JSON"})
+                return
+            notification_id = "alertmanager-" + hashlib.sha256(body).hexdigest()[:32]
+            first = ledger.record(notification_id, notification, None)
+            # Alert names and status only: labels and annotations stay in the file.
+            log.info(
+                "alertmanager_notification",
+                status=notification.get("status"),
+                alerts=len(notification["alerts"]),
+                alertname=(notification.get("groupLabels") or {}).get("alertname"),
+                duplicate=not first,
+            )
             self._answer(HTTPStatus.OK, {"status": "recorded" if first else "duplicate"})
 
         def do_GET(self) -> None:

@@ -24,7 +24,16 @@ pytestmark = pytest.mark.integration
 
 def test_every_service_is_healthy_and_reports_memory(stack: Stack) -> None:
     rows = {row.name: row for row in stack.status()}
-    assert set(rows) == {"postgres", "kafka", "connect", "neo4j", "prometheus", "alertmanager"}
+    assert set(rows) == {
+        "postgres",
+        "kafka",
+        "connect",
+        "neo4j",
+        "alert-receiver",
+        "alertmanager",
+        "exporter",
+        "prometheus",
+    }
     for row in rows.values():
         assert row.healthy, row.name
         assert row.pid is not None

@@ -20,6 +20,7 @@ from stack.config import StackConfig
 from stack.secrets import load_or_create
 from stack.services.alertmanager import AlertmanagerService
 from stack.services.prometheus import (
+    EXPORTER_JOB,
     RULES_FILE,
     WEBHOOKS_JOB,
     WORKER_JOB,
@@ -70,25 +71,43 @@ def test_rule_unit_tests_pass() -> None:
 
 def test_native_prometheus_config_is_valid_and_scrapes_loopback(native: StackConfig) -> None:
     service = PrometheusService(native, load_or_create(native.state_dir))
-    config_file = service.write_config()
+    assert service.write_config()
+    assert not service.write_config()  # unchanged: `stack up` will not reload for nothing
+    config_file = service.config_file
     assert "SUCCESS: 1 rule files found" in promtool("check", "config", str(config_file))
     config = yaml.safe_load(config_file.read_text())
     jobs = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+        job["job_name"]: job["static_configs"][0]["targets"]
+        for job in config["scrape_configs"]
+        if "static_configs" in job
     }
     assert jobs[WORKER_JOB] == ["127.0.0.1:9108"]
     assert jobs[WEBHOOKS_JOB] == ["127.0.0.1:9109"]
+    assert jobs[EXPORTER_JOB] == ["127.0.0.1:9111"]
+    # Drop-in targets and rules live in the state folder, never in the checkout.
+    (extra,) = [job for job in config["scrape_configs"] if "file_sd_configs" in job]
+    assert extra["file_sd_configs"][0]["files"] == [str(service.targets_dir / "*.json")]
+    assert config["rule_files"] == [str(RULES_FILE), str(service.rules_dir / "*.yml")]
     assert {"prometheus", "alertmanager"} <= set(jobs)
     assert all(target.startswith("127.0.0.1:") for found in jobs.values() for target in found)
 
 
 def test_native_alertmanager_config_is_valid(native: StackConfig) -> None:
     service = AlertmanagerService(native, load_or_create(native.state_dir))
-    config_file = service.write_config()
+    assert service.write_config()
+    config_file = service.config_file
     amtool("check-config", str(config_file))
     config = yaml.safe_load(config_file.read_text())
     (receiver,) = config["receivers"]
-    assert receiver["webhook_configs"][0]["url"] == native.alertmanager_webhook_url
+    (webhook,) = receiver["webhook_configs"]
+    assert webhook["url"] == native.alertmanager_webhook_url
+    # The bearer token is read from a private file: the config itself holds no secret.
+    authorization = webhook["http_config"]["authorization"]
+    token_file = Path(authorization["credentials_file"])
+    assert authorization["type"] == "Bearer"
+    assert token_file.read_text() == service.secrets.alertmanager_token
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert service.secrets.alertmanager_token not in config_file.read_text()
 
 
 def test_compose_configs_are_valid() -> None:
