@@ -1,0 +1,208 @@
+"""Bulk-load the CDC history into Neo4j from the executors, then hand over to the stream.
+
+The graph is written by the stream's own planner and Cypher (`graph/writer.py`), so
+labels, properties, hashes and relationships are the worker's by construction; only
+the order differs: the newest change of each row, written by partitions in parallel,
+instead of every change in arrival order. See spark/README.md for why the result is
+the same graph and how the handover avoids gaps and double counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import groupby, islice
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from pyspark import RDD
+from pyspark.sql import SparkSession
+
+from cdc.changes import RowChange
+from fraudgraph.errors import ConfigError, RetryableError
+from fraudgraph.settings import Settings
+from graph.connection import graph_writer, open_driver
+from graph.mapping import GraphMapping, NodeRef, default_mapping
+from graph.pii import PiiHasher
+from graph.writer import GraphWriter
+from spark.neo4j_target import GraphTarget
+from spark.sources import (
+    KafkaRange,
+    changes_of,
+    decode_kafka,
+    kafka_range,
+    kafka_records,
+    latest_per_row,
+    send_dead_letters,
+)
+from stream.topics import cdc_topics
+
+WRITE_BATCH = 5000  # rows per transaction, as the worker's batches
+
+
+@dataclass
+class BackfillResult:
+    records: int
+    changes: int
+    rows_written: int
+    stubs: int
+    dead_letters: int
+    seconds: float
+    handed_over: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def stub_references(change: RowChange, mapping: GraphMapping) -> Iterator[tuple[str, str, Any]]:
+    """(label, key, value) of the nodes a change points at by a plain column.
+
+    The worker MERGEs these as it goes and never removes them when the row that
+    pointed at them changes (an IP a deleted login came from stays), so the backfill
+    creates them from every change of the history, not only the newest.
+    """
+    if change.row is None:
+        return
+    for link in mapping.tables[change.table].links:
+        for end in (link.from_, link.to):
+            if isinstance(end, NodeRef) and end.column is not None:
+                value = change.row.get(end.column)
+                if value is not None:
+                    yield (end.label, end.key, value)
+
+
+def _write_stubs(target: GraphTarget) -> Any:
+    mapping = default_mapping()
+    allowed = {
+        (end.label, end.key)
+        for table in mapping.tables.values()
+        for link in table.links
+        for end in (link.from_, link.to)
+        if isinstance(end, NodeRef)
+    }
+
+    def write(items: Iterable[tuple[str, str, Any]]) -> None:
+        ordered = sorted(items, key=lambda item: (item[0], item[1]))
+        with target.driver() as driver:
+            for (label, key), group in groupby(ordered, key=lambda item: (item[0], item[1])):
+                if (label, key) not in allowed:  # names reach Cypher text: mapping only
+                    raise ConfigError(f"unknown reference {label}.{key}")
+                values = [value for _, _, value in group]
+                for start in range(0, len(values), WRITE_BATCH):
+                    driver.execute_query(
+                        f"UNWIND $values AS v MERGE (:{label} {{{key}: v}})",
+                        values=values[start : start + WRITE_BATCH],
+                        database_=target.database,
+                    )
+
+    return write
+
+
+def _write_rows(target: GraphTarget) -> Any:
+    def write(changes: Iterable[RowChange]) -> Iterator[int]:
+        ordered = iter(sorted(changes, key=lambda c: (c.table, c.lsn)))
+        written = 0
+        with target.driver() as driver:
+            writer = GraphWriter(driver, default_mapping(), PiiHasher(target.pii_key))
+            while chunk := list(islice(ordered, WRITE_BATCH)):
+                written += writer.apply(chunk).rows_written
+        yield written
+
+    return write
+
+
+def write_graph(
+    latest: RDD[RowChange], stubs: RDD[tuple[str, str, Any]], target: GraphTarget, partitions: int
+) -> tuple[int, int]:
+    """Stubs first (a later delete of their own row removes them, as in the stream),
+    then the newest change of every row, partitioned by row so no two tasks write one
+    row. Returns (rows written, stubs)."""
+    distinct_stubs = stubs.distinct(partitions).cache()
+    distinct_stubs.foreachPartition(_write_stubs(target))
+    by_row = latest.keyBy(lambda c: (c.table, next(iter(c.key.values())))).partitionBy(partitions)
+    written = by_row.values().mapPartitions(_write_rows(target)).sum()
+    count = distinct_stubs.count()
+    distinct_stubs.unpersist()
+    return int(written), count
+
+
+def committed_offsets(
+    settings: Settings, group: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    try:
+        found = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
+    except KafkaException as error:
+        raise RetryableError(f"Kafka at {settings.kafka_bootstrap}: {error}") from error
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
+
+def hand_over(settings: Settings, covered: KafkaRange) -> dict[str, int]:
+    """Commit the covered end offsets for the worker's group: it starts right after.
+
+    Refuses when the group already has offsets (the stream has written part of the
+    history: the backfill would not be the only writer of what it covers).
+    """
+    group = settings.worker_group
+    if held := committed_offsets(settings, group, covered.end):
+        shown = ", ".join(f"{t}[{p}]={o}" for (t, p), o in sorted(held.items())[:3])
+        raise ConfigError(
+            f"consumer group {group} already has committed offsets ({shown}, …); "
+            "a backfill hands over to a group that has not started"
+        )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in sorted(covered.end.items())],
+            asynchronous=False,
+        )
+    except KafkaException as error:
+        raise RetryableError(f"cannot commit the handover offsets for {group}: {error}") from error
+    finally:
+        consumer.close()
+    return {f"{t}[{p}]": o for (t, p), o in sorted(covered.end.items())}
+
+
+def run_backfill(
+    spark: SparkSession, settings: Settings, *, partitions: int, handover: bool = True
+) -> BackfillResult:
+    """Everything the CDC topics hold now, into Neo4j; then the worker's offsets."""
+    began = time.perf_counter()
+    mapping = default_mapping()
+    topics = cdc_topics(settings, mapping)
+    covered = kafka_range(settings, topics)
+    if handover and (held := committed_offsets(settings, settings.worker_group, covered.end)):
+        raise ConfigError(
+            f"consumer group {settings.worker_group} already has committed offsets on "
+            f"{len(held)} partitions; a backfill hands over to a group that has not started"
+        )
+    with open_driver(settings) as driver:
+        graph_writer(settings, driver, mapping).setup()
+    decoded = decode_kafka(kafka_records(spark, settings, covered)).cache()
+    dead = send_dead_letters(decoded, settings)
+    changes = changes_of(decoded)
+    stubs = changes.flatMap(lambda change: stub_references(change, default_mapping()))
+    latest = latest_per_row(changes)
+    rows, stub_count = write_graph(latest, stubs, GraphTarget.from_settings(settings), partitions)
+    change_count = changes.count()
+    decoded.unpersist()
+    handed = hand_over(settings, covered) if handover else {}
+    return BackfillResult(
+        records=covered.records,
+        changes=change_count,
+        rows_written=rows,
+        stubs=stub_count,
+        dead_letters=dead,
+        seconds=time.perf_counter() - began,
+        handed_over=handed,
+    )

@@ -1,0 +1,39 @@
+"""The bank's current rows, from the CDC topics or from PostgreSQL, as one RDD."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pyspark import RDD
+from pyspark.sql import SparkSession
+
+from cdc.changes import RowChange
+from fraudgraph.settings import Settings
+from graph.mapping import default_mapping
+from spark.sources import (
+    changes_of,
+    decode_kafka,
+    jdbc_changes,
+    kafka_range,
+    kafka_records,
+    latest_per_row,
+    snapshot_lsn,
+)
+from stream.topics import cdc_topics
+
+
+class Source(StrEnum):
+    kafka = "kafka"
+    postgres = "postgres"
+
+
+def current_rows(spark: SparkSession, settings: Settings, source: Source) -> RDD[RowChange]:
+    """The newest change of every row (deletes included: they hide the row).
+
+    From Kafka, records the decoder refuses are skipped here: the worker has sent
+    them to the dead-letter topic already (the backfill sends them itself).
+    """
+    if source is Source.postgres:
+        return jdbc_changes(spark, settings, snapshot_lsn(settings))
+    covered = kafka_range(settings, cdc_topics(settings, default_mapping()))
+    return latest_per_row(changes_of(decode_kafka(kafka_records(spark, settings, covered))))

@@ -1,0 +1,232 @@
+"""Where Spark reads the bank's history: the CDC topics in Kafka, or PostgreSQL directly.
+
+Both become RowChanges decoded by the stream processor's own code (`cdc/decode.py`
+with `graph/mapping.yaml`), on the executors, so a value means the same thing on
+both paths. A record the decoder refuses goes to the dead-letter topic with its
+reason and coordinates, as the worker does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from pyspark import RDD
+from pyspark.sql import DataFrame, SparkSession
+
+from cdc.changes import Position, RowChange
+from cdc.decode import decode_record
+from cdc.errors import DecodeError
+from cdc.values import DECODERS, ValueDrift
+from fraudgraph.errors import ConfigError, RetryableError
+from fraudgraph.settings import Settings
+from graph.mapping import GraphMapping, default_mapping
+from stream.deadletter import DeadLetter, KafkaDeadLetterSink
+from stream.records import RawRecord
+
+TopicPartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class KafkaRange:
+    """The records a job covers: [start, end) of every partition of the CDC topics."""
+
+    start: dict[TopicPartitionKey, int]
+    end: dict[TopicPartitionKey, int]
+
+    @property
+    def records(self) -> int:
+        return sum(self.end[tp] - self.start[tp] for tp in self.end)
+
+    def as_spark_json(self, offsets: Mapping[TopicPartitionKey, int]) -> str:
+        by_topic: dict[str, dict[str, int]] = {}
+        for (topic, partition), offset in sorted(offsets.items()):
+            by_topic.setdefault(topic, {})[str(partition)] = offset
+        return orjson.dumps(by_topic).decode()
+
+
+def kafka_range(settings: Settings, topics: Iterable[str]) -> KafkaRange:
+    """Every partition from its low watermark to its end now: the history to cover.
+
+    Taken once, up front: the job reads exactly this range, and the stream worker's
+    group is handed the end offsets afterwards (spark/README.md, "Handover").
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "fraudgraph-spark-offsets"}
+    )
+    start: dict[TopicPartitionKey, int] = {}
+    end: dict[TopicPartitionKey, int] = {}
+    try:
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if metadata is None or metadata.error is not None or not metadata.partitions:
+                raise ConfigError(f"topic {topic} does not exist on {settings.kafka_bootstrap}")
+            for partition in metadata.partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                start[(topic, partition)], end[(topic, partition)] = low, high
+    except KafkaException as error:
+        raise RetryableError(f"Kafka at {settings.kafka_bootstrap}: {error}") from error
+    finally:
+        consumer.close()
+    return KafkaRange(start, end)
+
+
+def kafka_records(spark: SparkSession, settings: Settings, covered: KafkaRange) -> DataFrame:
+    """The covered records (a bounded batch read of the Structured Streaming source)."""
+    topics = sorted({topic for topic, _ in covered.end})
+    return (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", ",".join(topics))
+        .option("startingOffsets", covered.as_spark_json(covered.start))
+        .option("endingOffsets", covered.as_spark_json(covered.end))
+        .option("includeHeaders", "true")
+        .load()
+    )
+
+
+# A decoded record: ("change", RowChange) or ("dead", RawRecord, reason, detail).
+Decoded = tuple[Any, ...]
+
+
+def _decode_partition(rows: Iterable[Any]) -> Iterator[Decoded]:
+    mapping = default_mapping()
+    for row in rows:
+        position = Position(row.topic, row.partition, row.offset)
+        value = bytes(row.value) if row.value is not None else None
+        try:
+            change = decode_record(value, position, mapping)
+        except DecodeError as error:
+            headers = tuple((h.key, bytes(h.value or b"")) for h in row.headers or ())
+            raw = RawRecord(
+                row.topic,
+                row.partition,
+                row.offset,
+                bytes(row.key) if row.key is not None else None,
+                value,
+                headers,
+            )
+            yield ("dead", raw, error.reason.value, error.detail)
+            continue
+        if change is not None:
+            yield ("change", change)
+
+
+def decode_kafka(records: DataFrame) -> RDD[Decoded]:
+    return records.rdd.mapPartitions(_decode_partition)
+
+
+def send_dead_letters(decoded: RDD[Decoded], settings: Settings) -> int:
+    """Dead letters go to the dead-letter topic from the executors; returns how many."""
+    bootstrap, topic = settings.kafka_bootstrap, settings.deadletter_topic
+    dead = decoded.filter(lambda item: item[0] == "dead")
+
+    def send(items: Iterable[Decoded]) -> None:
+        letters = [DeadLetter(raw, reason, detail) for _, raw, reason, detail in items]
+        if letters:
+            KafkaDeadLetterSink(bootstrap, topic).send(letters)
+
+    dead.foreachPartition(send)
+    return dead.count()
+
+
+def changes_of(decoded: RDD[Decoded]) -> RDD[RowChange]:
+    return decoded.filter(lambda item: item[0] == "change").map(lambda item: item[1])
+
+
+def latest_per_row(changes: RDD[RowChange]) -> RDD[RowChange]:
+    """The newest change of every row (highest LSN; on a tie, the later record), as the
+    worker's LSN guard leaves it. A row's changes share one topic partition."""
+
+    def newer(a: RowChange, b: RowChange) -> RowChange:
+        return a if (a.lsn, a.position.offset) >= (b.lsn, b.position.offset) else b
+
+    keyed = changes.map(lambda c: ((c.table, next(iter(c.key.values()))), c))
+    return keyed.reduceByKey(newer).values()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+# Columns read as Debezium's JSON converter writes them, so one decoder serves both.
+_AS_DEBEZIUM = {
+    "timestamptz": "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    "date": "({c} - DATE '1970-01-01')",
+    "decimal": "{c}::text",
+    "inet": "{c}::text",
+}
+
+
+def snapshot_query(schema: str, table: str, columns: Mapping[str, str]) -> str:
+    """A SELECT of the mapped columns (names come from the validated mapping)."""
+    selected = ", ".join(
+        _AS_DEBEZIUM.get(kind, "{c}").format(c=f'"{name}"') + f' AS "{name}"'
+        for name, kind in columns.items()
+    )
+    # Identifiers only, from the validated mapping and settings; no values.
+    return f'(SELECT {selected} FROM "{schema}"."{table}") AS snapshot'  # noqa: S608
+
+
+def jdbc_url(settings: Settings) -> tuple[str, dict[str, str]]:
+    """psycopg's DSN as a JDBC URL and properties (the password stays out of the URL)."""
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - only for JDBC
+
+    parts = conninfo_to_dict(settings.pg_dsn.get_secret_value())
+    host, port, db = parts.get("host", "127.0.0.1"), parts.get("port", "5432"), parts.get("dbname")
+    properties = {"user": str(parts.get("user", "")), "driver": "org.postgresql.Driver"}
+    if parts.get("password"):
+        properties["password"] = str(parts["password"])
+    return f"jdbc:postgresql://{host}:{port}/{db}", properties
+
+
+def snapshot_lsn(settings: Settings) -> int:
+    """The WAL position now, as the integer Debezium reports in source.lsn."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(settings.pg_dsn.get_secret_value()) as connection:
+        row = connection.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def jdbc_changes(
+    spark: SparkSession, settings: Settings, lsn: int, mapping: GraphMapping | None = None
+) -> RDD[RowChange]:
+    """Every current row of every mapped table as a snapshot read (op r) at `lsn`."""
+    mapping = mapping or default_mapping()
+    url, properties = jdbc_url(settings)
+    parts = []
+    for name, table in mapping.tables.items():
+        frame = spark.read.jdbc(
+            url, snapshot_query(settings.source_schema, name, table.columns), properties=properties
+        )
+        parts.append(frame.rdd.mapPartitions(_snapshot_rows(name, lsn)))
+    return spark.sparkContext.union(parts)
+
+
+def _snapshot_rows(table_name: str, lsn: int) -> Any:
+    def convert(rows: Iterable[Any]) -> Iterator[RowChange]:
+        table = default_mapping().tables[table_name]
+        for index, row in enumerate(rows):
+            values = row.asDict()
+            try:
+                decoded = {
+                    column: None if values[column] is None else DECODERS[kind](values[column])
+                    for column, kind in table.columns.items()
+                }
+            except ValueDrift as drift:
+                raise ConfigError(f"{table_name}: {drift}") from None
+            yield RowChange(
+                table=table_name,
+                op="r",
+                key={table.key: decoded[table.key]},
+                row=decoded,
+                lsn=lsn,
+                committed_at_ms=0,
+                position=Position(f"jdbc:{table_name}", 0, index),
+            )
+
+    return convert
