@@ -16,6 +16,7 @@ from fraudgraph.demo import run_demo
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.exporter import exporter
 from fraudgraph.settings import get_settings
+from observability.trace_cli import trace
 from simulator.cli import simulate
 from stack.cli import app as stack_app
 from stream.cli import worker
@@ -33,6 +34,7 @@ app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(webhooks_app, name="webhooks")
+app.command("trace")(trace)
 app.command("exporter")(exporter)
 
 _stderr = Console(stderr=True)

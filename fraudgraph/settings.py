@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     webhooks_metrics_port: int = Field(default=9109, ge=0, le=65535)
+    # Traces: auto (OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else file), file
+    # (<state_dir>/traces/<service>.jsonl, read by `fraudgraph trace`), otlp, or off.
+    tracing: str = Field(default="auto", pattern=r"^(auto|file|otlp|off)$")
 
     def as_environment(self) -> dict[str, str]:
         """FRAUDGRAPH_* variables that give a child process exactly these settings.

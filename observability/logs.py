@@ -18,11 +18,23 @@ import logging.config
 from typing import Any
 
 import structlog
-from structlog.typing import Processor
+from opentelemetry import trace
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+
+def add_trace_context(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """trace_id and span_id of the OpenTelemetry span current when the line was logged."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
 
 # Applied to our events and to stdlib records alike, before rendering.
 _SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_context,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),

@@ -134,4 +134,6 @@ def _raw_record(event: faust.EventT[Any]) -> RawRecord:
         key=message.key,
         value=message.value,
         headers=headers,
+        # Faust gives the record's timestamp in seconds (float); spans want ms.
+        timestamp_ms=round(message.timestamp * 1000) if message.timestamp else None,
     )

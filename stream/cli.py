@@ -24,6 +24,7 @@ from graph.mapping import GraphMapping, default_mapping
 from graph.writer import GraphWriter
 from observability.logs import configure_logging, get_logger, logging_config
 from observability.metrics import start_metrics_server
+from observability.tracing import setup_tracing
 from stream.app import build_app
 from stream.backoff import Backoff
 from stream.deadletter import KafkaDeadLetterSink
@@ -44,6 +45,7 @@ def worker(
     settings = get_settings()
     if batch_size is not None:
         settings = settings.model_copy(update={"worker_batch_size": batch_size})
+    tracing = setup_tracing("worker", settings.state_dir, settings.tracing)
     app = prepare_worker(settings)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
@@ -60,7 +62,10 @@ def worker(
         app, loglevel="WARNING", quiet=True, logging_config=logging_config(log_level.upper())
     )
     runner.spinner = None  # a terminal spinner would put escape codes into the JSON logs
-    runner.execute_from_commandline()
+    try:
+        runner.execute_from_commandline()
+    finally:
+        tracing.shutdown()  # what the batch processor queued reaches the file
 
 
 def prepare_worker(settings: Settings) -> faust.App:
@@ -82,6 +87,7 @@ def prepare_worker(settings: Settings) -> faust.App:
         writer,
         KafkaDeadLetterSink(settings.kafka_bootstrap, settings.deadletter_topic),
         **_detection(settings, mapping, writer),
+        group=settings.worker_group,
     )
     log.info("worker_ready", settings=settings.masked())
     return build_app(settings, mapping, processor)

@@ -23,6 +23,8 @@ class DeadLetter:
     record: RawRecord
     reason: str
     detail: str
+    # traceparent/tracestate of the record's process span: the letter stays in its trace.
+    trace_headers: Sequence[tuple[str, bytes]] = ()
 
 
 class DeadLetterSink(Protocol):
@@ -42,7 +44,11 @@ def dead_letter_headers(
         "dlq.offset": str(record.offset),
         "dlq.failed_at": failed_at.isoformat(),
     }
-    return [*record.headers, *((k, v.encode()) for k, v in context.items())]
+    headers: list[tuple[str, str | bytes | None]] = list(record.headers)
+    if letter.trace_headers:
+        traced = {name for name, _ in letter.trace_headers}
+        headers = [(k, v) for k, v in headers if k not in traced] + list(letter.trace_headers)
+    return [*headers, *((k, v.encode()) for k, v in context.items())]
 
 
 class KafkaDeadLetterSink:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from opentelemetry import trace
+
 from alerts.producer import AlertSink
 from cdc.changes import Position, RowChange
 from cdc.decode import decode_record
@@ -29,6 +31,7 @@ from stream.backoff import Backoff
 from stream.deadletter import DeadLetter, DeadLetterSink
 from stream.metrics import observe_batch
 from stream.records import RawRecord
+from stream.spans import BatchSpans
 
 log = get_logger(__name__)
 
@@ -64,6 +67,7 @@ class BatchProcessor:
         sleep: Callable[[float], None] = time.sleep,
         detection: Detection | None = None,
         alerts: AlertSink | None = None,
+        group: str | None = None,
     ) -> None:
         if (detection is None) != (alerts is None):
             raise ValueError("detection needs an alert sink, and an alert sink needs detection")
@@ -74,38 +78,52 @@ class BatchProcessor:
         self.alerts = alerts
         self.backoff = backoff or Backoff()
         self.sleep = sleep
+        self.group = group  # the consumer group, for the spans
         self._retries = 0
 
     def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        spans = BatchSpans(records, self.group)
+        try:
+            # Current for the batch: its log lines (retries, dead letters) carry its trace.
+            with trace.use_span(spans.batch):
+                return self._process(records, spans)
+        finally:
+            spans.finish()
+
+    def _process(self, records: Sequence[RawRecord], spans: BatchSpans) -> BatchOutcome:
         changes: list[RowChange] = []
         letters: list[DeadLetter] = []
         by_position: dict[Position, RawRecord] = {}
         tombstones = 0
         for record in records:
+            span = spans.open(record)
+            began_ns = time.time_ns()
             try:
                 change = decode_record(
-                    record.value, record.position, self.mapping, _trace_context(record)
+                    record.value, record.position, self.mapping, spans.trace_context(record, span)
                 )
             except DecodeError as error:
-                letters.append(DeadLetter(record, error.reason.value, error.detail))
+                spans.decoded(span, None, began_ns)
+                letters.append(self._letter(spans, record, error.reason.value, error.detail))
                 continue
+            spans.decoded(span, change, began_ns)
             if change is None:
                 tombstones += 1
                 continue
             changes.append(change)
             by_position[change.position] = record
         self._retries = 0
-        rejected: set[Position] = set()
         began = time.perf_counter()
+        began_ns = time.time_ns()
         rejections = self._write(changes)
         write_seconds = time.perf_counter() - began if changes else None
+        rejected = {change.position for change, _ in rejections}
+        spans.graph_write(changes, began_ns, rejected)
         for change, rejection in rejections:
-            rejected.add(change.position)
-            letters.append(
-                DeadLetter(by_position[change.position], Reason.CONSTRAINT.value, str(rejection))
-            )
+            record = by_position[change.position]
+            letters.append(self._letter(spans, record, Reason.CONSTRAINT.value, str(rejection)))
         self._send_letters(letters)
-        detection = self._detect([c for c in changes if c.position not in rejected])
+        detection = self._detect([c for c in changes if c.position not in rejected], spans)
         observe_batch(changes, letters, write_seconds, detection)
         return BatchOutcome(
             records=len(records),
@@ -116,10 +134,15 @@ class BatchProcessor:
             detection=detection,
         )
 
-    def _detect(self, written: Sequence[RowChange]) -> DetectionResult | None:
+    @staticmethod
+    def _letter(spans: BatchSpans, record: RawRecord, reason: str, detail: str) -> DeadLetter:
+        return DeadLetter(record, reason, detail, spans.dead_lettered(record.position, reason))
+
+    def _detect(self, written: Sequence[RowChange], spans: BatchSpans) -> DetectionResult | None:
         """Detectors over the rows now in the graph; their alerts acknowledged by Kafka."""
         if self.detection is None or self.alerts is None or not written:
             return None
+        spans.open_detect(written, time.time_ns())
         while True:
             try:
                 result = self.detection.run(written)
@@ -127,12 +150,18 @@ class BatchProcessor:
             except GraphUnavailableError as error:
                 self._wait("detection read", error)
         for alerts, shadow in ((result.alerts, False), (result.shadow_alerts, True)):
+            parents = spans.alert_parents(alerts)
             while alerts:
                 try:
-                    self.alerts.send(alerts, shadow=shadow)
+                    self.alerts.send(alerts, shadow=shadow, parents=parents)
                     break
                 except RetryableError as error:
                     self._wait("alert produce", error)
+        spans.close_detect(
+            result.seconds_by_detector,
+            result.events,
+            len(result.alerts) + len(result.shadow_alerts),
+        )
         self.detection.confirm(result)
         self.backoff.reset()
         return result
@@ -183,13 +212,3 @@ class BatchProcessor:
         metrics.WORKER_RETRIES.labels(what.replace(" ", "_")).inc()
         log.warning(f"{what}_retry", error=str(error)[:300], retry_in_s=round(delay, 2))
         self.sleep(delay)
-
-
-def _trace_context(record: RawRecord) -> dict[str, str] | None:
-    parent = record.header("traceparent")
-    if parent is None:
-        return None
-    context = {"traceparent": parent}
-    if (state := record.header("tracestate")) is not None:
-        context["tracestate"] = state
-    return context

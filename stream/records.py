@@ -15,6 +15,7 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = field(default=())
+    timestamp_ms: int | None = None  # the record's CreateTime, when the client gives it
 
     @property
     def position(self) -> Position:

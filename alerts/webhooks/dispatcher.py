@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from opentelemetry.trace import SpanKind
 
 from alerts.model import alert_errors
 from alerts.webhooks import metrics
@@ -31,7 +32,9 @@ from alerts.webhooks.records import (
 )
 from alerts.webhooks.retry import GiveUp, RetryTopics, next_step
 from alerts.webhooks.sender import AttemptResult, Sender
+from observability import trace_semconv as sc
 from observability.logs import get_logger
+from observability.tracing import context_from_headers, tracer
 
 log = get_logger(__name__)
 
@@ -161,8 +164,28 @@ class Dispatcher:
         self._executor.shutdown(wait=True)
 
     def _attempt(self, job: Job) -> AttemptResult:
-        extra: Mapping[str, str] = trace_headers(job.record.headers)
-        return self._sender.send(job.endpoint, job.alert_id, job.body, extra)
+        """One attempt under a consumer span continuing the alert's trace (its traceparent)."""
+        record = job.record
+        extra: Mapping[str, str] = trace_headers(record.headers)
+        with tracer().start_as_current_span(
+            f"{sc.PROCESS} {record.topic}",
+            context=context_from_headers(record.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                sc.MESSAGING_SYSTEM: "kafka",
+                sc.MESSAGING_OPERATION_TYPE: "process",
+                sc.MESSAGING_OPERATION_NAME: "process",
+                sc.MESSAGING_DESTINATION: record.topic,
+                sc.MESSAGING_PARTITION: str(record.partition),
+                sc.KAFKA_OFFSET: record.offset,
+                sc.KAFKA_KEY: job.alert_id,
+                sc.ALERT_ID: job.alert_id,
+                sc.WEBHOOK_ENDPOINT: job.endpoint.name,
+            },
+        ) as span:
+            result = self._sender.send(job.endpoint, job.alert_id, job.body, extra, job.attempt)
+            span.set_attribute(sc.WEBHOOK_OUTCOME, result.outcome)
+            return result
 
     def _settle(self, job: Job, result: AttemptResult) -> list[Output]:
         name = job.endpoint.name

@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import httpx
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from standardwebhooks.webhooks import Webhook
 
 from alerts.webhooks.config import Endpoint
+from observability import trace_semconv as sc
+from observability.tracing import mapping_of, tracer
 
 Outcome = Literal["delivered", "retry", "gone"]
 USER_AGENT = "fraudgraph-webhooks/1"
@@ -62,6 +65,27 @@ class Sender:
         msg_id: str,
         body: bytes,
         extra_headers: Mapping[str, str],
+        attempt: int = 1,
+    ) -> AttemptResult:
+        """POST under an HTTP client span, child of the current context; its traceparent is sent."""
+        with tracer().start_as_current_span(
+            "POST",
+            kind=SpanKind.CLIENT,
+            attributes=_client_attributes(endpoint, attempt),
+            end_on_exit=True,
+        ) as span:
+            # Tracing off: the alert record's own traceparent is forwarded unchanged.
+            traced = {**extra_headers, **mapping_of(span)}
+            result = self._post(endpoint, msg_id, body, traced)
+            if result.status is not None:
+                span.set_attribute(sc.HTTP_STATUS, result.status)
+            if result.outcome != "delivered":
+                span.set_status(Status(StatusCode.ERROR, result.error))
+                span.set_attribute(sc.ERROR_TYPE, str(result.status or "transport"))
+            return result
+
+    def _post(
+        self, endpoint: Endpoint, msg_id: str, body: bytes, extra_headers: Mapping[str, str]
     ) -> AttemptResult:
         # Signed at send time: every retry carries a fresh timestamp, so it passes
         # the receiver's staleness check however long the outage lasted.
@@ -81,6 +105,22 @@ class Sender:
         outcome = classify(response.status_code)
         problem = None if outcome == "delivered" else f"HTTP {response.status_code}"
         return AttemptResult(outcome, seconds, status=response.status_code, error=problem)
+
+
+def _client_attributes(endpoint: Endpoint, attempt: int) -> dict[str, str | int]:
+    url = endpoint.url
+    attributes: dict[str, str | int] = {
+        sc.HTTP_METHOD: "POST",
+        # Without the query string, which may carry a token.
+        sc.URL_FULL: str(url).split("?", 1)[0],
+        sc.SERVER_ADDRESS: url.host or "",
+        sc.WEBHOOK_ENDPOINT: endpoint.name,
+    }
+    if url.port is not None:
+        attributes[sc.SERVER_PORT] = url.port
+    if attempt > 1:
+        attributes[sc.HTTP_RESEND_COUNT] = attempt - 1
+    return attributes
 
 
 def _describe(error: httpx.HTTPError) -> str:

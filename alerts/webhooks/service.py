@@ -17,6 +17,7 @@ from alerts.webhooks.sender import Sender
 from alerts.webhooks.worker import DeliveryWorker
 from fraudgraph.settings import Settings
 from observability.logs import get_logger
+from observability.tracing import setup_tracing
 
 log = get_logger(__name__)
 
@@ -30,6 +31,7 @@ def run_delivery(settings: Settings, config: WebhookConfig, stop: threading.Even
     """Deliver until `stop` is set, then finish the batch in flight, commit and close."""
     # httpx logs every request at INFO; our own line per outcome says more, in fewer lines.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    tracing = setup_tracing("webhooks", settings.state_dir, settings.tracing)
     disabled = DisabledEndpoints(disabled_endpoints_path(settings))
     disabled.load()
     topics = RetryTopics(settings.webhooks_retry_topic_prefix, config.retry)
@@ -64,4 +66,5 @@ def run_delivery(settings: Settings, config: WebhookConfig, stop: threading.Even
         finally:
             worker.close()
             metrics_server.shutdown()
+            tracing.shutdown()
             log.info("deliver_stopped")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -408,7 +408,9 @@ class FakeAlerts:
         self.sent: list[tuple[bool, list[dict[str, Any]]]] = []
         self.log = log
 
-    def send(self, alerts: Sequence[Any], shadow: bool = False) -> None:
+    def send(
+        self, alerts: Sequence[Any], shadow: bool = False, parents: Mapping[str, Any] | None = None
+    ) -> None:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append((shadow, [dict(a) for a in alerts]))

@@ -1,0 +1,152 @@
+"""The spans a batch leaves: one branch per record under its incoming trace, alerts under detect."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, StatusCode
+
+from cdc.changes import RowChange
+from detection.engine import DetectionResult
+from detection.events import trace_id_of
+from graph.mapping import default_mapping
+from observability import trace_semconv as sc
+from stream.backoff import Backoff
+from stream.processor import BatchProcessor
+from tests.unit.test_stream_processor import (
+    TOPIC,
+    TRACEPARENT,
+    FakeDeadLetters,
+    FakeGraph,
+    Sleeps,
+    customer_value,
+    record,
+)
+from tests.unit.trace_support import recording_spans
+
+INCOMING_TRACE = int(TRACEPARENT.split("-")[1], 16)
+INCOMING_SPAN = int(TRACEPARENT.split("-")[2], 16)
+
+
+class TracedDetection:
+    """One alert per change, carrying the change's trace id as the engine does."""
+
+    def run(self, changes: Sequence[RowChange]) -> DetectionResult:
+        result = DetectionResult(events=len(changes), seconds_by_detector={"rule_a": 0.001})
+        for change in changes:
+            alert_id = f"a-{next(iter(change.key.values()))}"
+            result.alerts.append({"alert_id": alert_id, "trace_id": trace_id_of(change)})
+            result.decided.add(alert_id)
+        return result
+
+    def confirm(self, result: DetectionResult) -> None:
+        pass
+
+
+class ParentsSeen:
+    def __init__(self) -> None:
+        self.parents: dict[str, Context] = {}
+
+    def send(
+        self,
+        alerts: Sequence[Any],
+        shadow: bool = False,
+        parents: Mapping[str, Context] | None = None,
+    ) -> None:
+        self.parents.update(parents or {})
+
+
+def traced_processor(graph: FakeGraph, alerts: ParentsSeen | None = None) -> BatchProcessor:
+    return BatchProcessor(
+        default_mapping(),
+        graph,
+        FakeDeadLetters(),
+        backoff=Backoff(initial_s=0.1, cap_s=1.0, _random=random.Random(7)),
+        sleep=Sleeps(),
+        detection=TracedDetection() if alerts else None,
+        alerts=alerts,
+        group="g1",
+    )
+
+
+def test_each_record_gets_a_process_span_under_the_trace_its_header_carried() -> None:
+    with recording_spans() as recorded:
+        traced = record(1, customer_value(1), headers=(("traceparent", TRACEPARENT.encode()),))
+        untraced = record(2, customer_value(2))
+        traced_processor(FakeGraph()).process([traced, untraced])
+    first, second = recorded.named(f"process {TOPIC}")
+    assert first.kind == SpanKind.CONSUMER
+    assert first.context.trace_id == INCOMING_TRACE
+    assert first.parent is not None and first.parent.span_id == INCOMING_SPAN
+    assert second.parent is None  # a new trace for a record without context
+    assert second.context.trace_id != INCOMING_TRACE
+    attributes = first.attributes or {}
+    assert attributes[sc.MESSAGING_SYSTEM] == "kafka"
+    assert attributes[sc.MESSAGING_DESTINATION] == TOPIC
+    assert attributes[sc.MESSAGING_PARTITION] == "2"
+    assert attributes[sc.KAFKA_OFFSET] == 1
+    assert attributes[sc.MESSAGING_CONSUMER_GROUP] == "g1"
+    assert attributes[sc.TABLE] == "customers"
+    assert attributes[sc.ROW_KEY] == "1"
+    assert attributes[sc.LSN] == 1001
+    assert "email" not in str(attributes) and "Ada" not in str(attributes)  # no row values
+    for name in (sc.DECODE, sc.GRAPH_WRITE):
+        children = [
+            s
+            for s in recorded.named(name)
+            if s.parent and s.parent.span_id == first.context.span_id
+        ]
+        assert len(children) == 1, name
+    (write,) = [s for s in recorded.named(sc.GRAPH_WRITE) if s.context.trace_id == INCOMING_TRACE]
+    assert (write.attributes or {})[sc.DB_SYSTEM] == "neo4j"
+    assert (write.attributes or {})[sc.DB_BATCH_SIZE] == 2
+
+
+def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them() -> None:
+    alerts = ParentsSeen()
+    with recording_spans() as recorded:
+        batch = [record(n, customer_value(n)) for n in (1, 2)]
+        traced_processor(FakeGraph(), alerts).process(batch)
+    detects = [span for span in recorded.spans() if span.name == sc.DETECT]
+    assert len(detects) == 2
+    for alert_id, parent in alerts.parents.items():
+        context = trace.get_current_span(parent).get_span_context()
+        (detect,) = [d for d in detects if d.context.span_id == context.span_id]
+        (process,) = [
+            p
+            for p in recorded.named("process")
+            if p.context.span_id == detect.parent.span_id  # type: ignore[union-attr]
+        ]
+        assert (process.attributes or {})[sc.ROW_KEY] == alert_id.removeprefix("a-")
+    (batch_span,) = recorded.named(sc.BATCH)
+    (detector,) = recorded.named("detector rule_a")
+    assert detector.parent is not None and detector.parent.span_id == batch_span.context.span_id
+
+
+def test_a_dead_lettered_record_keeps_its_trace_and_its_span_says_why() -> None:
+    letters = FakeDeadLetters()
+    with recording_spans() as recorded:
+        processor = BatchProcessor(default_mapping(), FakeGraph(), letters, sleep=Sleeps())
+        processor.process(
+            [record(5, b"{not json", headers=(("traceparent", TRACEPARENT.encode()),))]
+        )
+    (span,) = recorded.named("process")
+    assert span.status.status_code == StatusCode.ERROR
+    assert (span.attributes or {})[sc.DEAD_LETTER_REASON] == "malformed_json"
+    (letter,) = letters.sent
+    ((name, value),) = letter.trace_headers
+    assert name == "traceparent"
+    assert value.decode() == f"00-{INCOMING_TRACE:032x}-{span.context.span_id:016x}-01"
+
+
+def test_with_tracing_off_the_change_keeps_the_incoming_trace_and_no_span_is_made() -> None:
+    graph = FakeGraph()
+    traced_processor(graph).process(
+        [record(1, customer_value(1), headers=(("traceparent", TRACEPARENT.encode()),))]
+    )
+    (change,) = graph.applied
+    assert change.trace_context == {"traceparent": TRACEPARENT}
