@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from rich.console import Console
 
 from bench.ingest import clear_shared_graph
@@ -49,9 +49,24 @@ def _watermarks(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
         if metadata is None or metadata.error is not None:
             continue
         for partition in metadata.partitions:
-            high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-            ends.append(TopicPartition(topic, partition, high))
+            ends.append(
+                TopicPartition(topic, partition, _high_watermark(consumer, topic, partition))
+            )
     return ends
+
+
+def _high_watermark(consumer: Consumer, topic: str, partition: int) -> int:
+    """The partition's end offset; a topic created moments ago may not have a leader yet."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1])
+        except KafkaException as error:
+            if time.monotonic() > deadline:
+                raise LatencyBenchError(
+                    f"no end offset for {topic}/{partition}: {error}"
+                ) from error
+            time.sleep(0.5)  # retrying a broker still electing the partition's leader
 
 
 def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
