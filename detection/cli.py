@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +17,10 @@ from detection.offline import Order, replay
 from detection.settings import load_detection_config
 from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
 from evaluation.scoring import report_to_json, score
-from fraudgraph.errors import ConfigError
+from fraudgraph.errors import ConfigError, RetryableError
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
+from observability.logs import get_logger
 from simulator.generator import generate
 from simulator.options import make_options
 
@@ -24,6 +28,7 @@ app = typer.Typer(
     help="Fraud analytics on demand (clusters, offline replay).", no_args_is_help=True
 )
 _out = Console()
+log = get_logger(__name__)
 
 
 @app.command("replay")
@@ -86,6 +91,14 @@ def clusters(
     seed: Annotated[int, typer.Option(help="Louvain seed (same graph, same rings).")] = 7,
     resolution: Annotated[float, typer.Option(help="Louvain resolution (>1: smaller).")] = 1.0,
     limit: Annotated[int, typer.Option(help="Rings shown in the table.")] = 30,
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=10,
+            help="Run again every this many seconds until stopped (SIGTERM/Ctrl-C); "
+            "a run that cannot reach Neo4j or Kafka is logged and the next one tried.",
+        ),
+    ] = None,
 ) -> None:
     """Rings in the whole graph: Louvain communities of customers sharing identifiers."""
     from detection import clusters as analysis  # noqa: PLC0415 - networkx only when asked
@@ -93,27 +106,54 @@ def clusters(
     from graph.connection import open_driver  # noqa: PLC0415
 
     settings = get_settings()
-    began = time.perf_counter()
-    with open_driver(settings) as driver:
-        found = analysis.fetch_suspicious_links(
-            driver, max_holders=max_holders, max_device_users=max_device_users
+
+    def run_once() -> None:
+        began = time.perf_counter()
+        with open_driver(settings) as driver:
+            found = analysis.fetch_suspicious_links(
+                driver, max_holders=max_holders, max_device_users=max_device_users
+            )
+        fetched = time.perf_counter() - began
+        began = time.perf_counter()
+        rings = analysis.find_rings(
+            found.links, found.reported, min_size=min_size, seed=seed, resolution=resolution
         )
-    fetched = time.perf_counter() - began
-    began = time.perf_counter()
-    rings = analysis.find_rings(
-        found.links, found.reported, min_size=min_size, seed=seed, resolution=resolution
-    )
-    analysed = time.perf_counter() - began
-    _out.print(analysis.rings_table(rings, limit))
-    _out.print(
-        f"{len(found.links):,} links {analysis.links_by_kind(found.links)} read in "
-        f"{fetched:.1f}s; {len(rings):,} rings in {analysed:.1f}s"
-    )
-    if json_out is not None:
-        json_out.write_bytes(
-            orjson.dumps({"rings": analysis.ring_rows(rings)}, option=orjson.OPT_INDENT_2)
+        analysed = time.perf_counter() - began
+        _out.print(analysis.rings_table(rings, limit))
+        _out.print(
+            f"{len(found.links):,} links {analysis.links_by_kind(found.links)} read in "
+            f"{fetched:.1f}s; {len(rings):,} rings in {analysed:.1f}s"
         )
-    if produce:
-        findings = analysis.ring_findings(rings, found.accounts_of, min_score=min_score)
-        sent = analysis.produce_ring_alerts(settings, findings, time.time_ns() // 1_000_000)
-        _out.print(f"{sent} cluster alerts produced to {settings.alerts_topic}")
+        if json_out is not None:
+            json_out.write_bytes(
+                orjson.dumps({"rings": analysis.ring_rows(rings)}, option=orjson.OPT_INDENT_2)
+            )
+        if produce:
+            findings = analysis.ring_findings(rings, found.accounts_of, min_score=min_score)
+            sent = analysis.produce_ring_alerts(settings, findings, time.time_ns() // 1_000_000)
+            _out.print(f"{sent} cluster alerts produced to {settings.alerts_topic}")
+
+    if every is None:
+        run_once()
+        return
+    run_periodically(run_once, every)
+
+
+def run_periodically(run_once: Callable[[], None], every: float) -> None:
+    """`run_once` now and every `every` seconds until SIGTERM or Ctrl-C.
+
+    A run that fails for want of a service is logged and the next one tried: a
+    periodic job must outlive a Neo4j restart. Ring alert ids are stable, so a run
+    that repeats rings already sent produces the same ids (consumers dedupe).
+    """
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.is_set():
+            try:
+                run_once()
+            except RetryableError as error:
+                log.warning("cluster_run_failed", error=str(error)[:300], retry_in_s=every)
+            stopping.wait(every)
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,27 @@
+"""`fraudgraph analyze clusters --every`: runs again and again, outliving a service outage."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from detection.cli import run_periodically
+from graph.errors import GraphUnavailableError
+
+
+def test_runs_until_sigterm_and_a_failed_run_does_not_stop_it() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    calls: list[int] = []
+
+    def run_once() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise GraphUnavailableError("Neo4j restarting")
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        run_periodically(run_once, every=0.01)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert calls == [0, 1, 2]
