@@ -9,6 +9,7 @@ from rich.console import Console
 
 from alerts.webhooks.cli import app as webhooks_app
 from bench.cli import app as bench_app
+from chaos.cli import chaos
 from connectors.cli import app as connectors_app
 from detection.cli import app as analyze_app
 from evaluation.cli import evaluate
@@ -34,6 +35,7 @@ app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(webhooks_app, name="webhooks")
+app.command("chaos")(chaos)
 app.command("trace")(trace)
 app.command("exporter")(exporter)
 

@@ -28,7 +28,17 @@ def client_environment(config: StackConfig, secrets: StackSecrets) -> dict[str, 
         "FRAUDGRAPH_NEO4J_PASSWORD": secrets.neo4j_password,
         "FRAUDGRAPH_PII_KEY": secrets.pii_hash_key,
         "FRAUDGRAPH_TOPIC_PREFIX": config.topic_prefix,
+        # Where this stack's Prometheus scrapes the workers: a second stack on other
+        # ports must not have its workers collide with the first stack's on 9108/9109.
+        "FRAUDGRAPH_METRICS_PORT": str(first_port(config.worker_metrics)),
+        "FRAUDGRAPH_WEBHOOKS_METRICS_PORT": str(first_port(config.webhooks_metrics)),
     }
+
+
+def first_port(targets: str) -> int:
+    """The port of the first 'host:port' in a comma-separated scrape target list."""
+    first = targets.split(",", maxsplit=1)[0].strip()
+    return int(first.rsplit(":", 1)[1])
 
 
 def export_lines(variables: dict[str, str]) -> str:

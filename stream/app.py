@@ -34,6 +34,9 @@ EXIT_FATAL = 70  # EX_SOFTWARE: an internal error, not bad input
 
 
 def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcessor) -> faust.App:
+    # Faust creates only the last folder of its datadir: a fresh state folder (a
+    # second stack, a clean clone) would otherwise stop the worker at start.
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
