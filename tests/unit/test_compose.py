@@ -2,13 +2,17 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from alerts.webhooks.config import secret_signer
 from connectors.definitions import load_definitions
 from fraudgraph.paths import PROJECT_ROOT
 from stack.config import StackConfig
@@ -20,6 +24,8 @@ SECRETS = {
     "NEO4J_PASSWORD": "s4",
     "FRAUDGRAPH_PII_KEY": "s5",
     "GRAFANA_ADMIN_PASSWORD": "s6",
+    "FRAUDGRAPH_WEBHOOK_SECRET": "whsec_czc=",
+    "FRAUDGRAPH_ALERTMANAGER_TOKEN": "s8",
 }
 
 
@@ -171,3 +177,50 @@ def test_grafana_dashboard_parses_and_uses_the_provisioned_datasource() -> None:
     for panel in panels:
         assert panel["datasource"]["uid"] in uids, panel["title"]
         assert panel["targets"] and all(target["expr"] for target in panel["targets"])
+
+
+def _run_compose_env(checkout: Path) -> dict[str, str]:
+    done = subprocess.run(
+        [str(checkout / "scripts" / "compose-env")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    env_file = checkout / ".env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    pairs = (line.split("=", 1) for line in env_file.read_text().splitlines())
+    return dict(pairs)
+
+
+def test_compose_env_generates_every_secret_compose_requires(tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(PROJECT_ROOT / "scripts" / "compose-env", tmp_path / "scripts")
+    required = set(
+        re.findall(r"\$\{([A-Z_]+):\?", (PROJECT_ROOT / "docker-compose.yml").read_text())
+    )
+    assert {"FRAUDGRAPH_WEBHOOK_SECRET", "FRAUDGRAPH_ALERTMANAGER_TOKEN"} <= required
+    written = _run_compose_env(tmp_path)
+    assert required <= set(written), required - set(written)
+    secret_signer(written["FRAUDGRAPH_WEBHOOK_SECRET"], ".env")  # raises if not whsec_<base64>
+    # Compose accepts the generated file as it is.
+    with_env = subprocess.run(
+        [
+            "docker-compose",
+            "--env-file",
+            str(tmp_path / ".env"),
+            "-f",
+            str(PROJECT_ROOT / "docker-compose.yml"),
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k not in SECRETS},
+    )
+    assert with_env.returncode == 0, with_env.stderr
+    # A second run keeps every value; an older .env only gains what it lacks.
+    assert _run_compose_env(tmp_path) == written
+    older = {k: v for k, v in written.items() if k != "FRAUDGRAPH_ALERTMANAGER_TOKEN"}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in older.items()))
+    again = _run_compose_env(tmp_path)
+    assert {k: again[k] for k in older} == older
+    assert again["FRAUDGRAPH_ALERTMANAGER_TOKEN"]
