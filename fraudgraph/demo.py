@@ -14,7 +14,15 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
-from fraudgraph.demo_graph import ensure_bank, ensure_worker, show_where_to_look, wait_for_graph
+from fraudgraph.demo_alerts import show_live_alerts
+from fraudgraph.demo_graph import (
+    DEMO_CUSTOMERS,
+    DEMO_DAYS,
+    ensure_bank,
+    ensure_worker,
+    show_where_to_look,
+    wait_for_graph,
+)
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
 
@@ -27,6 +35,7 @@ def run_demo(settings: Settings, console: Console) -> None:
     ensure_worker(settings, console)
     show_change_events(settings, console)
     wait_for_graph(settings, console)
+    show_live_alerts(settings, console, customers=DEMO_CUSTOMERS, days=DEMO_DAYS)
     show_where_to_look(settings, console)
 
 
