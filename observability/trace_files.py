@@ -3,7 +3,8 @@
 Two formats share `<state_dir>/traces/`:
 - `<service>.jsonl` from our processes (observability/tracing.py: one span a line);
 - `connect.otlp.jsonl` from Kafka Connect's OpenTelemetry Java agent
-  (`logging-otlp` exporter: one OTLP/JSON `ExportTraceServiceRequest` a line).
+  (`logging-otlp` exporter: one OTLP/JSON `ResourceSpans` a line; a whole
+  `ExportTraceServiceRequest` a line is read too).
 
 Files can be large (every record of every batch), so callers give a cheap
 substring filter that is applied to each raw line before it is parsed.
@@ -67,8 +68,10 @@ def read_spans(
 
 
 def _spans_of(data: dict[str, Any]) -> Iterator[SpanRecord]:
-    if "resourceSpans" in data:
-        yield from _otlp_spans(data)
+    if "resourceSpans" in data:  # an ExportTraceServiceRequest
+        yield from _otlp_spans(data["resourceSpans"])
+    elif "scopeSpans" in data:  # one ResourceSpans a line: the Java agent's logging-otlp
+        yield from _otlp_spans([data])
     elif "trace_id" in data and "span_id" in data:
         yield SpanRecord(
             trace_id=data["trace_id"],
@@ -84,8 +87,8 @@ def _spans_of(data: dict[str, Any]) -> Iterator[SpanRecord]:
         )
 
 
-def _otlp_spans(data: dict[str, Any]) -> Iterator[SpanRecord]:
-    for resource_spans in data.get("resourceSpans") or []:
+def _otlp_spans(all_resource_spans: list[dict[str, Any]]) -> Iterator[SpanRecord]:
+    for resource_spans in all_resource_spans or []:
         resource = _attributes((resource_spans.get("resource") or {}).get("attributes"))
         service = str(resource.get("service.name", "?"))
         for scope in resource_spans.get("scopeSpans") or []:

@@ -24,6 +24,8 @@ class StackConfig(BaseSettings):
     kafka_port: Port = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: Port = Field(default=9093, ge=1, le=65535)
     connect_port: Port = Field(default=8083, ge=1, le=65535)
+    # Connect's JMX exporter (Connect and Debezium MBeans as Prometheus metrics).
+    connect_metrics_port: Port = Field(default=9404, ge=1, le=65535)
     neo4j_bolt_port: Port = Field(default=7687, ge=1, le=65535)
     neo4j_http_port: Port = Field(default=7474, ge=1, le=65535)
     prometheus_port: Port = Field(default=9090, ge=1, le=65535)

@@ -67,6 +67,8 @@ def prometheus_config(
             job(WORKER_JOB, config.worker_metrics),
             job(WEBHOOKS_JOB, config.webhooks_metrics),
             job(EXPORTER_JOB, f"{host}:{config.exporter_port}"),
+            # Connect's JMX exporter agent: Connect and Debezium MBeans.
+            job("kafka-connect", f"{host}:{config.connect_metrics_port}"),
             {
                 # The job name is a default: each target file sets its own `job` label.
                 "job_name": "fraudgraph-extra",
