@@ -69,7 +69,7 @@ def process(
 
 
 def connect_line(trace: str) -> dict[str, Any]:
-    """What Connect's OpenTelemetry agent writes (logging-otlp: OTLP JSON)."""
+    """An OTLP/JSON export request with Debezium's two spans (as Connect's agent exports them)."""
     return {
         "resourceSpans": [
             {
@@ -160,7 +160,10 @@ def traces(tmp_path: Path) -> Path:
         b"".join(orjson.dumps(s) + b"\n" for s in worker) + b'{"trace_id": "0af7'
     )
     (folder / "webhooks.jsonl").write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in webhooks))
-    (folder / "connect.otlp.jsonl").write_bytes(orjson.dumps(connect_line(TRACE)) + b"\n")
+    # The agent writes one ResourceSpans a line; a whole export request is read as well.
+    request = connect_line(TRACE)
+    (folder / "connect.otlp.jsonl").write_bytes(orjson.dumps(request["resourceSpans"][0]) + b"\n")
+    (folder / "other.otlp.jsonl").write_bytes(orjson.dumps(connect_line(OTHER)) + b"\n")
     return folder
 
 
@@ -216,6 +219,7 @@ def test_the_summary_counts_each_traced_transaction_once(traces: Path) -> None:
     assert figures["transactions"] == 2
     hops: Any = figures["hops"]
     assert hops["worker → neo4j"]["count"] == 2
+    assert hops["commit → debezium read"]["count"] == 2  # both OTLP JSON shapes were read
     assert hops["worker → neo4j"]["max_ms"] == 30.0
     assert hops["alert → webhook"]["count"] == 1
 
