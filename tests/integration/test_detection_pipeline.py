@@ -150,13 +150,13 @@ def test_an_injected_ring_raises_one_cluster_alert_naming_its_members(
         assert alert_errors(value) == []
 
 
-def _insert_takeover(dsn: str, now: datetime) -> dict[str, int]:
+def _insert_takeover(dsn: str, now: datetime, base: int = BASE) -> dict[str, int]:
     """A long-standing customer with a usual device, then a new device and a contact change."""
     ids = {
-        "customer": BASE + 1,
-        "account": BASE + 1,
-        "old_device": BASE + 1,
-        "new_device": BASE + 2,
+        "customer": base + 1,
+        "account": base + 1,
+        "old_device": base + 1,
+        "new_device": base + 2,
     }
     with psycopg.connect(dsn, autocommit=True) as db:
         db.execute(
@@ -172,7 +172,7 @@ def _insert_takeover(dsn: str, now: datetime) -> dict[str, int]:
             (
                 ids["account"],
                 ids["customer"],
-                f"GB00TEST{BASE}",
+                f"GB00TEST{base}",
                 now - timedelta(days=400),
                 now - timedelta(days=400),
             ),
@@ -181,14 +181,14 @@ def _insert_takeover(dsn: str, now: datetime) -> dict[str, int]:
             db.execute(
                 "INSERT INTO bank.devices (device_id, fingerprint, platform, first_seen_at)"
                 " VALUES (%s, %s, 'android', %s)",
-                (device, f"{fingerprint}-{BASE}", now - timedelta(days=300)),
+                (device, f"{fingerprint}-{base}", now - timedelta(days=300)),
             )
         for n in range(10):  # a month of ordinary logins from the usual phone and home IP
             db.execute(
                 "INSERT INTO bank.logins (login_id, customer_id, device_id, ip_address, success,"
                 " occurred_at) VALUES (%s, %s, %s, '81.2.69.160', true, %s)",
                 (
-                    BASE + 100 + n,
+                    base + 100 + n,
                     ids["customer"],
                     ids["old_device"],
                     now - timedelta(days=30 - 3 * n),
@@ -199,7 +199,7 @@ def _insert_takeover(dsn: str, now: datetime) -> dict[str, int]:
                 "INSERT INTO bank.logins (login_id, customer_id, device_id, ip_address, success,"
                 " occurred_at) VALUES (%s, %s, %s, '185.220.101.4', %s, %s)",
                 (
-                    BASE + 200 + n,
+                    base + 200 + n,
                     ids["customer"],
                     ids["new_device"],
                     success,
