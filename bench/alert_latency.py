@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -21,10 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from bench.ingest import clear_shared_graph
+from bench.pipeline import (
+    end_offsets,
+    fraudgraph_command,
+    group_lag,
+    run_fraudgraph,
+    start_group_at,
+)
 from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
@@ -38,65 +44,13 @@ class LatencyBenchError(FraudgraphError):
     pass
 
 
-def _fraudgraph() -> str:
-    return str(Path(sys.executable).parent / "fraudgraph")
-
-
-def _watermarks(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
-    ends = []
-    for topic in topics:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            continue
-        for partition in metadata.partitions:
-            ends.append(
-                TopicPartition(topic, partition, _high_watermark(consumer, topic, partition))
-            )
-    return ends
-
-
-def _high_watermark(consumer: Consumer, topic: str, partition: int) -> int:
-    """The partition's end offset; a topic created moments ago may not have a leader yet."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1])
-        except KafkaException as error:
-            if time.monotonic() > deadline:
-                raise LatencyBenchError(
-                    f"no end offset for {topic}/{partition}: {error}"
-                ) from error
-            time.sleep(0.5)  # retrying a broker still electing the partition's leader
-
-
-def _lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        ends = _watermarks(consumer, topics)
-        committed = consumer.committed([TopicPartition(t.topic, t.partition) for t in ends], 10)
-        done = {(c.topic, c.partition): max(c.offset, 0) for c in committed}
-        return sum(t.offset - done[(t.topic, t.partition)] for t in ends)
-    finally:
-        consumer.close()
-
-
-def _start_group_at(bootstrap: str, group: str, offsets: list[TopicPartition]) -> None:
-    """Commit `offsets` for a new group, so its worker reads from there on."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        if offsets:
-            consumer.commit(offsets=offsets, asynchronous=False)
-    finally:
-        consumer.close()
-
-
 def _alert_latencies(bootstrap: str, topic: str, since_ms: float) -> list[float]:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"bench-latency-{uuid.uuid4().hex[:6]}"}
     )
     latencies: list[float] = []
     try:
-        ends = _watermarks(consumer, [topic])
+        ends = end_offsets(consumer, [topic])
         consumer.assign([TopicPartition(t.topic, t.partition, 0) for t in ends])
         remaining = {(t.topic, t.partition): t.offset for t in ends if t.offset > 0}
         deadline = time.monotonic() + 60
@@ -124,15 +78,6 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _run(args: list[str], env: dict[str, str], timeout: float) -> None:
-    done = subprocess.run(  # noqa: PLW1510 - checked below with the output
-        [_fraudgraph(), *args], env=env, capture_output=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise LatencyBenchError(f"fraudgraph {args[0]} failed: {' / '.join(tail)}")
-
-
 def measure_alert_latency(
     settings: Settings,
     *,
@@ -157,10 +102,10 @@ def measure_alert_latency(
     topics = cdc_topics(settings, default_mapping())
     ensure_topics(settings.kafka_bootstrap, topics)
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{run}-probe"})
-    before_load = _watermarks(probe, topics)
+    before_load = end_offsets(probe, topics)
     probe.close()
     console.print(f"bulk-loading {customers:,} customers …")
-    _run(
+    run_fraudgraph(
         [
             "simulate",
             "--bulk",
@@ -177,10 +122,10 @@ def measure_alert_latency(
     )
     with open_driver(settings) as driver:
         clear_shared_graph(driver)
-    _start_group_at(settings.kafka_bootstrap, f"{run}-worker", before_load)
+    start_group_at(settings.kafka_bootstrap, f"{run}-worker", before_load)
     log = (work / "worker.log").open("wb")
     worker = subprocess.Popen(
-        [_fraudgraph(), "worker", "--log-level", "WARNING"],
+        [fraudgraph_command(), "worker", "--log-level", "WARNING"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -194,7 +139,7 @@ def measure_alert_latency(
     try:
         console.print("worker building the graph from the load's change events …")
         wait_for(
-            lambda: _lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+            lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
             what="worker to catch up with the bulk load",
             timeout=900,
             interval=2,
@@ -203,7 +148,7 @@ def measure_alert_latency(
         for rate in rates:
             console.print(f"live load at {rate:,.0f} tx/s for {seconds:.0f}s …")
             started_ms = time.time() * 1000
-            _run(
+            run_fraudgraph(
                 [
                     "simulate",
                     "--live",
@@ -224,7 +169,7 @@ def measure_alert_latency(
                 timeout=seconds + 300,
             )
             wait_for(
-                lambda: _lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+                lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
                 what=f"worker to catch up after {rate:,.0f} tx/s",
                 timeout=900,
                 interval=1,

@@ -1,0 +1,128 @@
+"""Detection quality through the real pipeline: `fraudgraph bench quality`.
+
+`fraudgraph analyze replay` scores the detectors in memory; this scores what the
+service itself raised: a simulated bank is bulk-loaded into PostgreSQL, Debezium
+streams it, a worker (own consumer group and alerts topic) builds the graph and
+runs detection, and `fraudgraph eval` scores the alerts topic against the labels.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer
+from rich.console import Console
+
+from bench.ingest import clear_shared_graph
+from bench.pipeline import (
+    end_offsets,
+    fraudgraph_command,
+    group_lag,
+    run_fraudgraph,
+    start_group_at,
+)
+from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
+from evaluation.scoring import report_to_json, score
+from evaluation.sources import read_topic
+from fraudgraph.settings import Settings
+from graph.connection import open_driver
+from graph.mapping import default_mapping
+from simulator.labels import read_labels
+from stack.waiting import wait_for
+from stream.topics import cdc_topics, ensure_topics
+
+
+def measure_live_quality(
+    settings: Settings, *, customers: int, days: int, seed: int, console: Console
+) -> dict[str, Any]:
+    run = f"quality-{uuid.uuid4().hex[:8]}"
+    alerts_topic = f"{run}.alerts"
+    env = {
+        **os.environ,
+        **settings.as_environment(),
+        "FRAUDGRAPH_WORKER_GROUP": f"{run}-worker",
+        "FRAUDGRAPH_ALERTS_TOPIC": alerts_topic,
+        "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run}.alerts-shadow",
+        "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run}.deadletter",
+        "FRAUDGRAPH_METRICS_PORT": "0",
+    }
+    work = Path(tempfile.mkdtemp(prefix=f"{run}-"))
+    labels = work / "labels.jsonl"
+    topics = cdc_topics(settings, default_mapping())
+    ensure_topics(settings.kafka_bootstrap, topics)
+    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{run}-probe"})
+    before_load = end_offsets(probe, topics)
+    probe.close()
+    console.print(f"bulk-loading {customers:,} customers, {days} days (seed {seed}) …")
+    began = time.monotonic()
+    run_fraudgraph(
+        [
+            "simulate",
+            "--bulk",
+            "--reset",
+            "--seed",
+            str(seed),
+            "--customers",
+            str(customers),
+            "--days",
+            str(days),
+            "--labels",
+            str(labels),
+        ],
+        env,
+        timeout=3600,
+    )
+    loaded_s = time.monotonic() - began
+    with open_driver(settings) as driver:
+        clear_shared_graph(driver)
+    start_group_at(settings.kafka_bootstrap, f"{run}-worker", before_load)
+    log = (work / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [fraudgraph_command(), "worker", "--log-level", "WARNING"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        console.print("worker building the graph and detecting …")
+        began = time.monotonic()
+        wait_for(
+            lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+            what="worker to catch up with the bank",
+            timeout=7200,
+            interval=5,
+            abort=lambda: None if worker.poll() is None else "worker exited",
+        )
+        processed_s = time.monotonic() - began
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+    batch = read_topic(settings.kafka_bootstrap, alerts_topic, timeout=120)
+    report = score(read_labels(labels), batch.alerts, load_rule_map(DEFAULT_RULE_MAP))
+    console.print(report_table(report))
+    document = report_to_json(report)
+    (work / "eval.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    return {
+        "customers": customers,
+        "days": days,
+        "seed": seed,
+        "alerts": batch.read,
+        "invalid_alerts": batch.invalid,
+        "bulk_load_s": round(loaded_s, 1),
+        "worker_s": round(processed_s, 1),
+        "report": document,
+        "labels": str(labels),
+        "reproduce": f"fraudgraph eval --labels {labels} --topic {alerts_topic}",
+    }

@@ -1,0 +1,77 @@
+"""What the pipeline benches share: the `fraudgraph` command, offsets and lag of a group."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from fraudgraph.errors import FraudgraphError
+
+
+class PipelineBenchError(FraudgraphError):
+    pass
+
+
+def fraudgraph_command() -> str:
+    return str(Path(sys.executable).parent / "fraudgraph")
+
+
+def end_offsets(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
+    ends = []
+    for topic in topics:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            continue
+        for partition in metadata.partitions:
+            ends.append(
+                TopicPartition(topic, partition, high_watermark(consumer, topic, partition))
+            )
+    return ends
+
+
+def high_watermark(consumer: Consumer, topic: str, partition: int) -> int:
+    """The partition's end offset; a topic created moments ago may not have a leader yet."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1])
+        except KafkaException as error:
+            if time.monotonic() > deadline:
+                raise PipelineBenchError(
+                    f"no end offset for {topic}/{partition}: {error}"
+                ) from error
+            time.sleep(0.5)  # retrying a broker still electing the partition's leader
+
+
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        ends = end_offsets(consumer, topics)
+        committed = consumer.committed([TopicPartition(t.topic, t.partition) for t in ends], 10)
+        done = {(c.topic, c.partition): max(c.offset, 0) for c in committed}
+        return sum(t.offset - done[(t.topic, t.partition)] for t in ends)
+    finally:
+        consumer.close()
+
+
+def start_group_at(bootstrap: str, group: str, offsets: list[TopicPartition]) -> None:
+    """Commit `offsets` for a new group, so its worker reads from there on."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        if offsets:
+            consumer.commit(offsets=offsets, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def run_fraudgraph(args: list[str], env: dict[str, str], timeout: float) -> None:
+    done = subprocess.run(  # noqa: PLW1510 - checked below with the output
+        [fraudgraph_command(), *args], env=env, capture_output=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise PipelineBenchError(f"fraudgraph {args[0]} failed: {' / '.join(tail)}")
