@@ -23,6 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from fraudgraph.errors import RetryableError
 from fraudgraph.settings import Settings
 from observability import trace_semconv as sc
+from observability.logs import kafka_client_logger
 from observability.tracing import headers_of, tracer
 
 
@@ -53,6 +54,7 @@ class KafkaAlertSink:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                "logger": kafka_client_logger(),
             }
         )
 

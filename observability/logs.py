@@ -90,6 +90,17 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
+def kafka_client_logger() -> logging.Logger:
+    """Pass as `"logger"` in confluent-kafka producer and consumer configs.
+
+    Without it librdkafka writes its own `%6|…|BGQUEUE|…` lines straight to stderr,
+    the one non-JSON line in a worker's log; with it they arrive through `logging`
+    (served by the client's poll/flush) and render as JSON like everything else.
+    (The AdminClient's typed config refuses a Logger; its lines are rarer: errors.)
+    """
+    return logging.getLogger("librdkafka")
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger

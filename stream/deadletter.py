@@ -15,6 +15,7 @@ from typing import Protocol
 from confluent_kafka import KafkaError, Producer
 
 from fraudgraph.errors import RetryableError
+from observability.logs import kafka_client_logger
 from stream.records import RawRecord
 
 
@@ -58,7 +59,12 @@ class KafkaDeadLetterSink:
         self.topic = topic
         self.flush_timeout_s = flush_timeout_s
         self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "logger": kafka_client_logger(),
+            }
         )
 
     def send(self, letters: Sequence[DeadLetter]) -> None:

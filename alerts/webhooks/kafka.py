@@ -17,6 +17,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is
 
 from alerts.webhooks.records import Output
 from fraudgraph.errors import RetryableError
+from observability.logs import kafka_client_logger
 
 
 def admin_client(bootstrap: str) -> AdminClient:
@@ -80,7 +81,12 @@ class KafkaSink:
         self.flush_timeout_s = flush_timeout_s
         # Idempotence: a retried produce after a lost ack is not written twice.
         self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "logger": kafka_client_logger(),
+            }
         )
 
     def send(self, outputs: Sequence[Output]) -> None:

@@ -34,7 +34,7 @@ from alerts.webhooks.records import BadRecord, Incoming, Output, normalize_heade
 from alerts.webhooks.retry import RetryTopics
 from fraudgraph.errors import RetryableError
 from fraudgraph.settings import Settings
-from observability.logs import get_logger
+from observability.logs import get_logger, kafka_client_logger
 
 log = get_logger(__name__)
 
@@ -102,6 +102,7 @@ class DeliveryWorker:
                 "bootstrap.servers": bootstrap,
                 "group.id": settings.webhooks_group,
                 "client.id": "fraudgraph-webhooks",
+                "logger": kafka_client_logger(),
                 "enable.auto.commit": False,
                 # A new group delivers what is already on the topic: nothing is lost,
                 # and alerts a receiver already has are deduplicated by webhook-id.
