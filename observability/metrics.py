@@ -101,6 +101,16 @@ DETECTOR_ERRORS = Counter(
     "Detector runs that raised (the batch still goes on).",
     ["detector"],
 )
+CLUSTER_RUNS = Counter(
+    "fraudgraph_cluster_runs_total",
+    "Periodic community runs over the suspicious subgraph, by outcome (ok, failed).",
+    ["outcome"],
+)
+CLUSTER_RUN_SECONDS = Histogram(
+    "fraudgraph_cluster_run_seconds",
+    "Duration of a periodic community run (read subgraph, Louvain, publish).",
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
 
 # (Webhook delivery has its own metrics next to it: alerts/webhooks/metrics.py; Connect's
 # task state and the lag seen from outside the worker are the exporter's,

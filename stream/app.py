@@ -13,13 +13,15 @@ past an in-flight message (faust-streaming issue #606).
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, NoReturn, cast
 
 import faust
 
+from detection.periodic import leads_cluster_runs, run_cluster_job
 from fraudgraph.settings import Settings
 from graph.mapping import GraphMapping
 from observability import metrics
@@ -76,6 +78,9 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
             return
         publish_lag(measured)
 
+    if settings.detection_enabled and settings.cluster_interval_seconds > 0:
+        schedule_cluster_runs(app, settings)
+
     @app.task  # type: ignore[untyped-decorator]
     async def mark_up() -> None:
         metrics.WORKER_UP.set(1)
@@ -94,6 +99,35 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
                 await stream.ack(event)
 
     return app
+
+
+def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:
+    """Louvain over the suspicious subgraph every `cluster_interval_seconds` (see
+    detection/periodic.py)."""
+    transactions = f"{settings.topic_prefix}.{settings.source_schema}.transactions"
+    # "spawn": a fresh interpreter, not a fork of a process holding Kafka client threads.
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    @app.timer(interval=settings.cluster_interval_seconds)  # type: ignore[untyped-decorator]
+    async def find_rings_periodically() -> None:
+        assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
+        if not leads_cluster_runs(assigned, transactions):
+            return
+        try:
+            run = await asyncio.get_running_loop().run_in_executor(pool, run_cluster_job)
+        except Exception as error:  # noqa: BLE001 - the next run may succeed; batches go on
+            metrics.CLUSTER_RUNS.labels("failed").inc()
+            log.warning("cluster_run_failed", error=f"{type(error).__name__}: {str(error)[:300]}")
+            return
+        metrics.CLUSTER_RUNS.labels("ok").inc()
+        metrics.CLUSTER_RUN_SECONDS.observe(run.seconds)
+        log.info(
+            "cluster_run",
+            links=run.links,
+            rings=run.rings,
+            alerts=run.alerts,
+            seconds=round(run.seconds, 2),
+        )
 
 
 async def process_or_exit(

@@ -88,7 +88,8 @@ def detecting(
         settings=settings,
     )
     assert loaded.returncode == 0, loaded.stderr
-    local = private_run(settings, "dp", worker_batch_seconds=0.05)
+    # Louvain every 10 s in the worker, so the periodic community run is seen too.
+    local = private_run(settings, "dp", worker_batch_seconds=0.05, cluster_interval_seconds=10)
     topics = cdc_topics(local, default_mapping())
     ensure_topics(local.kafka_bootstrap, topics)
     auth = (local.neo4j_user, local.neo4j_password.get_secret_value())
@@ -134,7 +135,7 @@ def test_an_injected_ring_raises_one_cluster_alert_naming_its_members(
         return [
             a
             for a in values
-            if a["kind"] == "cluster"
+            if a["rule"] == "identity_ring"
             and len({e["id"] for e in a["entities"] if e["type"] == "customer"} & members) >= 3
         ]
 
@@ -148,6 +149,29 @@ def test_an_injected_ring_raises_one_cluster_alert_naming_its_members(
     assert alert["cypher"].startswith("MATCH")
     for value in alerts:
         assert alert_errors(value) == []
+
+
+def test_the_periodic_community_run_in_the_worker_finds_the_ring(detecting: Detecting) -> None:
+    members = {
+        label.entity_id
+        for label in read_labels(detecting.labels)
+        if label.typology == "synthetic_identity" and label.entity_type == "customer"
+    }
+
+    def community_alerts(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in values
+            if a["rule"] == "ring_community"
+            and len({e["id"] for e in a["entities"] if e["type"] == "customer"} & members) >= 3
+        ]
+
+    found = community_alerts(detecting.alerts(community_alerts))
+    assert found, "no ring_community alert from the worker's periodic run"
+    for alert in found:
+        assert alert_errors(alert) == []
+        named = {e["id"] for e in alert["entities"] if e["type"] == "customer"}
+        assert named <= members, "the community alert names only the ring's customers"
 
 
 def _insert_takeover(dsn: str, now: datetime, base: int = BASE) -> dict[str, int]:

@@ -6,6 +6,7 @@ import os
 import signal
 
 from detection.cli import run_periodically
+from detection.periodic import leads_cluster_runs
 from graph.errors import GraphUnavailableError
 
 
@@ -25,3 +26,10 @@ def test_runs_until_sigterm_and_a_failed_run_does_not_stop_it() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert calls == [0, 1, 2]
+
+
+def test_only_the_worker_holding_partition_0_of_transactions_runs_louvain() -> None:
+    topic = "bank.bank.transactions"
+    assert leads_cluster_runs([("bank.bank.customers", 0), (topic, 0)], topic)
+    assert not leads_cluster_runs([("bank.bank.customers", 0), (topic, 1), (topic, 2)], topic)
+    assert not leads_cluster_runs([], topic)
