@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: compose-env help install up down status demo test test-unit test-integration check lint typecheck clean
+.PHONY: compose-env help install up down status demo test test-unit test-integration check lint typecheck clean chaos
 
 help:
 	@echo "make demo   - bring up the native stack, capture changes, show them flowing"
@@ -52,6 +52,14 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/pytest tests/integration
+
+# Every fault scenario at full length against the stack `fraudgraph stack env` names
+# (~1.5 h; stops and starts services: use a second stack, see README "Reliability").
+CHAOS_SCENARIOS ?= none kill-worker rebalance neo4j-down broker-restart connect-restart postgres-restart webhook-outage poison
+chaos: install
+	eval "$$($(BIN)/fraudgraph stack env)" && failed=0 && for scenario in $(CHAOS_SCENARIOS); do \
+		$(BIN)/fraudgraph chaos $$scenario --json bench-results/chaos-$$scenario.json || failed=1; \
+	done && exit $$failed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -340,6 +340,7 @@ class ChaosRun:
             return bool(records[0]["n"])
 
         self._wait(probe_in_graph, "the recovery probe in the graph", self.options.recovery_timeout)
+        self.note("recovery probe in the graph")
         ends = kafka_io.end_offsets(self.settings.kafka_bootstrap, self.topics)
         self._wait(
             lambda: kafka_io.caught_up(
@@ -526,7 +527,9 @@ def run_scenario(
         ]
         run.supervisor.shutdown()
         console.print("reference run: one clean worker over the same change events …")
+        reference_started = time.monotonic()
         reference = run.reference(ends)
+        reference_s = time.monotonic() - reference_started
         poison = [ExpectedPoison(p.value, p.reason) for p in run.injected_topic_poison]
         verdict: Verdict = judge(chaos, reference, poison)
         extra = scenario.check(run)
@@ -540,6 +543,7 @@ def run_scenario(
             "events": events,
             "events_per_s": round(events / load_seconds, 1),
             "recovery_s": round(recovery, 1),
+            "reference_run_s": round(reference_s, 1),
             **{k: v for k, v in verdict.as_dict().items() if k != "ok"},
             "ok": verdict.ok and not problems,
             "scenario_checks": extra,

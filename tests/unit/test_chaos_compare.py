@@ -59,6 +59,20 @@ def test_missing_extra_and_conflicting_alerts() -> None:
     assert verdict.alerts_duplicated == 2  # z was never raised by the reference; x conflicts
 
 
+def test_order_dependent_rules_are_reported_apart() -> None:
+    reference = observation([], [alert("x", rule="fan_out"), alert("y")])
+    chaos = observation(
+        [], [alert("y"), alert("z", rule="fraud_proximity")], webhook_ids=["y", "z"]
+    )
+    verdict = judge(chaos, reference)
+    assert verdict.ok
+    assert verdict.alerts_order_dependent == 2
+    assert verdict.details["alerts_order_dependent"] == {
+        "only_here": {"fraud_proximity": 1},
+        "only_in_reference": {"fan_out": 1},
+    }
+
+
 def test_webhooks_missing_and_duplicated() -> None:
     reference = observation([], [alert("x"), alert("y"), alert("s", shadow=True)])
     chaos = observation(
