@@ -34,6 +34,7 @@ from detection.history import (
     AccountInfo,
     CustomerInfo,
     HistorySource,
+    IdentityKey,
     Login,
     MerchantInfo,
     Report,
@@ -240,6 +241,11 @@ class HistoryCache:
         self.reports: KeyIndex[tuple[str, int], list[Report]] = KeyIndex(
             self._fetch_reports, **timing
         )
+        # Who holds an identifier: asked hop by hop when a customer's component is
+        # expanded, so worth keeping; dropped whenever a holder's identifiers change.
+        self.sharing: KeyIndex[IdentityKey, list[int]] = KeyIndex(
+            source.customers_sharing, **timing
+        )
         self.sent: WindowIndex[Txn] = WindowIndex(source.sent, _txn_order, **timing)
         self.received: WindowIndex[Txn] = WindowIndex(source.received, _txn_order, **timing)
         self.cards: WindowIndex[Txn] = WindowIndex(source.card_txns, _txn_order, **timing)
@@ -256,7 +262,14 @@ class HistoryCache:
 
     @property
     def reads(self) -> int:
-        keyed = (self.accounts, self.customers, self.merchants, self.accounts_of, self.reports)
+        keyed = (
+            self.accounts,
+            self.customers,
+            self.merchants,
+            self.accounts_of,
+            self.reports,
+            self.sharing,
+        )
         return sum(i.reads for i in self.windows) + sum(i.reads for i in keyed)
 
     def _fetch_reports(
@@ -310,7 +323,17 @@ class HistoryCache:
             self.logins.drop(login.customer_id)
 
     def _absorb_customers(self, change: RowChange, builder: RecordBuilder) -> None:
-        self.customers.drop(_key_int(change, "customer_id"))
+        customer_id = _key_int(change, "customer_id")
+        changed = list(builder.customer(change.row).identities) if change.row else []
+        if customer_id is not None and customer_id in self.customers.held:
+            before = self.customers.peek(customer_id)
+            changed += before.identities if before is not None else ()
+        elif change.op in ("u", "d"):
+            # The identifiers it held before are unknown here: any entry may name it.
+            self.sharing.clear()
+        for identity in changed:
+            self.sharing.drop(identity)
+        self.customers.drop(customer_id)
 
     def _absorb_accounts(self, change: RowChange, builder: RecordBuilder) -> None:
         self.accounts.drop(_key_int(change, "account_id"))
@@ -332,7 +355,13 @@ class HistoryCache:
         while self.records > self.max_records:
             largest = max(self.windows, key=lambda index: index.records)
             largest.evict_oldest()
-        for keyed in (self.accounts, self.customers, self.merchants, self.accounts_of):
+        for keyed in (
+            self.accounts,
+            self.customers,
+            self.merchants,
+            self.accounts_of,
+            self.sharing,
+        ):
             keyed.trim_to(self.max_records // 10)
         self.reports.trim_to(self.max_records // 10)
 

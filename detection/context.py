@@ -3,15 +3,14 @@
 `prefetch` asks each question for all the batch's entities at once (one round trip
 per question, and only for what the worker's `HistoryCache` does not hold yet);
 anything a detector asks beyond that (the next hop of a money trail) is fetched on
-demand and remembered. Who else holds an identifier is asked afresh every batch:
-a ring forming must be seen as it forms.
+demand and remembered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from detection.cache import HistoryCache, KeyIndex
+from detection.cache import HistoryCache
 from detection.events import Event
 from detection.history import (
     AccountInfo,
@@ -40,12 +39,6 @@ class Context:
         self.windows = windows
         # Without a worker's cache, a batch of its own: nothing held before or after.
         self.cache = cache if cache is not None else HistoryCache(source)
-        self._sharing: KeyIndex[IdentityKey, list[int]] = KeyIndex(
-            source.customers_sharing,
-            refresh_seconds=float("inf"),
-            clock=self.cache.clock,
-            jitter=lambda: 1.0,
-        )
 
     # -- batch prefetch ------------------------------------------------------------
     def prefetch(self, events: Sequence[Event]) -> None:
@@ -73,7 +66,7 @@ class Context:
         self.reports_for(customers, payers | payees)
         # Identity detectors look up who else holds a new or changed customer's
         # identifiers: one round trip for the batch instead of one per customer.
-        self._sharing.load(
+        self.cache.sharing.load(
             identity for e in events if e.kind == "customer" for identity in e.customer.identities
         )
 
@@ -121,8 +114,8 @@ class Context:
 
     def sharing(self, identities: Iterable[IdentityKey]) -> dict[IdentityKey, list[int]]:
         wanted = list(identities)
-        self._sharing.load(wanted)
-        return {i: list(self._sharing.peek(i) or []) for i in wanted}
+        self.cache.sharing.load(wanted)
+        return {i: list(self.cache.sharing.peek(i) or []) for i in wanted}
 
     def sent(self, account_id: int, since: int, until: int) -> list[Txn]:
         return self.cache.sent.window(account_id, since, until)

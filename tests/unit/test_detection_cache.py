@@ -227,3 +227,61 @@ def test_settle_forgets_records_no_window_needs() -> None:
         9,
         10,
     ]
+
+
+def _customer_change(customer_id: int, phone: str, *, op: str) -> RowChange:
+    row = {
+        "customer_id": customer_id,
+        "full_name": "A Person",
+        "email": f"{customer_id}@example.org",
+        "phone": phone,
+        "national_id": f"NI{customer_id}",
+        "address_line": f"{customer_id} Road",
+        "city": "Leeds",
+        "postal_code": "LS1 1AA",
+        "country": "GB",
+        "created_at": datetime.fromtimestamp(T0 / 1000, UTC),
+        "updated_at": datetime.fromtimestamp(T0 / 1000, UTC),
+    }
+    return RowChange(
+        table="customers",
+        op=op,  # type: ignore[arg-type]
+        key={"customer_id": customer_id},
+        row=row,
+        lsn=customer_id,
+        committed_at_ms=T0,
+        position=Position("c", 0, customer_id),
+    )
+
+
+def test_a_changed_phone_is_seen_by_who_shares_the_old_and_the_new_one() -> None:
+    builder = _builder()
+    cache = _cache(MemoryHistory(builder), Clock())
+    history = cache.source
+    assert isinstance(history, MemoryHistory)
+    first, second = (
+        _customer_change(1, "+447700900001", op="c"),
+        _customer_change(2, "+447700900002", op="c"),
+    )
+    for change in (first, second):
+        assert change.row is not None
+        history.add_rows("customers", [change.row])
+    old_phone = next(i for i in builder.customer(first.row or {}).identities if i[0] == "Phone")
+    new_phone = next(i for i in builder.customer(second.row or {}).identities if i[0] == "Phone")
+    cache.customers.load([1])
+    cache.sharing.load([old_phone, new_phone])
+    assert cache.sharing.peek(new_phone) == [2]
+    # Customer 1 takes customer 2's phone: both entries must be read again.
+    moved = _customer_change(1, "+447700900002", op="u")
+    cache.absorb([moved], builder)
+    assert old_phone not in cache.sharing.held
+    assert new_phone not in cache.sharing.held
+    assert 1 not in cache.customers.held
+
+
+def test_an_update_of_a_customer_not_held_forgets_every_sharing_entry() -> None:
+    builder = _builder()
+    cache = _cache(MemoryHistory(builder), Clock())
+    cache.sharing.load([("Phone", "h1"), ("Email", "h2")])
+    cache.absorb([_customer_change(9, "+447700900009", op="u")], builder)
+    assert not cache.sharing.held
