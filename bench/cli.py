@@ -56,6 +56,12 @@ def ingest(
     profile_out: Annotated[
         Path | None, typer.Option(help="Keep py-spy's raw profile of the worker here.")
     ] = None,
+    compare_tracing: Annotated[
+        bool,
+        typer.Option(
+            "--compare-tracing", help="Run the worker again with tracing off: the overhead."
+        ),
+    ] = False,
     json_out: JsonOut = None,
 ) -> None:
     """Events/s from Kafka into Neo4j: the worker against a per-event baseline, plus peak RSS."""
@@ -66,6 +72,7 @@ def ingest(
         batch_size=batch_size,
         keep_graph=keep_graph,
         profile_out=profile_out,
+        compare_tracing=compare_tracing,
     )
     publish("ingest", measure_ingest(get_settings(), options, _console), json_out, _console)
 

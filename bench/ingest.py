@@ -5,7 +5,9 @@ One run, in this order:
 2. baseline: clear the graph, write the first share of every partition one
    event per transaction (bench/baseline.py);
 3. worker: clear the graph, run `fraudgraph worker` on the topics until its
-   group has committed all N, sampling its memory and CPU and profiling it;
+   group has committed all N, sampling its memory and CPU and profiling it
+   (tracing on, spans to a scratch file, as in production);
+   with --compare-tracing, again in a second group with FRAUDGRAPH_TRACING=off;
 4. check the graph holds the Transaction nodes the events imply;
 5. delete the run's topics and consumer groups, and clear the graph (unless kept).
 The baseline goes first so the graph left at the end is the worker's own.
@@ -32,7 +34,7 @@ from bench.baseline import measure_per_event
 from bench.observe import GroupProgress
 from bench.preload import BENCH_ID_BASE, PARTITIONS, delete_run_topics, preload
 from bench.pyspy import ProfileSummary, summarise, writer_wall_shares
-from bench.worker_run import run_worker, worker_environment
+from bench.worker_run import WorkerRun, run_worker, worker_environment
 from fraudgraph.errors import ConfigError, FraudgraphError
 from fraudgraph.settings import Settings
 from graph.admin import clear_graph
@@ -61,6 +63,8 @@ class IngestOptions:
     batch_size: int | None = None
     keep_graph: bool = False
     profile_out: Path | None = None
+    # Also run the worker with FRAUDGRAPH_TRACING=off on the same events: the overhead.
+    compare_tracing: bool = False
 
     @classmethod
     def resolve(
@@ -72,6 +76,7 @@ class IngestOptions:
         batch_size: int | None,
         keep_graph: bool = False,
         profile_out: Path | None = None,
+        compare_tracing: bool = False,
     ) -> IngestOptions:
         """Defaults (full or --short) filled in, and every number checked."""
         chosen = events if events is not None else (SHORT_EVENTS if short else 500_000)
@@ -90,7 +95,7 @@ class IngestOptions:
             raise IngestOptionError(
                 f"--batch-size must be between 1 and 100,000 (got {batch_size})"
             )
-        return cls(chosen, baseline, batch_size, keep_graph, profile_out)
+        return cls(chosen, baseline, batch_size, keep_graph, profile_out, compare_tracing)
 
 
 def measure_ingest(settings: Settings, options: IngestOptions, console: Console) -> dict[str, Any]:
@@ -131,8 +136,14 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
                 settings.kafka_bootstrap, f"{run_id}-worker", partitions
             )
             worker_progress.start()
+            # Traced as in production (spans to a file), into the scratch folder.
+            traced_env = {
+                **_run_settings(run_id, options),
+                "FRAUDGRAPH_TRACING": "file",
+                "FRAUDGRAPH_STATE_DIR": str(Path(scratch) / "state"),
+            }
             worker = run_worker(
-                worker_environment(settings.as_environment(), _run_settings(run_id, options)),
+                worker_environment(settings.as_environment(), traced_env),
                 worker_progress,
                 events=loaded.events,
                 log_file=Path(scratch) / "worker.log",
@@ -152,6 +163,19 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
             )
             in_graph = driver.execute_query(COUNT_TRANSACTIONS, base=BENCH_ID_BASE).records[0]["n"]
             dead_letters = _count(settings, f"{run_id}.deadletter")
+            spans = _lines(Path(scratch) / "state" / "traces" / "worker.jsonl")
+            untraced = None
+            if options.compare_tracing:
+                clear_shared_graph(driver)
+                untraced = _untraced_run(
+                    settings,
+                    run_id,
+                    options=options,
+                    partitions=partitions,
+                    events=loaded.events,
+                    bar=bar,
+                    scratch=Path(scratch),
+                )
     finally:
         worker_progress.close()
         _clean_up(settings, run_id, driver, options.keep_graph, console)
@@ -176,6 +200,7 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
         "dead_letters": dead_letters,
         "preload_s": loaded.seconds,
         "profile_samples": profile.samples,
+        **_tracing_figures(worker, untraced, spans, loaded.events),
     }
     figures |= {f"writer_thread_{phase}_percent": share for phase, share in writer_wall.items()}
     figures |= {f"profile_{area}_percent": share for area, share in profile.areas.items()}
@@ -184,6 +209,67 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
         for rank, (function, share) in enumerate(profile.top_functions, start=1)
     }
     return figures
+
+
+def _untraced_run(
+    settings: Settings,
+    run_id: str,
+    *,
+    options: IngestOptions,
+    partitions: list[tuple[str, int]],
+    events: int,
+    bar: Callable[[str], Callable[[int, int], None]],
+    scratch: Path,
+) -> WorkerRun:
+    """The same worker on the same events with FRAUDGRAPH_TRACING=off, in its own group."""
+    group = f"{run_id}-worker-untraced"
+    progress = GroupProgress(settings.kafka_bootstrap, group, partitions)
+    progress.start()
+    try:
+        env = {
+            **_run_settings(run_id, options),
+            "FRAUDGRAPH_WORKER_GROUP": group,
+            "FRAUDGRAPH_TRACING": "off",
+            "FRAUDGRAPH_STATE_DIR": str(scratch / "state-untraced"),
+        }
+        return run_worker(
+            worker_environment(settings.as_environment(), env),
+            progress,
+            events=events,
+            log_file=scratch / "worker-untraced.log",
+            profile_file=None,
+            on_progress=bar("worker, tracing off"),
+            timeout=120 + events / 500,
+        )
+    finally:
+        progress.close()
+
+
+def _tracing_figures(
+    traced: WorkerRun, untraced: WorkerRun | None, spans: int, events: int
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "tracing": "file",
+        "spans_exported": spans,  # before the worker was killed: a lower bound
+        "spans_per_event": round(spans / events, 2) if events else 0.0,
+    }
+    if untraced is not None:
+        figures |= {
+            "untraced_events_per_s": untraced.events_per_s,
+            "untraced_peak_rss_mb": untraced.peak_rss_mb,
+            # < 1: tracing costs throughput; 1 - ratio is the overhead.
+            "traced_vs_untraced_ratio": traced.events_per_s / untraced.events_per_s
+            if untraced.events_per_s
+            else 0.0,
+        }
+    return figures
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as lines:
+        return sum(1 for _ in lines)
 
 
 def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
@@ -236,7 +322,7 @@ def _clean_up(
     """Best effort: a failure here is reported, never hides the error that ended the run."""
     try:
         deleted = delete_run_topics(settings.kafka_bootstrap, run_id)
-        for suffix in ("worker", "baseline"):
+        for suffix in ("worker", "worker-untraced", "baseline"):
             GroupProgress(settings.kafka_bootstrap, f"{run_id}-{suffix}", []).delete_group()
         if not keep_graph:
             clear_shared_graph(driver)
