@@ -557,6 +557,8 @@ def run_scenario(
             },
             "work_dir": str(run.work),
         }
+        # Also beside the run's logs, whoever started it (a test captures the console).
+        (run.work / "result.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         return result
     finally:
         run.cleanup()
