@@ -36,8 +36,9 @@ class StackConfig(BaseSettings):
     worker_metrics: str = "127.0.0.1:9108"
     webhooks_metrics: str = "127.0.0.1:9109"
     alertmanager_webhook_url: str = "http://127.0.0.1:9110/alertmanager"
-    # The stack's own processes: the receiver of Alertmanager's notifications (the URL
-    # above by default) and the pipeline exporter (lag from outside the worker, Connect status).
+    # The stack's own processes: the receiver of Alertmanager's notifications (on the
+    # URL's port when the URL names the stack's host) and the pipeline exporter (lag
+    # from outside the worker, Connect status).
     alert_receiver_port: Port = Field(default=9110, ge=1, le=65535)
     exporter_port: Port = Field(default=9111, ge=1, le=65535)
     kafka_heap: str = "512m"

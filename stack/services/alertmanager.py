@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -150,12 +151,21 @@ class AlertReceiverService(Service):
     stop_timeout_s = 15.0
 
     @property
+    def port(self) -> int:
+        """The notification URL's port when it names this stack's host (a second stack
+        moves the URL), else FRAUDGRAPH_STACK_ALERT_RECEIVER_PORT."""
+        target = urlsplit(self.config.alertmanager_webhook_url)
+        if target.hostname in {self.config.host, "localhost"} and target.port:
+            return target.port
+        return self.config.alert_receiver_port
+
+    @property
     def ports(self) -> tuple[int, ...]:
-        return (self.config.alert_receiver_port,)
+        return (self.port,)
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.config.alert_receiver_port}"
+        return f"http://{self.config.host}:{self.port}"
 
     @property
     def received_file(self) -> Path:
@@ -176,7 +186,7 @@ class AlertReceiverService(Service):
                 "--host",
                 self.config.host,
                 "--port",
-                str(self.config.alert_receiver_port),
+                str(self.port),
                 "--secret-env",
                 WEBHOOK_SECRET_ENV,
                 "--alertmanager-token-env",

@@ -18,7 +18,7 @@ import yaml
 from fraudgraph.paths import PROJECT_ROOT
 from stack.config import StackConfig
 from stack.secrets import load_or_create
-from stack.services.alertmanager import AlertmanagerService
+from stack.services.alertmanager import AlertmanagerService, AlertReceiverService
 from stack.services.prometheus import (
     EXPORTER_JOB,
     RULES_FILE,
@@ -144,3 +144,17 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
 def test_scrape_targets_accept_a_comma_separated_list() -> None:
     assert targets("127.0.0.1:9108, 127.0.0.1:9118,") == ["127.0.0.1:9108", "127.0.0.1:9118"]
     assert targets("") == []
+
+
+def test_the_stack_receiver_listens_where_alertmanager_posts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRAUDGRAPH_STATE_DIR", str(tmp_path))
+    secrets = load_or_create(tmp_path)
+    assert AlertReceiverService(StackConfig(), secrets).ports == (9110,)
+    # A second stack moves the URL: the receiver follows it.
+    moved = StackConfig(alertmanager_webhook_url="http://127.0.0.1:9210/alertmanager")
+    assert AlertReceiverService(moved, secrets).ports == (9210,)
+    # A URL elsewhere: the local receiver keeps its own port.
+    remote = StackConfig(alertmanager_webhook_url="https://pager.example.com/hook")
+    assert AlertReceiverService(remote, secrets).ports == (9110,)
