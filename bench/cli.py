@@ -115,3 +115,37 @@ def clusters(
     from bench.clusters import measure_clusters  # noqa: PLC0415 - networkx only when asked
 
     publish("clusters", measure_clusters(edges, events, seed), json_out, _console)
+
+
+@app.command("spark")
+def spark(
+    *,
+    edges: Annotated[
+        int, typer.Option(min=1000, help="Customer pairs of the 1x synthetic identity graph.")
+    ] = 50_000,
+    scale: Annotated[
+        list[int] | None, typer.Option(min=1, help="Multiples of --edges (default 1 2 4).")
+    ] = None,
+    events: Annotated[
+        int, typer.Option(min=0, help="Change events for backfill vs stream (0: skip).")
+    ] = 100_000,
+    master: Annotated[str, typer.Option(help="Spark master.")] = "local[2]",
+    partitions: Annotated[int, typer.Option(min=1, help="Shuffle partitions.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic bank.")] = 1,
+    json_out: JsonOut = None,
+) -> None:
+    """Spark vs networkx on components + ring scoring at 1x/2x/4x, and the Spark
+    backfill rate into Neo4j vs the stream worker's (clears the shared graph)."""
+    from bench.spark_bench import measure_spark  # noqa: PLC0415 - pyspark only when asked
+
+    figures = measure_spark(
+        get_settings(),
+        edges=edges,
+        scales=scale or [1, 2, 4],
+        events=events,
+        master=master,
+        partitions=partitions,
+        seed=seed,
+        console=_console,
+    )
+    publish("spark", figures, json_out, _console)

@@ -164,14 +164,27 @@ class RingAnalysis:
 
 
 def analyse_rings(frames: BankFrames, settings: RingSettings) -> RingAnalysis:
-    links = suspicious_links(frames, settings).where(F.col("a") != F.col("b")).cache()
+    """Rings of the bank's current rows (what `analyze clusters` finds in the graph)."""
+    links = suspicious_links(frames, settings)
+    found = rings_from_links(links, reported_customers(frames), settings)
+    return RingAnalysis(found.components, found.rings, accounts_of(frames, found.rings))
+
+
+def rings_from_links(
+    suspicious: DataFrame, reported_customers: DataFrame, settings: RingSettings
+) -> RingAnalysis:
+    """Components on the engine, then `find_rings` per component on the executors.
+
+    `suspicious`: (a, b, kind, amount) focused links; `reported_customers`: (customer_id).
+    """
+    links = suspicious.where(F.col("a") != F.col("b")).cache()
     membership = connected_components(links).cache()
     total_weight = graph_weight(links)
     sizes = membership.groupBy("component").agg(F.count("*").alias("size"))
     big = membership.join(sizes.where(F.col("size") >= settings.min_size), "component")
-    reported = reported_customers(frames).withColumn("hit", F.lit(True))
-    hit_a = reported.select(F.col("customer_id").alias("a"), F.col("hit").alias("a_hit"))
-    hit_b = reported.select(F.col("customer_id").alias("b"), F.col("hit").alias("b_hit"))
+    reported = reported_customers.select("customer_id").distinct()
+    hit_a = reported.select(F.col("customer_id").alias("a"), F.lit(True).alias("a_hit"))
+    hit_b = reported.select(F.col("customer_id").alias("b"), F.lit(True).alias("b_hit"))
     keyed = (
         links.join(big.select(F.col("vertex").alias("a"), "component"), "a")
         .join(hit_a, "a", "left")
@@ -195,8 +208,14 @@ def analyse_rings(frames: BankFrames, settings: RingSettings) -> RingAnalysis:
             .collect()  # the rings only: a few per thousand customers
         )
     rings.sort(key=lambda r: (-r.score, -r.size, r.members))
+    links.unpersist()
+    return RingAnalysis(membership, rings, {})
+
+
+def accounts_of(frames: BankFrames, rings: list[Ring]) -> dict[int, list[int]]:
+    """The accounts of the rings' members (alerts name them)."""
     members = sorted({c for ring in rings for c in ring.members})
-    accounts_of: dict[int, list[int]] = {}
+    found: dict[int, list[int]] = {}
     if members:
         for row in (
             frames.accounts.where(F.col("customer_id").isin(members))
@@ -204,6 +223,5 @@ def analyse_rings(frames: BankFrames, settings: RingSettings) -> RingAnalysis:
             .agg(F.array_sort(F.collect_list("account_id")).alias("accounts"))
             .collect()
         ):
-            accounts_of[int(row["customer_id"])] = [int(a) for a in row["accounts"]]
-    links.unpersist()
-    return RingAnalysis(membership, rings, accounts_of)
+            found[int(row["customer_id"])] = [int(a) for a in row["accounts"]]
+    return found

@@ -31,12 +31,11 @@ from spark.analysis import run_analysis
 from spark.backfill import run_backfill
 from spark.features import FEATURE_COLUMNS, Window, reference_features
 from spark.history import Source
-from spark.options import SparkOptions
 from spark.results import publish_alerts, ring_alerts
-from spark.session import spark_session
 from stack.manager import Stack
 from stack.waiting import wait_for
 from stream.topics import cdc_topics, ensure_topics
+from tests.spark_support import spark_fixture  # noqa: F401 - the shared session
 from tests.support import (
     WorkerProcess,
     collect,
@@ -47,20 +46,13 @@ from tests.support import (
     wait_until_consumed,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # py4j leaves its gateway sockets to the garbage collector.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 CHANGES_PER_PHASE = 4
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> SparkSession:
-    """One local[2] session for every Spark test (the JVM takes a while to start)."""
-    options = SparkOptions(
-        master="local[2]",
-        shuffle_partitions=4,
-        checkpoint_dir=tmp_path_factory.mktemp("spark-checkpoints"),
-        ui_port=0,
-    )
-    return spark_session(options)
 
 
 @dataclass

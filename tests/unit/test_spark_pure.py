@@ -1,0 +1,89 @@
+"""The Spark path's pure pieces: no JVM, no services."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from cdc.changes import Position, RowChange
+from cdc.values import DECODERS
+from fraudgraph.settings import Settings
+from graph.mapping import default_mapping
+from spark.backfill import stub_references
+from spark.options import SparkOptions
+from spark.sources import KafkaRange, jdbc_url, snapshot_query
+
+
+def _change(table: str, row: dict[str, object] | None, op: str = "c") -> RowChange:
+    key = {"login_id": 7} if table == "logins" else {"customer_id": 1}
+    return RowChange(table, op, key, row, 10, 0, Position("t", 0, 0))  # type: ignore[arg-type]
+
+
+def test_stub_references_name_every_plain_column_reference_of_a_change() -> None:
+    login = {
+        "login_id": 7,
+        "customer_id": 3,
+        "device_id": 5,
+        "ip_address": "10.0.0.1",
+        "success": True,
+        "occurred_at": None,
+    }
+    refs = set(stub_references(_change("logins", login), default_mapping()))
+    assert refs == {
+        ("Customer", "customer_id", 3),
+        ("Device", "device_id", 5),
+        ("IP", "address", "10.0.0.1"),
+    }
+
+
+def test_stub_references_skip_hashed_references_missing_values_and_deletes() -> None:
+    customer = {"customer_id": 1, "email": "a@b.c", "phone": None}
+    assert list(stub_references(_change("customers", customer), default_mapping())) == []
+    assert list(stub_references(_change("logins", None, op="d"), default_mapping())) == []
+
+
+def test_snapshot_query_selects_columns_in_debeziums_json_forms() -> None:
+    columns = default_mapping().tables["transactions"].columns
+    query = snapshot_query("bank", "transactions", columns)
+    assert query.startswith('(SELECT "txn_id" AS "txn_id"')
+    assert "to_char(\"created_at\" AT TIME ZONE 'UTC'" in query
+    assert '"amount"::text AS "amount"' in query
+    assert '"ip_address"::text AS "ip_address"' in query
+    assert query.endswith('FROM "bank"."transactions") AS snapshot')
+
+
+def test_the_snapshot_forms_decode_like_debeziums_values() -> None:
+    # What to_char(… 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') and inet::text give.
+    moment = DECODERS["timestamptz"]("2026-11-22T08:00:00.123456Z")
+    assert moment.utcoffset() is not None
+    assert moment.microsecond == 123456
+    assert DECODERS["inet"]("10.1.2.3/32") == "10.1.2.3"
+    assert DECODERS["date"](1).isoformat() == "1970-01-02"
+
+
+def test_jdbc_url_keeps_the_password_out_of_the_url() -> None:
+    settings = Settings(pg_dsn="postgresql://app:s3cret@127.0.0.1:5433/bank")
+    url, properties = jdbc_url(settings)
+    assert url == "jdbc:postgresql://127.0.0.1:5433/bank"
+    assert "s3cret" not in url
+    assert properties["password"] == "s3cret"
+    assert properties["user"] == "app"
+
+
+def test_kafka_range_as_spark_offsets_json() -> None:
+    covered = KafkaRange(start={("a", 0): 0, ("a", 1): 5}, end={("a", 0): 3, ("a", 1): 9})
+    assert covered.records == 7
+    assert orjson.loads(covered.as_spark_json(covered.end)) == {"a": {"0": 3, "1": 9}}
+
+
+def test_spark_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDGRAPH_SPARK_MASTER", "spark://10.0.0.5:7077")
+    monkeypatch.setenv("FRAUDGRAPH_SPARK_SHUFFLE_PARTITIONS", "64")
+    options = SparkOptions()
+    assert (options.master, options.shuffle_partitions) == ("spark://10.0.0.5:7077", 64)
+    assert options.bind_address == "127.0.0.1"
+
+
+def test_spark_options_refuse_a_bad_memory_size() -> None:
+    with pytest.raises(ValueError, match="driver_memory"):
+        SparkOptions(driver_memory="lots")
