@@ -44,7 +44,7 @@ class SourcePoison:
     merchants: dict[int, str]  # merchant_id -> the hostile name that must reach the graph
     devices: list[int]  # device ids with NULL platform and user agent
     customers: list[int]  # customers with every nullable column NULL
-    transactions: list[int]  # transactions with every nullable column NULL
+    transactions: list[int]  # cash withdrawals with every nullable column NULL
 
 
 def _envelope(table: str, after: Any, *, lsn: int = 1) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def write_source_poison(dsn: str, run_number: int) -> SourcePoison:
         for txn_id in transactions:
             connection.execute(
                 "INSERT INTO bank.transactions (txn_id, account_id, channel, amount, currency)"
-                " VALUES (%s, %s, 'transfer', 0.01, 'EUR')",
+                " VALUES (%s, %s, 'atm', 0.01, 'EUR')",  # atm: no counterparty needed
                 (txn_id, account),
             )
         connection.execute(
