@@ -2,6 +2,8 @@
 
 - the worker's /metrics counts exactly the rows it was sent: per table the snapshot
   (op r) equals the source rows, and live inserts move `op="c"` by their number;
+- then live simulated traffic with fraud raises alerts, delivered by the webhook
+  worker to the stack's receiver;
 - every log line of our processes (worker, webhook delivery worker, the stack's
   alert receiver and exporter) is a JSON object, lines about one event carry its
   trace_id, and no log, alert delivery or /metrics text holds any of the
@@ -40,7 +42,6 @@ from tests.support import (
     private_run,
     run_cli,
     temporary_connector,
-    wait_until_consumed,
 )
 
 pytestmark = pytest.mark.integration
@@ -108,6 +109,31 @@ def events_by_table(url: str, op: str | None = None) -> dict[str, int]:
     return counts
 
 
+def source_row_counts(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM bank.{table}").fetchone()[0]  # type: ignore[index]  # noqa: S608 - fixed names
+            for table in default_mapping().tables
+        }
+
+
+# Copies of the first rows under new ids: valid rows whatever the simulator generated.
+_COLUMNS = (
+    "account_id, counterparty_account_id, counterparty_iban, merchant_id, card_id,"
+    " device_id, ip_address, channel, amount, currency, latitude, longitude, status"
+)
+_INSERT_COPIES = (
+    f"INSERT INTO bank.transactions (txn_id, {_COLUMNS})"  # noqa: S608 - fixed names
+    f" SELECT txn_id + (SELECT max(txn_id) FROM bank.transactions), {_COLUMNS}"
+    " FROM bank.transactions ORDER BY txn_id LIMIT %s"
+)
+
+
+def insert_copies_of_transactions(dsn: str, count: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(_INSERT_COPIES, (count,))
+
+
 def pii_values(dsn: str) -> set[str]:
     values: set[str] = set()
     with psycopg.connect(dsn) as connection:
@@ -124,6 +150,15 @@ def pii_values(dsn: str) -> set[str]:
 def pii_found(texts: Iterable[tuple[str, str]], values: set[str]) -> list[tuple[str, str]]:
     """(where, value) for every PII value that occurs in a text."""
     return [(where, value) for where, text in texts for value in values if value in text]
+
+
+def delivered(metrics_url: str) -> float:
+    """Alerts the webhook worker delivered (the receiver answered 2xx)."""
+    return sum(
+        value
+        for (name, labels), value in metric_samples(metrics_url).items()
+        if name == "fraudgraph_webhook_attempts_total" and ("outcome", "delivered") in labels
+    )
 
 
 @dataclass
@@ -182,91 +217,117 @@ def run(
         **local.as_environment(),
         "OBS_TEST_WEBHOOK_SECRET": stack.secrets.webhook_secret,
     }
-    topics = cdc_topics(local, default_mapping())
-    ensure_topics(local.kafka_bootstrap, topics)
-    wait_for(lambda: end_offsets(local.kafka_bootstrap, topics), what="topics ready", timeout=30)
-    dsn = local.pg_dsn.get_secret_value()
-    with temporary_connector(local, stack, local.topic_prefix):
-        worker = Child("worker", ["worker", "--log-level", "INFO"], env)
-        webhooks = Child("webhooks", ["webhooks", "deliver", "--log-level", "INFO"], env)
-        try:
-            with psycopg.connect(dsn) as connection:
-                source_rows = {
-                    table: connection.execute(f"SELECT count(*) FROM bank.{table}").fetchone()[0]  # type: ignore[index]  # noqa: S608
-                    for table in default_mapping().tables
-                }
-            metrics_url = f"http://127.0.0.1:{local.metrics_port}/metrics"
-            wait_for(
-                lambda: (
-                    events_by_table(metrics_url, "r") == {t: n for t, n in source_rows.items() if n}
-                ),
-                what="the snapshot counted by the worker",
-                timeout=240,
-                interval=1,
-                abort=worker.exit_reason,
-            )
-            snapshot = events_by_table(metrics_url, "r")
-            with psycopg.connect(dsn, autocommit=True) as connection:
-                connection.execute(
-                    "INSERT INTO bank.transactions (txn_id, account_id, counterparty_account_id,"
-                    " counterparty_iban, merchant_id, card_id, device_id, ip_address, channel,"
-                    " amount, currency, latitude, longitude, status)"
-                    " SELECT txn_id + (SELECT max(txn_id) FROM bank.transactions), account_id,"
-                    " counterparty_account_id, counterparty_iban, merchant_id, card_id, device_id,"
-                    " ip_address, channel, amount, currency, latitude, longitude, status"
-                    " FROM bank.transactions ORDER BY txn_id LIMIT %s",
-                    (LIVE_INSERTS,),
+    try:
+        topics = cdc_topics(local, default_mapping())
+        ensure_topics(local.kafka_bootstrap, topics)
+        wait_for(
+            lambda: end_offsets(local.kafka_bootstrap, topics), what="topics ready", timeout=30
+        )
+        dsn = local.pg_dsn.get_secret_value()
+        with temporary_connector(local, stack, local.topic_prefix):
+            worker = Child("worker", ["worker", "--log-level", "INFO"], env)
+            webhooks = Child("webhooks", ["webhooks", "deliver", "--log-level", "INFO"], env)
+            try:
+                source_rows = source_row_counts(dsn)
+                metrics_url = f"http://127.0.0.1:{local.metrics_port}/metrics"
+                wait_for(
+                    lambda: (
+                        events_by_table(metrics_url, "r")
+                        == {t: n for t, n in source_rows.items() if n}
+                    ),
+                    what="the snapshot counted by the worker",
+                    timeout=240,
+                    interval=1,
+                    abort=worker.exit_reason,
                 )
-            wait_for(
-                lambda: events_by_table(metrics_url, "c") == {"transactions": LIVE_INSERTS},
-                what=f"{LIVE_INSERTS} live inserts counted",
-                timeout=120,
-                interval=0.5,
-                abort=worker.exit_reason,
-            )
-            live = events_by_table(metrics_url, "c")
-            # One event that is not a change at all: the worker dead-letters it and logs its
-            # coordinates, the one per-event log line a healthy run writes.
-            transactions = next(t for t in topics if t.endswith(".transactions"))
-            producer = Producer({"bootstrap.servers": local.kafka_bootstrap})
-            producer.produce(transactions, key=b'{"txn_id": 1}', value=b"not json")
-            assert producer.flush(30) == 0
-            wait_until_consumed(local.kafka_bootstrap, local.worker_group, topics, timeout=120)
-            exporter = stack.service("exporter")
-            assert isinstance(exporter, ExporterService)
-            result = Run(
-                settings=local,
-                worker=worker,
-                webhooks=webhooks,
-                source_rows=source_rows,
-                snapshot_events=snapshot,
-                live_events=live,
-                dsn=dsn,
-                metrics_text={
-                    "worker /metrics": httpx.get(metrics_url, timeout=10).text,
-                    "webhooks /metrics": httpx.get(
-                        f"http://127.0.0.1:{local.webhooks_metrics_port}/metrics", timeout=10
-                    ).text,
-                    "exporter /metrics": httpx.get(f"{exporter.url}/metrics", timeout=10).text,
-                },
-            )
-        finally:
-            worker.stop()
-            webhooks.stop()
-        result.logs = [
-            worker.log_path,
-            webhooks.log_path,
-            receiver.process.files.log_file,
-            exporter.process.files.log_file,
-            receiver.received_file,
-        ]
-        yield result
+                snapshot = events_by_table(metrics_url, "r")
+                insert_copies_of_transactions(dsn, LIVE_INSERTS)
+                wait_for(
+                    lambda: events_by_table(metrics_url, "c") == {"transactions": LIVE_INSERTS},
+                    what=f"{LIVE_INSERTS} live inserts counted",
+                    timeout=120,
+                    interval=0.5,
+                    abort=worker.exit_reason,
+                )
+                live = events_by_table(metrics_url, "c")
+                # Then live traffic with fraud cases (new customers, contact changes, card
+                # tests...), so alerts are raised and delivered, and fresh PII flows through.
+                webhooks_metrics = f"http://127.0.0.1:{local.webhooks_metrics_port}/metrics"
+                traffic = run_cli(
+                    "simulate",
+                    "--live",
+                    "--rate",
+                    "40",
+                    "--duration",
+                    "8",
+                    "--case-every",
+                    "1",
+                    "--seed",
+                    "29",
+                    settings=local,
+                )
+                assert traffic.returncode == 0, traffic.stderr
+                wait_for(
+                    lambda: delivered(webhooks_metrics) > 0,
+                    what="an alert of the live traffic delivered to the stack's receiver",
+                    timeout=120,
+                    interval=1,
+                    abort=lambda: worker.exit_reason() or webhooks.exit_reason(),
+                )
+                # One event that is not a change at all: the worker dead-letters it and logs its
+                # coordinates, the one per-event log line a healthy run writes.
+                transactions = next(t for t in topics if t.endswith(".transactions"))
+                producer = Producer({"bootstrap.servers": local.kafka_bootstrap})
+                producer.produce(transactions, key=b'{"txn_id": 1}', value=b"not json")
+                assert producer.flush(30) == 0
+                wait_for(
+                    lambda: (
+                        sum(
+                            value
+                            for (name, _), value in metric_samples(metrics_url).items()
+                            if name == "fraudgraph_deadletters_total"
+                        )
+                        >= 1
+                    ),
+                    what="the undecodable event dead-lettered",
+                    timeout=120,
+                    interval=0.5,
+                    abort=worker.exit_reason,
+                )
+                exporter = stack.service("exporter")
+                assert isinstance(exporter, ExporterService)
+                result = Run(
+                    settings=local,
+                    worker=worker,
+                    webhooks=webhooks,
+                    source_rows=source_rows,
+                    snapshot_events=snapshot,
+                    live_events=live,
+                    dsn=dsn,
+                    metrics_text={
+                        "worker /metrics": httpx.get(metrics_url, timeout=10).text,
+                        "webhooks /metrics": httpx.get(webhooks_metrics, timeout=10).text,
+                        "exporter /metrics": httpx.get(f"{exporter.url}/metrics", timeout=10).text,
+                    },
+                )
+            finally:
+                worker.stop()
+                webhooks.stop()
+            result.logs = [
+                worker.log_path,
+                webhooks.log_path,
+                receiver.process.files.log_file,
+                exporter.process.files.log_file,
+                receiver.received_file,
+            ]
+            yield result
+    finally:
+        _delete_topics(local, (local.topic_prefix, f"obs-{os.getpid()}"))
+
+
+def _delete_topics(local: Settings, prefixes: tuple[str, ...]) -> None:
     admin = AdminClient({"bootstrap.servers": local.kafka_bootstrap})
-    mine = [
-        t
-        for t in admin.list_topics(timeout=10).topics
-        if t.startswith((local.topic_prefix, f"obs-{os.getpid()}"))
-    ]
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefixes)]
     for future in admin.delete_topics(mine).values() if mine else []:
         future.result(timeout=30)
 
