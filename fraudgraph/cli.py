@@ -19,6 +19,7 @@ from fraudgraph.exporter import exporter
 from fraudgraph.settings import get_settings
 from observability.trace_cli import trace
 from simulator.cli import simulate
+from spark.cli import app as spark_app
 from stack.cli import app as stack_app
 from stream.cli import worker
 
@@ -38,6 +39,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command("chaos")(chaos)
 app.command("trace")(trace)
 app.command("exporter")(exporter)
+app.add_typer(spark_app, name="spark")
 
 _stderr = Console(stderr=True)
 

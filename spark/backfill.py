@@ -114,17 +114,28 @@ def _write_rows(target: GraphTarget) -> Any:
 
 
 def write_graph(
-    latest: RDD[RowChange], stubs: RDD[tuple[str, str, Any]], target: GraphTarget, partitions: int
+    latest: RDD[RowChange],
+    stubs: RDD[tuple[str, str, Any]],
+    target: GraphTarget,
+    partitions: int,
+    writers: int,
 ) -> tuple[int, int]:
-    """Stubs first (a later delete of their own row removes them, as in the stream),
-    then the newest change of every row, partitioned by row so no two tasks write one
-    row. Returns (rows written, stubs)."""
+    """Stubs first, from `partitions` tasks (each node in one task: no lock cycles; a
+    later delete of their own row removes them, as in the stream); then the newest
+    change of every row from `writers` tasks, partitioned by row so no two write one
+    row. Returns (rows written, stubs).
+
+    Rows create relationships on shared nodes (merchants, devices, IPs): concurrent
+    transactions lock those in different orders and Neo4j aborts one as a deadlock
+    (retried, but the work is redone), hence one writer by default; decoding,
+    deduplication and planning stay parallel.
+    """
     distinct_stubs = stubs.distinct(partitions).cache()
     distinct_stubs.foreachPartition(_write_stubs(target))
-    by_row = latest.keyBy(lambda c: (c.table, next(iter(c.key.values())))).partitionBy(partitions)
-    written = by_row.values().mapPartitions(_write_rows(target)).sum()
     count = distinct_stubs.count()
     distinct_stubs.unpersist()
+    by_row = latest.keyBy(lambda c: (c.table, next(iter(c.key.values())))).partitionBy(writers)
+    written = by_row.values().mapPartitions(_write_rows(target)).sum()
     return int(written), count
 
 
@@ -174,7 +185,12 @@ def hand_over(settings: Settings, covered: KafkaRange) -> dict[str, int]:
 
 
 def run_backfill(
-    spark: SparkSession, settings: Settings, *, partitions: int, handover: bool = True
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    partitions: int,
+    writers: int = 1,
+    handover: bool = True,
 ) -> BackfillResult:
     """Everything the CDC topics hold now, into Neo4j; then the worker's offsets."""
     began = time.perf_counter()
@@ -193,7 +209,9 @@ def run_backfill(
     changes = changes_of(decoded)
     stubs = changes.flatMap(lambda change: stub_references(change, default_mapping()))
     latest = latest_per_row(changes)
-    rows, stub_count = write_graph(latest, stubs, GraphTarget.from_settings(settings), partitions)
+    rows, stub_count = write_graph(
+        latest, stubs, GraphTarget.from_settings(settings), partitions, writers
+    )
     change_count = changes.count()
     decoded.unpersist()
     handed = hand_over(settings, covered) if handover else {}

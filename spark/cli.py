@@ -29,9 +29,7 @@ ExecutorMemory = Annotated[
 ]
 Partitions = Annotated[
     int | None,
-    typer.Option(
-        min=1, help="Shuffle partitions and Neo4j writers (FRAUDGRAPH_SPARK_SHUFFLE_PARTITIONS)."
-    ),
+    typer.Option(min=1, help="Shuffle partitions (FRAUDGRAPH_SPARK_SHUFFLE_PARTITIONS)."),
 ]
 Checkpoints = Annotated[
     Path | None, typer.Option(help="Checkpoint folder (FRAUDGRAPH_SPARK_CHECKPOINT_DIR).")
@@ -75,6 +73,9 @@ def backfill(
         bool,
         typer.Option(help="Commit the covered offsets for the worker's group afterwards."),
     ] = True,
+    writers: Annotated[
+        int, typer.Option(min=1, help="Concurrent Neo4j writer tasks (see spark/README.md).")
+    ] = 1,
     master: Master = None,
     driver_memory: Memory = None,
     executor_memory: ExecutorMemory = None,
@@ -89,7 +90,11 @@ def backfill(
     spark, options = _session(master, driver_memory, executor_memory, partitions, checkpoint_dir)
     with spark_progress(spark, _out, "backfill into Neo4j"):
         result = run_backfill(
-            spark, settings, partitions=options.shuffle_partitions, handover=handover
+            spark,
+            settings,
+            partitions=options.shuffle_partitions,
+            writers=writers,
+            handover=handover,
         )
     _out.print(
         f"{result.records:,} records ({result.changes:,} changes) -> {result.rows_written:,} rows"

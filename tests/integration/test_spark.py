@@ -2,14 +2,16 @@
 features and rings equal the streaming path's on the same simulated bank.
 
 One private connector (own topics) captures a small simulated bank; history gets
-updates and deletes before and after the backfill. Neo4j Community has one database,
-so the two graphs are built one after the other and compared by canonical checksum
-(`graph/admin.py`), emptied in between, as test_graph_pipeline.py does.
+updates and deletes before and after the backfill. The module starts a Neo4j of its
+own (others write to the shared one meanwhile); Community has one database, so the
+two graphs are built one after the other and compared by canonical checksum
+(`graph/admin.py`), emptied in between.
 """
 
 from __future__ import annotations
 
 import math
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
 
+from bench.observe import GroupProgress
+from bench.preload import delete_run_topics
 from detection.clusters import fetch_suspicious_links, find_rings, ring_findings
 from detection.graph_history import GraphHistory
 from fraudgraph.contract import BANK_TABLES
@@ -32,6 +36,7 @@ from spark.backfill import run_backfill
 from spark.features import FEATURE_COLUMNS, Window, reference_features
 from spark.history import Source
 from spark.results import publish_alerts, ring_alerts
+from stack.config import StackConfig
 from stack.manager import Stack
 from stack.waiting import wait_for
 from stream.topics import cdc_topics, ensure_topics
@@ -110,14 +115,41 @@ class Bank:
         )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
-def bank(settings: Settings, stack: Stack) -> Iterator[Bank]:
+def own_neo4j(
+    settings: Settings, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """A Neo4j of this module's own (other tests and helpers write to the shared one
+    while the graphs are compared), from the installed download, on free ports."""
+    state = tmp_path_factory.mktemp("own-neo4j")
+    (state / "downloads").symlink_to(stack.config.downloads_dir)
+    config = StackConfig(
+        FRAUDGRAPH_STATE_DIR=state, neo4j_bolt_port=_free_port(), neo4j_http_port=_free_port()
+    )
+    own = Stack(config, stack.secrets)
+    own.up(["neo4j"])
+    try:
+        yield settings.model_copy(
+            update={"neo4j_uri": f"bolt://127.0.0.1:{config.neo4j_bolt_port}"}
+        )
+    finally:
+        own.service("neo4j").process.stop(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def bank(settings: Settings, stack: Stack, own_neo4j: Settings) -> Iterator[Bank]:
     loaded = run_cli(
         "simulate", "--bulk", "--reset", "--customers", "300", "--days", "3", "--seed", "21",
         settings=settings,
     )  # fmt: skip
     assert loaded.returncode == 0, loaded.stderr
-    local = private_run(settings, "sp")
+    local = private_run(own_neo4j, "sp")
     topics = cdc_topics(local, default_mapping())
     ensure_topics(local.kafka_bootstrap, topics)
     auth = (local.neo4j_user, local.neo4j_password.get_secret_value())
@@ -133,7 +165,13 @@ def bank(settings: Settings, stack: Stack) -> Iterator[Bank]:
             timeout=180,
         )
         result.change_history(1)
-        yield result
+        try:
+            yield result
+        finally:
+            delete_run_topics(local.kafka_bootstrap, local.topic_prefix)
+            for suffix in ("bf", "only"):
+                group = f"{local.topic_prefix}-{suffix}"
+                GroupProgress(local.kafka_bootstrap, group, []).delete_group()
 
 
 def _stream(bank: Bank, group: str) -> None:
