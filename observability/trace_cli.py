@@ -92,6 +92,18 @@ def find_transaction(files: list[Path], txn_id: str) -> dict[str, list[SpanRecor
         raise TraceNotFoundError(
             f"no spans of transaction {txn_id} in {', '.join(str(f.parent) for f in files[:1])}"
         )
+    spans = _spans_of_traces(files, trace_ids)
+    # The worker's batch steps (decode, graph write, detect) are linked, not children.
+    for own in spans.values():
+        batches = {linked for span in own for linked, _ in span.links}
+        for batch in _spans_of_traces(files, batches).values():
+            own.extend(batch)
+    return spans
+
+
+def _spans_of_traces(files: list[Path], trace_ids: set[str]) -> dict[str, list[SpanRecord]]:
+    if not trace_ids:
+        return {}
     needles = [trace_id.encode() for trace_id in trace_ids]
     spans: dict[str, list[SpanRecord]] = defaultdict(list)
     for span in read_spans(files, lambda line: any(n in line for n in needles)):
@@ -103,12 +115,16 @@ def find_transaction(files: list[Path], txn_id: str) -> dict[str, list[SpanRecor
 def summarise(files: list[Path]) -> dict[str, object]:
     """Per-hop percentiles over the traces of transactions rows (one pass over the files)."""
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
+    writes: dict[str, SpanRecord] = {}  # a batch span's id -> its graph write
     for span in read_spans(files):
-        if _milestone_span(span):
+        if span.name == sc.GRAPH_WRITE and span.parent_id:
+            writes[span.parent_id] = span
+        elif _milestone_span(span):
             by_trace[span.trace_id].append(span)
     journeys: list[Journey] = []
     for trace_id, spans in by_trace.items():
-        journey = journey_of(trace_id, spans)
+        linked = [writes[s] for span in spans for _, s in span.links if s in writes]
+        journey = journey_of(trace_id, spans + linked)
         if journey.table == TRANSACTIONS:
             journeys.append(journey)
     return {
@@ -120,7 +136,7 @@ def summarise(files: list[Path]) -> dict[str, object]:
 
 def _milestone_span(span: SpanRecord) -> bool:
     """Only spans that mark a milestone are kept, so a long file fits in memory."""
-    return span.name in (sc.GRAPH_WRITE, sc.DEBEZIUM_READ, sc.DEBEZIUM_COMMIT) or span.kind in (
+    return span.name in (sc.DEBEZIUM_READ, sc.DEBEZIUM_COMMIT) or span.kind in (
         "CONSUMER",
         "PRODUCER",
         "CLIENT",

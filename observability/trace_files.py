@@ -36,6 +36,7 @@ class SpanRecord:
     kind: str = "INTERNAL"
     status: str = "UNSET"
     attributes: dict[str, Any] = field(default_factory=dict)
+    links: tuple[tuple[str, str], ...] = ()  # (trace_id, span_id) of linked spans
 
     @property
     def duration_ms(self) -> float:
@@ -84,6 +85,11 @@ def _spans_of(data: dict[str, Any]) -> Iterator[SpanRecord]:
             kind=str(data.get("kind", "INTERNAL")),
             status=str(data.get("status", "UNSET")),
             attributes=dict(data.get("attributes") or {}),
+            links=tuple(
+                (str(link["trace_id"]), str(link["span_id"]))
+                for link in data.get("links") or ()
+                if isinstance(link, dict) and "trace_id" in link and "span_id" in link
+            ),
         )
 
 
@@ -108,6 +114,10 @@ def _otlp_spans(all_resource_spans: list[dict[str, Any]]) -> Iterator[SpanRecord
                         int((span.get("status") or {}).get("code") or 0), "UNSET"
                     ),
                     attributes=_attributes(span.get("attributes")),
+                    links=tuple(
+                        (str(link.get("traceId", "")).lower(), str(link.get("spanId", "")).lower())
+                        for link in span.get("links") or ()
+                    ),
                 )
 
 

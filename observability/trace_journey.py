@@ -89,21 +89,35 @@ class _Earliest:
 
 
 def span_tree(trace_id: str, spans: Sequence[SpanRecord]) -> Tree:
-    """The trace as a rich Tree: each span with its service, offset from the start and duration."""
+    """The trace as a rich Tree: each span with its service, offset from the start and duration.
+
+    `spans` may hold spans of other traces that a span of this one links to (the
+    worker's batch): they are shown under the span that links to them.
+    """
     spans = sorted(spans, key=lambda s: (s.start_ns, s.end_ns))
-    ids = {span.span_id for span in spans}
+    by_id = {span.span_id: span for span in spans}
     children: dict[str | None, list[SpanRecord]] = defaultdict(list)
+    linked: set[str] = set()
+    for span in spans:
+        for _, span_id in span.links:
+            if span_id in by_id:
+                children[span.span_id].append(by_id[span_id])
+                linked.add(span_id)
     for span in spans:
         # A parent that was not exported (sampled out, still queued, another file) makes
         # its children roots, rather than hiding them.
-        parent = span.parent_id if span.parent_id in ids else None
+        parent = span.parent_id if span.parent_id in by_id else None
+        if parent is None and span.span_id in linked:
+            continue  # shown under the span linking to it
         children[parent].append(span)
-    origin = spans[0].start_ns if spans else 0
-    tree = Tree(f"trace [bold]{trace_id}[/] ({len(spans)} spans)")
+    origin = min((s.start_ns for s in spans if s.trace_id == trace_id), default=0)
+    own = sum(1 for s in spans if s.trace_id == trace_id)
+    tree = Tree(f"trace [bold]{trace_id}[/] ({own} spans, {len(spans) - own} linked)")
 
     def add(node: Tree, parent: str | None) -> None:
         for span in children.get(parent, []):
-            add(node.add(_label(span, origin)), span.span_id)
+            prefix = "[magenta]linked batch:[/] " if span.trace_id != trace_id else ""
+            add(node.add(prefix + _label(span, origin)), span.span_id)
 
     add(tree, None)
     return tree

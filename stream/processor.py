@@ -95,30 +95,30 @@ class BatchProcessor:
         letters: list[DeadLetter] = []
         by_position: dict[Position, RawRecord] = {}
         tombstones = 0
+        began_ns = time.time_ns()
         for record in records:
             span = spans.open(record)
-            began_ns = time.time_ns()
             try:
                 change = decode_record(
                     record.value, record.position, self.mapping, spans.trace_context(record, span)
                 )
             except DecodeError as error:
-                spans.decoded(span, None, began_ns)
                 letters.append(self._letter(spans, record, error.reason.value, error.detail))
                 continue
-            spans.decoded(span, change, began_ns)
+            spans.decoded(span, change)
             if change is None:
                 tombstones += 1
                 continue
             changes.append(change)
             by_position[change.position] = record
+        spans.decode(began_ns, len(records))
         self._retries = 0
         began = time.perf_counter()
         began_ns = time.time_ns()
         rejections = self._write(changes)
         write_seconds = time.perf_counter() - began if changes else None
         rejected = {change.position for change, _ in rejections}
-        spans.graph_write(changes, began_ns, rejected)
+        spans.graph_write(changes, began_ns, len(rejected))
         for change, rejection in rejections:
             record = by_position[change.position]
             letters.append(self._letter(spans, record, Reason.CONSTRAINT.value, str(rejection)))
@@ -142,7 +142,7 @@ class BatchProcessor:
         """Detectors over the rows now in the graph; their alerts acknowledged by Kafka."""
         if self.detection is None or self.alerts is None or not written:
             return None
-        spans.open_detect(written, time.time_ns())
+        began_ns = time.time_ns()
         while True:
             try:
                 result = self.detection.run(written)
@@ -157,7 +157,8 @@ class BatchProcessor:
                     break
                 except RetryableError as error:
                     self._wait("alert produce", error)
-        spans.close_detect(
+        spans.detect(
+            began_ns,
             result.seconds_by_detector,
             result.events,
             len(result.alerts) + len(result.shadow_alerts),

@@ -1,12 +1,15 @@
-"""The spans of one batch: one trace branch per record, under the trace its CDC record carried.
+"""The spans of one batch: one span per record in its own trace, the batch's steps linked from it.
 
 Each record gets a `process <topic>` consumer span, child of the context in its
-`traceparent` header (Debezium's span when Connect traces, else a new root), with
-children for decode, graph write and detect, and under detect a `send` span per
-alert it raised. Graph write and detection work on the whole batch, so a record's
-write and detect spans carry the batch step's start and end: the tree then reads
-as that record's journey, and the batch's own `worker batch` span (linked from
-each record's process span) holds the per-detector times once per batch.
+`traceparent` header (Debezium's `db-log-write` span when Connect traces, else a
+new root), carrying the source coordinates (table, op, key, LSN, commit time) and
+a link to its batch's `worker batch` span. Decode, graph write and detect run
+once per batch, so they are spans of the batch (graph write with the database
+conventions, detect with one child per detector), not one copy per record: the
+SDK's cost is per span, and per-record copies tripled it (measured with `bench
+ingest --compare-tracing`). `fraudgraph trace` follows the link to show a
+record's batch steps under its process span. An alert is sent under a `send`
+span, child of the process span of the change that raised it.
 
 Everything here is a no-op when tracing is off: no span objects, no attributes.
 """
@@ -34,22 +37,23 @@ def tracing_active() -> bool:
 
 
 class BatchSpans:
-    """Per-record spans of one batch, created and ended by BatchProcessor's steps."""
+    """Per-record and per-step spans of one batch, created by BatchProcessor's steps."""
 
     def __init__(self, records: Sequence[RawRecord], group: str | None = None) -> None:
         self.enabled = tracing_active()
         self.group = group
         self.started_ns = time.time_ns()
         self.batch: Span = INVALID_SPAN
+        self._links: list[Link] = []
         self._process: dict[Position, Span] = {}
-        self._detect: list[Span] = []
-        self._detect_by_trace: dict[str, Span] = {}  # for the alerts they raise
+        self._by_trace: dict[str, Span] = {}  # for the alerts a change raised
         if self.enabled:
             self.batch = tracer().start_span(
                 sc.BATCH,
                 start_time=self.started_ns,
                 attributes={sc.MESSAGING_BATCH_COUNT: len(records)},
             )
+            self._links = [Link(self.batch.get_span_context())]
 
     # -- per record ------------------------------------------------------------------
 
@@ -75,7 +79,7 @@ class BatchSpans:
             kind=SpanKind.CONSUMER,
             start_time=self.started_ns,
             attributes=attributes,
-            links=[Link(self.batch.get_span_context())],
+            links=self._links,
         )
         self._process[record.position] = span
         return span
@@ -83,6 +87,7 @@ class BatchSpans:
     def trace_context(self, record: RawRecord, span: Span) -> Mapping[str, str] | None:
         """What the decoded change carries as its trace: this span, else the record's header."""
         if span.is_recording():
+            self._by_trace[format(span.get_span_context().trace_id, "032x")] = span
             return mapping_of(span)
         parent = record.header("traceparent")
         if parent is None:
@@ -92,21 +97,19 @@ class BatchSpans:
             context["tracestate"] = state
         return context
 
-    def decoded(self, span: Span, change: RowChange | None, began_ns: int) -> None:
-        if not span.is_recording():
+    @staticmethod
+    def decoded(span: Span, change: RowChange | None) -> None:
+        if change is None or not span.is_recording():
             return
-        ended = time.time_ns()
-        self._child(span, sc.DECODE, began_ns, ended)
-        if change is None:
-            return
+        key = ",".join(str(value) for value in change.key.values())
         span.set_attributes(
             {
                 sc.TABLE: change.table,
                 sc.OP: change.op,
-                sc.ROW_KEY: ",".join(str(value) for value in change.key.values()),
+                sc.ROW_KEY: key,
+                sc.KAFKA_KEY: key,
                 sc.LSN: change.lsn,
                 sc.COMMIT_MS: change.committed_at_ms,
-                sc.KAFKA_KEY: ",".join(str(value) for value in change.key.values()),
             }
         )
 
@@ -120,71 +123,44 @@ class BatchSpans:
         span.set_attribute(sc.ERROR_TYPE, reason)
         return headers_of(span)
 
-    # -- per batch step, one child per record -------------------------------------------
-
-    def graph_write(
-        self, changes: Sequence[RowChange], began_ns: int, rejected: set[Position]
-    ) -> None:
-        if not self.enabled or not changes:
-            return
-        ended = time.time_ns()
-        for change in changes:
-            parent = self._process.get(change.position)
-            if parent is None or not parent.is_recording():
-                continue
-            child = self._child(
-                parent,
-                sc.GRAPH_WRITE,
-                began_ns,
-                None,
-                {
-                    sc.DB_SYSTEM: "neo4j",
-                    sc.DB_OPERATION: "delete" if change.is_delete else "merge",
-                    sc.DB_BATCH_SIZE: len(changes),
-                },
-            )
-            if change.position in rejected:
-                child.set_status(Status(StatusCode.ERROR, "rejected by Neo4j"))
-            child.end(end_time=ended)
-
-    def open_detect(self, changes: Sequence[RowChange], began_ns: int) -> None:
-        """Detect spans for the written changes; ended by `close_detect` after the alerts."""
-        if not self.enabled:
-            return
-        for change in changes:
-            parent = self._process.get(change.position)
-            if parent is None or not parent.is_recording():
-                continue
-            span = self._child(parent, sc.DETECT, began_ns, None)
-            self._detect.append(span)
-            self._detect_by_trace[format(span.get_span_context().trace_id, "032x")] = span
-
     def alert_parents(self, alerts: Iterable[Mapping[str, Any]]) -> dict[str, Context]:
-        """alert_id -> the context of the detect span of the change that raised it."""
+        """alert_id -> the context of the process span of the change that raised it."""
         parents: dict[str, Context] = {}
         for alert in alerts:
-            span = self._detect_by_trace.get(str(alert.get("trace_id")))
+            span = self._by_trace.get(str(alert.get("trace_id")))
             if span is not None:
                 parents[str(alert["alert_id"])] = trace.set_span_in_context(span)
         return parents
 
-    def close_detect(
-        self, seconds_by_detector: Mapping[str, float], events: int, alerts: int
-    ) -> None:
-        if not self.enabled:
+    # -- per batch step --------------------------------------------------------------
+
+    def decode(self, began_ns: int, records: int) -> None:
+        self._step(sc.DECODE, began_ns, {sc.MESSAGING_BATCH_COUNT: records})
+
+    def graph_write(self, changes: Sequence[RowChange], began_ns: int, rejected: int) -> None:
+        if not changes:
             return
-        ended = time.time_ns()
-        for span in self._detect:
-            span.end(end_time=ended)
-        if self.batch.is_recording():
-            self.batch.set_attributes({sc.EVENTS: events, sc.ALERTS: alerts})
-            # Detectors run over the whole batch: their times belong to the batch span,
-            # laid end to end in the order they first ran.
-            at = ended - sum(int(s * 1e9) for s in seconds_by_detector.values())
-            for rule, seconds in seconds_by_detector.items():
-                took = int(seconds * 1e9)
-                self._child(self.batch, f"detector {rule}", at, at + took, {sc.DETECTOR: rule})
-                at += took
+        self._step(
+            sc.GRAPH_WRITE,
+            began_ns,
+            {sc.DB_SYSTEM: "neo4j", sc.DB_OPERATION: "merge", sc.DB_BATCH_SIZE: len(changes)},
+            error=f"{rejected} rows rejected by Neo4j" if rejected else None,
+        )
+
+    def detect(
+        self, began_ns: int, seconds_by_detector: Mapping[str, float], events: int, alerts: int
+    ) -> None:
+        span = self._step(sc.DETECT, began_ns, {sc.EVENTS: events, sc.ALERTS: alerts})
+        if not span.get_span_context().is_valid:
+            return
+        # Detectors interleave over the batch's events: their summed times are laid
+        # end to end under detect (ended already: children may be added to it), in
+        # the order they first ran.
+        at = began_ns
+        for rule, seconds in seconds_by_detector.items():
+            took = int(seconds * 1e9)
+            self._child(span, f"detector {rule}", at, at + took, {sc.DETECTOR: rule})
+            at += took
 
     def finish(self) -> None:
         if not self.enabled:
@@ -194,13 +170,22 @@ class BatchSpans:
             span.end(end_time=ended)
         self.batch.end(end_time=ended)
 
+    def _step(
+        self, name: str, began_ns: int, attributes: Mapping[str, Any], *, error: str | None = None
+    ) -> Span:
+        if not self.batch.is_recording():
+            return INVALID_SPAN
+        return self._child(self.batch, name, began_ns, time.time_ns(), attributes, error=error)
+
     @staticmethod
     def _child(
         parent: Span,
         name: str,
         began_ns: int,
-        ended_ns: int | None,
-        attributes: Mapping[str, Any] | None = None,
+        ended_ns: int,
+        attributes: Mapping[str, Any],
+        *,
+        error: str | None = None,
     ) -> Span:
         span = tracer().start_span(
             name,
@@ -208,6 +193,7 @@ class BatchSpans:
             start_time=began_ns,
             attributes=attributes,
         )
-        if ended_ns is not None:
-            span.end(end_time=ended_ns)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end(end_time=ended_ns)
         return span

@@ -94,16 +94,17 @@ def test_each_record_gets_a_process_span_under_the_trace_its_header_carried() ->
     assert attributes[sc.ROW_KEY] == "1"
     assert attributes[sc.LSN] == 1001
     assert "email" not in str(attributes) and "Ada" not in str(attributes)  # no row values
+    # The batch's steps are spans of the batch, linked from every record's span.
+    (batch,) = recorded.named(sc.BATCH)
+    assert [link.context.span_id for link in first.links] == [batch.context.span_id]
+    assert [link.context.span_id for link in second.links] == [batch.context.span_id]
     for name in (sc.DECODE, sc.GRAPH_WRITE):
-        children = [
-            s
-            for s in recorded.named(name)
-            if s.parent and s.parent.span_id == first.context.span_id
-        ]
-        assert len(children) == 1, name
-    (write,) = [s for s in recorded.named(sc.GRAPH_WRITE) if s.context.trace_id == INCOMING_TRACE]
+        (step,) = recorded.named(name)
+        assert step.parent is not None and step.parent.span_id == batch.context.span_id
+    (write,) = recorded.named(sc.GRAPH_WRITE)
     assert (write.attributes or {})[sc.DB_SYSTEM] == "neo4j"
     assert (write.attributes or {})[sc.DB_BATCH_SIZE] == 2
+    assert len(recorded.spans()) == 5  # two records, the batch, decode and graph write
 
 
 def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them() -> None:
@@ -111,20 +112,17 @@ def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them()
     with recording_spans() as recorded:
         batch = [record(n, customer_value(n)) for n in (1, 2)]
         traced_processor(FakeGraph(), alerts).process(batch)
-    detects = [span for span in recorded.spans() if span.name == sc.DETECT]
-    assert len(detects) == 2
+    processes = {p.context.span_id: p for p in recorded.named("process")}
+    assert len(alerts.parents) == 2
     for alert_id, parent in alerts.parents.items():
         context = trace.get_current_span(parent).get_span_context()
-        (detect,) = [d for d in detects if d.context.span_id == context.span_id]
-        (process,) = [
-            p
-            for p in recorded.named("process")
-            if p.context.span_id == detect.parent.span_id  # type: ignore[union-attr]
-        ]
+        process = processes[context.span_id]
         assert (process.attributes or {})[sc.ROW_KEY] == alert_id.removeprefix("a-")
-    (batch_span,) = recorded.named(sc.BATCH)
+    (batch,) = recorded.named(sc.BATCH)
+    (detect,) = [span for span in recorded.spans() if span.name == sc.DETECT]
+    assert detect.parent is not None and detect.parent.span_id == batch.context.span_id
     (detector,) = recorded.named("detector rule_a")
-    assert detector.parent is not None and detector.parent.span_id == batch_span.context.span_id
+    assert detector.parent is not None and detector.parent.span_id == detect.context.span_id
 
 
 def test_a_dead_lettered_record_keeps_its_trace_and_its_span_says_why() -> None:

@@ -18,6 +18,8 @@ from observability.trace_journey import journey_of, span_tree
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 OTHER = "11111111111111111111111111111111"
+BATCH_TRACE = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+OTHER_BATCH = "cccccccccccccccccccccccccccccccc"
 COMMIT_MS = 1_800_000_000_000
 MS = 1_000_000  # ns
 
@@ -109,28 +111,34 @@ def connect_line(trace: str) -> dict[str, Any]:
 
 @pytest.fixture
 def traces(tmp_path: Path) -> Path:
+    batch = {"trace_id": BATCH_TRACE, "span_id": "00000000000000e0"}
     worker = [
-        process(TRACE, "00000000000000a1", "00000000000000d1", "42", 150),
+        {**process(TRACE, "00000000000000a1", "00000000000000d1", "42", 150), "links": [batch]},
+        span(BATCH_TRACE, "00000000000000e0", None, "worker batch", (150, 180)),
         span(
-            TRACE,
-            "00000000000000a2",
-            "00000000000000a1",
+            BATCH_TRACE,
+            "00000000000000e1",
+            "00000000000000e0",
             "graph write",
             (160, 170),
             attributes={sc.DB_SYSTEM: "neo4j"},
         ),
-        span(TRACE, "00000000000000a3", "00000000000000a1", "detect", (170, 190)),
+        span(BATCH_TRACE, "00000000000000e2", "00000000000000e0", "detect", (170, 185)),
         span(
             TRACE,
             "00000000000000a4",
-            "00000000000000a3",
+            "00000000000000a1",
             "send fraud.alerts",
             (185, 190),
             kind="PRODUCER",
             attributes={sc.ALERT_ID: "fa-1", sc.ALERT_RULE: "cycle"},
         ),
-        process(OTHER, "00000000000000b1", None, "43", 500),
-        span(OTHER, "00000000000000b2", "00000000000000b1", "graph write", (510, 530)),
+        {
+            **process(OTHER, "00000000000000b1", None, "43", 500),
+            "links": [{"trace_id": OTHER_BATCH, "span_id": "00000000000000f0"}],
+        },
+        span(OTHER_BATCH, "00000000000000f0", None, "worker batch", (500, 540)),
+        span(OTHER_BATCH, "00000000000000f2", "00000000000000f0", "graph write", (510, 530)),
     ]
     webhooks = [
         span(
@@ -176,6 +184,7 @@ def test_a_transaction_is_found_with_every_span_of_its_trace(traces: Path) -> No
             "db-log-write",
             "debezium-read",
             "process bank.bank.transactions",
+            "worker batch",
             "graph write",
             "detect",
             "send fraud.alerts",
@@ -206,10 +215,12 @@ def test_the_tree_nests_the_hops_under_the_commit(traces: Path) -> None:
     lines = console.export_text().splitlines()
     depth = {
         name: next(i for i, line in enumerate(lines) if name in line)
-        for name in ("db-log-write", "POST")
+        for name in ("db-log-write", "POST", "graph write", "process bank")
     }
     indent = {name: len(lines[i]) - len(lines[i].lstrip(" │├└─")) for name, i in depth.items()}
     assert indent["POST"] > indent["db-log-write"]
+    assert indent["graph write"] > indent["process bank"]  # the linked batch, under the record
+    assert "linked batch: worker batch" in "\n".join(lines)
     assert "status_code=200" in lines[depth["POST"]]
     assert "transactions c key=42 lsn=123" in "\n".join(lines)
 
