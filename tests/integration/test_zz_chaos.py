@@ -1,0 +1,66 @@
+"""Short chaos runs against the session stack (named to run last: they stop services).
+
+Each runs the real scenario of `fraudgraph chaos` at a low rate for well under a
+minute of load and demands the same verdict as the full runs (`make chaos`):
+nothing lost, nothing duplicated in effect, every alert and webhook once, dead
+letters only for the injected poison, and every service healthy afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from chaos.harness import run_scenario
+from chaos.options import ChaosOptions
+from chaos.scenarios import SCENARIOS
+from fraudgraph.settings import Settings
+from stack.manager import Stack
+
+pytestmark = pytest.mark.integration
+
+ZERO = (
+    "events_lost", "duplicate_effects", "alerts_missing", "alerts_duplicated",
+    "webhooks_missing", "webhooks_duplicated", "deadletters_unexpected", "deadletters_missing",
+)  # fmt: skip
+
+
+def short_run(scenario: str, stack: Stack, settings: Settings, outage: float) -> dict[str, Any]:
+    options = ChaosOptions(
+        rate=30, duration=30, outage=outage, customers=100, seed=3, recovery_timeout=300
+    )
+    return run_scenario(SCENARIOS[scenario](), settings, stack, options, Console(stderr=True))
+
+
+def assert_survived(result: dict[str, Any], stack: Stack) -> None:
+    assert {key: result[key] for key in ZERO} == dict.fromkeys(ZERO, 0), result["details"]
+    assert result["checksum_equal"], result["details"]
+    assert result["events"] > 0 and result["events_per_s"] > 0
+    assert result["recovery_s"] > 0
+    assert result["ok"], result
+    unhealthy = [row.name for row in stack.status() if not row.healthy]
+    assert not unhealthy, f"left unhealthy: {unhealthy}"
+
+
+def test_kill_9_the_worker_repeatedly(stack: Stack, settings: Settings) -> None:
+    result = short_run("kill-worker", stack, settings, outage=15)
+    assert_survived(result, stack)
+    kills = [e for e in result["process_exits"] if e["child"] == "worker-1"]
+    assert len(kills) >= 2, result["process_exits"]
+
+
+def test_poison_and_hostile_input(stack: Stack, settings: Settings) -> None:
+    result = short_run("poison", stack, settings, outage=5)
+    assert_survived(result, stack)
+    checks = result["scenario_checks"]
+    assert checks["hostile_merchants_checked"] == 12
+    assert checks["poison_problems"] == []
+    assert checks["log_problems"] == []
+    assert result["details"]["dead_letters"] >= 20  # two waves of ten poison records
+
+
+def test_neo4j_stopped_and_started(stack: Stack, settings: Settings) -> None:
+    result = short_run("neo4j-down", stack, settings, outage=15)
+    assert_survived(result, stack)
