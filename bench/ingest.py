@@ -252,17 +252,29 @@ def _tracing_figures(
         "tracing": "file",
         "spans_exported": spans,  # before the worker was killed: a lower bound
         "spans_per_event": round(spans / events, 2) if events else 0.0,
+        "worker_cpu_ms_per_1k_events": _cpu_ms_per_1k(traced),
     }
     if untraced is not None:
+        untraced_cpu = _cpu_ms_per_1k(untraced)
         figures |= {
             "untraced_events_per_s": untraced.events_per_s,
             "untraced_peak_rss_mb": untraced.peak_rss_mb,
-            # < 1: tracing costs throughput; 1 - ratio is the overhead.
+            "untraced_worker_cpu_ms_per_1k_events": untraced_cpu,
+            # < 1: tracing costs throughput (on a busy machine this one is noisy).
             "traced_vs_untraced_ratio": traced.events_per_s / untraced.events_per_s
             if untraced.events_per_s
             else 0.0,
+            # The worker's own CPU per event, traced over untraced: what tracing costs,
+            # whatever else the machine is doing.
+            "tracing_cpu_ratio": _cpu_ms_per_1k(traced) / untraced_cpu if untraced_cpu else 0.0,
         }
     return figures
+
+
+def _cpu_ms_per_1k(run: WorkerRun) -> float:
+    """CPU ms the worker process (all its threads) spent per 1,000 events in the window."""
+    busy_s = run.cpu.get("worker_cpu_percent", 0.0) / 100 * run.seconds
+    return round(1000 * busy_s / run.events * 1000, 1) if run.events else 0.0
 
 
 def _lines(path: Path) -> int:

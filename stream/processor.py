@@ -97,15 +97,15 @@ class BatchProcessor:
         tombstones = 0
         began_ns = time.time_ns()
         for record in records:
-            span = spans.open(record)
             try:
-                change = decode_record(
-                    record.value, record.position, self.mapping, spans.trace_context(record, span)
-                )
+                change = decode_record(record.value, record.position, self.mapping)
             except DecodeError as error:
+                spans.open(record, None)
                 letters.append(self._letter(spans, record, error.reason.value, error.detail))
                 continue
-            spans.decoded(span, change)
+            span = spans.open(record, change)
+            if change is not None:
+                change = spans.traced(change, record, span)
             if change is None:
                 tombstones += 1
                 continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry import trace
@@ -29,6 +30,8 @@ from cdc.changes import Position, RowChange
 from observability import trace_semconv as sc
 from observability.tracing import context_from_headers, headers_of, mapping_of, tracer
 from stream.records import RawRecord
+
+_NO_PARENT = Context()
 
 
 def tracing_active() -> bool:
@@ -48,34 +51,44 @@ class BatchSpans:
         self._process: dict[Position, Span] = {}
         self._by_trace: dict[str, Span] = {}  # for the alerts a change raised
         if self.enabled:
+            attributes: dict[str, Any] = {sc.MESSAGING_BATCH_COUNT: len(records)}
+            if group:
+                attributes[sc.MESSAGING_CONSUMER_GROUP] = group
             self.batch = tracer().start_span(
-                sc.BATCH,
-                start_time=self.started_ns,
-                attributes={sc.MESSAGING_BATCH_COUNT: len(records)},
+                sc.BATCH, start_time=self.started_ns, attributes=attributes
             )
             self._links = [Link(self.batch.get_span_context())]
 
     # -- per record ------------------------------------------------------------------
 
-    def open(self, record: RawRecord) -> Span:
-        """The record's process span (not current: records of a batch are interleaved)."""
+    def open(self, record: RawRecord, change: RowChange | None) -> Span:
+        """The record's process span, once decoded (not current: records interleave).
+
+        Every attribute is given at the start: each later set_attribute(s) call costs
+        about as much again in the SDK's attribute checks.
+        """
         if not self.enabled:
             return INVALID_SPAN
         attributes: dict[str, Any] = {
             sc.MESSAGING_SYSTEM: "kafka",
             sc.MESSAGING_OPERATION_TYPE: "process",
-            sc.MESSAGING_OPERATION_NAME: "process",
             sc.MESSAGING_DESTINATION: record.topic,
             sc.MESSAGING_PARTITION: str(record.partition),
             sc.KAFKA_OFFSET: record.offset,
         }
-        if self.group:
-            attributes[sc.MESSAGING_CONSUMER_GROUP] = self.group
         if record.timestamp_ms is not None:
             attributes[sc.KAFKA_TIMESTAMP_MS] = record.timestamp_ms
+        if change is not None:
+            attributes[sc.TABLE] = change.table
+            attributes[sc.OP] = change.op
+            attributes[sc.ROW_KEY] = ",".join(str(value) for value in change.key.values())
+            attributes[sc.LSN] = change.lsn
+            attributes[sc.COMMIT_MS] = change.committed_at_ms
         span = tracer().start_span(
             f"{sc.PROCESS} {record.topic}",
-            context=context_from_headers(record.headers),
+            # Never the current context (the batch span): a record without a
+            # traceparent starts a trace of its own.
+            context=context_from_headers(record.headers) if record.headers else _NO_PARENT,
             kind=SpanKind.CONSUMER,
             start_time=self.started_ns,
             attributes=attributes,
@@ -84,34 +97,18 @@ class BatchSpans:
         self._process[record.position] = span
         return span
 
-    def trace_context(self, record: RawRecord, span: Span) -> Mapping[str, str] | None:
-        """What the decoded change carries as its trace: this span, else the record's header."""
+    def traced(self, change: RowChange, record: RawRecord, span: Span) -> RowChange:
+        """The change carrying its trace: this span's, else the record's own header."""
         if span.is_recording():
             self._by_trace[format(span.get_span_context().trace_id, "032x")] = span
-            return mapping_of(span)
+            return replace(change, trace_context=mapping_of(span))
         parent = record.header("traceparent")
         if parent is None:
-            return None
+            return change
         context = {"traceparent": parent}
         if (state := record.header("tracestate")) is not None:
             context["tracestate"] = state
-        return context
-
-    @staticmethod
-    def decoded(span: Span, change: RowChange | None) -> None:
-        if change is None or not span.is_recording():
-            return
-        key = ",".join(str(value) for value in change.key.values())
-        span.set_attributes(
-            {
-                sc.TABLE: change.table,
-                sc.OP: change.op,
-                sc.ROW_KEY: key,
-                sc.KAFKA_KEY: key,
-                sc.LSN: change.lsn,
-                sc.COMMIT_MS: change.committed_at_ms,
-            }
-        )
+        return replace(change, trace_context=context)
 
     def dead_lettered(self, position: Position, reason: str) -> list[tuple[str, bytes]]:
         """Marks the record's span failed; returns the headers its dead letter carries."""

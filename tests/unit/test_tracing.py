@@ -11,6 +11,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from observability.logs import configure_logging, get_logger
 from observability.trace_files import read_spans, span_files
@@ -143,3 +144,12 @@ def test_log_lines_inside_a_span_carry_its_ids(capsys: pytest.CaptureFixture[str
         root.handlers[:] = handlers
         root.setLevel(level)
         structlog.reset_defaults()
+
+
+def test_the_hand_written_traceparent_is_what_the_w3c_propagator_writes() -> None:
+    parent = context_from_headers([("traceparent", PARENT.encode()), ("tracestate", b"k=v")])
+    span = TracerProvider().get_tracer("t").start_span("child", context=parent)
+    expected: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(expected, context=trace.set_span_in_context(span))
+    assert mapping_of(span) == expected
+    assert dict((k, v.decode()) for k, v in headers_of(span)) == expected
