@@ -237,7 +237,8 @@ def _untraced_run(
             progress,
             events=events,
             log_file=scratch / "worker-untraced.log",
-            profile_file=None,
+            # Profiled like the traced run, so py-spy's sampling weighs on both alike.
+            profile_file=scratch / "worker-untraced.pyspy.txt",
             on_progress=bar("worker, tracing off"),
             timeout=120 + events / 500,
         )
