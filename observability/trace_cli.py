@@ -150,9 +150,9 @@ def summary_table(figures: dict[str, object]) -> Table:
     for column in ("hop", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"):
         table.add_column(column, justify="left" if column == "hop" else "right")
 
-    def order(label: str) -> tuple[int, int]:
+    def order(label: str) -> tuple[bool, int]:
         first, _, rest = label.partition(" → ")
-        return MILESTONES.index(first), "(total)" in rest
+        return "(total)" in rest, MILESTONES.index(first)
 
     for label in sorted(hops, key=order):
         row = hops[label]

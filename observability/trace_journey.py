@@ -114,10 +114,11 @@ def span_tree(trace_id: str, spans: Sequence[SpanRecord]) -> Tree:
     own = sum(1 for s in spans if s.trace_id == trace_id)
     tree = Tree(f"trace [bold]{trace_id}[/] ({own} spans, {len(spans) - own} linked)")
 
-    def add(node: Tree, parent: str | None) -> None:
-        for span in children.get(parent, []):
-            prefix = "[magenta]linked batch:[/] " if span.trace_id != trace_id else ""
-            add(node.add(prefix + _label(span, origin)), span.span_id)
+    def add(node: Tree, parent: SpanRecord | None) -> None:
+        for span in children.get(parent.span_id if parent else None, []):
+            entering = span.trace_id != trace_id and (parent is None or parent.trace_id == trace_id)
+            prefix = "[magenta]linked batch:[/] " if entering else ""
+            add(node.add(prefix + _label(span, origin)), span)
 
     add(tree, None)
     return tree
@@ -143,9 +144,16 @@ def _detail(attributes: Mapping[str, object]) -> str:
     if sc.MESSAGING_PARTITION in attributes:
         partition, offset = attributes[sc.MESSAGING_PARTITION], attributes.get(sc.KAFKA_OFFSET)
         shown.append(f"partition={partition} offset={offset}")
-    for name in (sc.ALERT_RULE, sc.DB_OPERATION, sc.HTTP_STATUS, sc.DEAD_LETTER_REASON):
+    labels = {
+        sc.ALERT_RULE: "rule",
+        sc.DB_OPERATION: "db.operation",
+        sc.DB_BATCH_SIZE: "rows",
+        sc.HTTP_STATUS: "status",
+        sc.DEAD_LETTER_REASON: "dead letter",
+    }
+    for name, label in labels.items():
         if name in attributes:
-            shown.append(f"{name.rsplit('.', 1)[-1]}={attributes[name]}")
+            shown.append(f"{label}={attributes[name]}")
     return f" [dim]{' '.join(shown)}[/]" if shown else ""
 
 

@@ -221,7 +221,7 @@ def test_the_tree_nests_the_hops_under_the_commit(traces: Path) -> None:
     assert indent["POST"] > indent["db-log-write"]
     assert indent["graph write"] > indent["process bank"]  # the linked batch, under the record
     assert "linked batch: worker batch" in "\n".join(lines)
-    assert "status_code=200" in lines[depth["POST"]]
+    assert "status=200" in lines[depth["POST"]]
     assert "transactions c key=42 lsn=123" in "\n".join(lines)
 
 
