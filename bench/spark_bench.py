@@ -2,13 +2,15 @@
 
 Two measurements in one run, on the same machine (local[N]):
 
-1. **Rings**: components + ring scoring at 1x, 2x, 4x a synthetic bank-like identity
-   graph (`bench/clusters.py`), on Spark (`spark/components.py` + per-component
-   `find_rings`) and with networkx (`detection/clusters.py`: components, then
-   `find_rings`) on the same focused links; both must find the same rings.
+1. **Rings**: at 1x, 2x, 4x a synthetic bank-like identity graph (`bench/clusters.py`):
+   connected components over every link (Spark: `spark/components.py`; networkx:
+   building the graph + `clusters.components`) and ring scoring over the focused links
+   (Spark: components + per-component `find_rings`; networkx: `find_rings`); both
+   must find the same components and rings.
 2. **Backfill vs streaming**: the same preloaded change events (bench/preload.py,
    topics unique to the run) written into an empty graph by `spark backfill` and by
-   the stream worker (bench/worker_run.py), events per second each.
+   the stream worker (bench/worker_run.py), events per second each, in a Neo4j of the
+   benchmark's own (nobody else writes to it meanwhile; the shared graph is left alone).
 
 The Spark session's start-up (JVM, jar resolution) is reported, not counted.
 """
@@ -25,19 +27,23 @@ from pyspark.sql import SparkSession
 from rich.console import Console
 
 from bench.clusters import synthetic_identity_bank
-from bench.ingest import clear_shared_graph
 from bench.observe import GroupProgress
 from bench.preload import PARTITIONS, delete_run_topics, preload
+from bench.spark_neo4j import own_neo4j
 from bench.worker_run import run_worker, worker_environment
 from detection import clusters
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
+from graph.admin import clear_graph
 from graph.connection import graph_writer, open_driver
 from graph.mapping import default_mapping
 from spark.backfill import run_backfill
+from spark.components import connected_components
 from spark.options import SparkOptions
 from spark.rings import RingSettings, rings_from_links
 from spark.session import spark_session, ui_address
+from stack.config import StackConfig
+from stack.manager import Stack
 
 
 def _timed(action: Any) -> tuple[Any, float]:
@@ -47,34 +53,49 @@ def _timed(action: Any) -> tuple[Any, float]:
 
 
 def measure_rings(spark: SparkSession, edges: int, scales: list[int], seed: int) -> dict[str, Any]:
+    """Components over every link and rings over the focused links, Spark vs networkx."""
     figures: dict[str, Any] = {}
     for scale in scales:
         bank = synthetic_identity_bank(edges * scale, seed=seed)
-        links = clusters.focus(bank.links)
-        graph = clusters.build_graph(links)
-        nx_components, nx_components_s = _timed(lambda g=graph: clusters.components(g))
-        nx_rings, nx_rings_s = _timed(lambda ls=links: clusters.find_rings(ls))
-        frame = spark.createDataFrame(
-            [(k.a, k.b, k.kind, k.amount) for k in links if k.a != k.b],
-            "a long, b long, kind string, amount double",
-        ).cache()
-        frame.count()  # loaded before the clock starts: the same input to both
-        reported = spark.createDataFrame([], "customer_id long")
-        analysis, spark_s = _timed(
-            lambda f=frame, r=reported: rings_from_links(f, r, RingSettings())
+        every = [k for k in bank.links if k.a != k.b]
+        focused = clusters.focus(every)
+        graph, nx_build_s = _timed(lambda ls=every: clusters.build_graph(ls))
+        nx_components, nx_components_s = _timed(lambda g=graph: clusters.components(g, 1))
+        nx_rings, nx_rings_s = _timed(lambda ls=focused: clusters.find_rings(ls))
+        schema = "a long, b long, kind string, amount double"
+        all_links = spark.createDataFrame([(k.a, k.b, k.kind, k.amount) for k in every], schema)
+        focused_links = spark.createDataFrame(
+            [(k.a, k.b, k.kind, k.amount) for k in focused], schema
         )
-        frame.unpersist()
-        same = [r.members for r in analysis.rings] == [r.members for r in nx_rings]
+        all_links, focused_links = all_links.cache(), focused_links.cache()
+        all_links.count(), focused_links.count()  # loaded before the clock starts
+        spark_components, spark_components_s = _timed(
+            lambda f=all_links: connected_components(f).cache()
+        )
+        spark_component_count = spark_components.select("component").distinct().count()
+        reported = spark.createDataFrame([], "customer_id long")
+        analysis, spark_rings_s = _timed(
+            lambda f=focused_links, r=reported: rings_from_links(f, r, RingSettings())
+        )
+        all_links.unpersist()
+        focused_links.unpersist()
+        spark_components.unpersist()
+        nx_s = nx_build_s + nx_components_s + nx_rings_s
+        spark_s = spark_components_s + spark_rings_s
         figures |= {
-            f"x{scale}_focused_links": len(links),
-            f"x{scale}_graph_edges": graph.number_of_edges(),
+            f"x{scale}_links": len(every),
+            f"x{scale}_customers": graph.number_of_nodes(),
             f"x{scale}_components": len(nx_components),
-            f"x{scale}_networkx_components_s": round(nx_components_s, 2),
-            f"x{scale}_networkx_components_and_rings_s": round(nx_components_s + nx_rings_s, 2),
-            f"x{scale}_spark_components_and_rings_s": round(spark_s, 2),
-            f"x{scale}_spark_over_networkx": round(spark_s / (nx_components_s + nx_rings_s), 2),
+            f"x{scale}_same_components": spark_component_count == len(nx_components),
+            f"x{scale}_focused_links": len(focused),
+            f"x{scale}_networkx_build_and_components_s": round(nx_build_s + nx_components_s, 2),
+            f"x{scale}_networkx_rings_s": round(nx_rings_s, 2),
+            f"x{scale}_spark_components_s": round(spark_components_s, 2),
+            f"x{scale}_spark_rings_s": round(spark_rings_s, 2),
+            f"x{scale}_spark_over_networkx": round(spark_s / nx_s, 2) if nx_s else 0.0,
             f"x{scale}_rings": len(nx_rings),
-            f"x{scale}_same_rings": same,
+            f"x{scale}_same_rings": [r.members for r in analysis.rings]
+            == [r.members for r in nx_rings],
         }
     return figures
 
@@ -91,7 +112,7 @@ def measure_backfill(
             "deadletter_topic": f"{run_id}.deadletter",
         }
     )
-    driver = open_driver(settings)
+    driver = open_driver(local)
     try:
         console.print(f"preloading {events:,} change events onto {run_id}.* …")
         loaded = preload(
@@ -103,11 +124,10 @@ def measure_backfill(
             on_simulate=lambda *_: None,
             on_progress=lambda *_: None,
         )
-        graph_writer(settings, driver, mapping).setup()
-        clear_shared_graph(driver)
+        graph_writer(local, driver, mapping).setup()
         console.print("backfill (Spark) …")
         backfill = run_backfill(spark, local, partitions=partitions, handover=False)
-        clear_shared_graph(driver)
+        clear_graph(driver)
         console.print("streaming worker …")
         partitions_of = [(topic, p) for topic in loaded.topics for p in range(PARTITIONS)]
         progress = GroupProgress(settings.kafka_bootstrap, local.worker_group, partitions_of)
@@ -116,7 +136,7 @@ def measure_backfill(
             try:
                 worker = run_worker(
                     worker_environment(
-                        settings.as_environment(),
+                        local.as_environment(),
                         {
                             "FRAUDGRAPH_TOPIC_PREFIX": run_id,
                             "FRAUDGRAPH_WORKER_GROUP": local.worker_group,
@@ -138,7 +158,6 @@ def measure_backfill(
     finally:
         try:
             delete_run_topics(settings.kafka_bootstrap, run_id)
-            clear_shared_graph(driver)
         except FraudgraphError as error:
             console.print(f"[yellow]warning:[/] clean-up of {run_id} incomplete: {error}")
         driver.close()
@@ -178,5 +197,7 @@ def measure_spark(
     }
     figures |= measure_rings(session, edges, scales, seed)
     if events:
-        figures |= measure_backfill(session, settings, events, partitions, console)
+        console.print("starting a Neo4j of the benchmark's own …")
+        with own_neo4j(settings, Stack(StackConfig())) as own:
+            figures |= measure_backfill(session, own, events, partitions, console)
     return figures

@@ -204,7 +204,7 @@ def run_backfill(
         )
     with open_driver(settings) as driver:
         graph_writer(settings, driver, mapping).setup()
-    decoded = decode_kafka(kafka_records(spark, settings, covered)).cache()
+    decoded = decode_kafka(kafka_records(spark, settings, covered), partitions).cache()
     dead = send_dead_letters(decoded, settings)
     changes = changes_of(decoded)
     stubs = changes.flatMap(lambda change: stub_references(change, default_mapping()))

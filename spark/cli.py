@@ -59,7 +59,9 @@ def _session(
         options = SparkOptions(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as error:
         first = error.errors()[0]
-        raise ConfigError(f"spark option {first['loc'][0]}: {first['msg']}") from None
+        name = str(first["loc"][0])
+        wanted = "a size such as 512m or 4g" if name.endswith("memory") else first["msg"]
+        raise ConfigError(f"spark option {name}: {first['input']!r} is not {wanted}") from None
     _out.print(f"starting Spark ({options.master}, driver {options.driver_memory}) …")
     session = spark_session(options)
     _out.print(f"Spark UI: [link]{ui_address(session)}[/link]")

@@ -36,4 +36,6 @@ def current_rows(spark: SparkSession, settings: Settings, source: Source) -> RDD
     if source is Source.postgres:
         return jdbc_changes(spark, settings, snapshot_lsn(settings))
     covered = kafka_range(settings, cdc_topics(settings, default_mapping()))
-    return latest_per_row(changes_of(decode_kafka(kafka_records(spark, settings, covered))))
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
+    records = kafka_records(spark, settings, covered)
+    return latest_per_row(changes_of(decode_kafka(records, partitions)))

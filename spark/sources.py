@@ -117,8 +117,13 @@ def _decode_partition(rows: Iterable[Any]) -> Iterator[Decoded]:
             yield ("change", change)
 
 
-def decode_kafka(records: DataFrame) -> RDD[Decoded]:
-    return records.rdd.mapPartitions(_decode_partition)
+def decode_kafka(records: DataFrame, partitions: int | None = None) -> RDD[Decoded]:
+    """Decoded on the executors; `partitions` merges the source's one-per-topic-partition
+    splits (dozens of tiny tasks on a small history) without a shuffle."""
+    rows = records.rdd
+    if partitions is not None and rows.getNumPartitions() > partitions:
+        rows = rows.coalesce(partitions)
+    return rows.mapPartitions(_decode_partition)
 
 
 def send_dead_letters(decoded: RDD[Decoded], settings: Settings) -> int:

@@ -11,7 +11,6 @@ two graphs are built one after the other and compared by canonical checksum
 from __future__ import annotations
 
 import math
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pyspark.sql import SparkSession
 
 from bench.observe import GroupProgress
 from bench.preload import delete_run_topics
+from bench.spark_neo4j import own_neo4j
 from detection.clusters import fetch_suspicious_links, find_rings, ring_findings
 from detection.graph_history import GraphHistory
 from fraudgraph.contract import BANK_TABLES
@@ -36,7 +36,6 @@ from spark.backfill import run_backfill
 from spark.features import FEATURE_COLUMNS, Window, reference_features
 from spark.history import Source
 from spark.results import publish_alerts, ring_alerts
-from stack.config import StackConfig
 from stack.manager import Stack
 from stack.waiting import wait_for
 from stream.topics import cdc_topics, ensure_topics
@@ -115,41 +114,20 @@ class Bank:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture(scope="module")
+def neo4j_of_its_own(settings: Settings, stack: Stack) -> Iterator[Settings]:
+    with own_neo4j(settings, stack) as own:
+        yield own
 
 
 @pytest.fixture(scope="module")
-def own_neo4j(
-    settings: Settings, stack: Stack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
-    """A Neo4j of this module's own (other tests and helpers write to the shared one
-    while the graphs are compared), from the installed download, on free ports."""
-    state = tmp_path_factory.mktemp("own-neo4j")
-    (state / "downloads").symlink_to(stack.config.downloads_dir)
-    config = StackConfig(
-        FRAUDGRAPH_STATE_DIR=state, neo4j_bolt_port=_free_port(), neo4j_http_port=_free_port()
-    )
-    own = Stack(config, stack.secrets)
-    own.up(["neo4j"])
-    try:
-        yield settings.model_copy(
-            update={"neo4j_uri": f"bolt://127.0.0.1:{config.neo4j_bolt_port}"}
-        )
-    finally:
-        own.service("neo4j").process.stop(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def bank(settings: Settings, stack: Stack, own_neo4j: Settings) -> Iterator[Bank]:
+def bank(settings: Settings, stack: Stack, neo4j_of_its_own: Settings) -> Iterator[Bank]:
     loaded = run_cli(
-        "simulate", "--bulk", "--reset", "--customers", "300", "--days", "3", "--seed", "21",
+        "simulate", "--bulk", "--reset", "--customers", "150", "--days", "2", "--seed", "21",
         settings=settings,
     )  # fmt: skip
     assert loaded.returncode == 0, loaded.stderr
-    local = private_run(own_neo4j, "sp")
+    local = private_run(neo4j_of_its_own, "sp")
     topics = cdc_topics(local, default_mapping())
     ensure_topics(local.kafka_bootstrap, topics)
     auth = (local.neo4j_user, local.neo4j_password.get_secret_value())

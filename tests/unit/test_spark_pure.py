@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from cdc.changes import Position, RowChange
 from cdc.values import DECODERS
+from fraudgraph.errors import ConfigError
 from fraudgraph.settings import Settings
 from graph.mapping import default_mapping
 from spark.backfill import stub_references
+from spark.cli import app as spark_app
 from spark.options import SparkOptions
 from spark.sources import KafkaRange, jdbc_url, snapshot_query
 
@@ -87,3 +90,18 @@ def test_spark_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
 def test_spark_options_refuse_a_bad_memory_size() -> None:
     with pytest.raises(ValueError, match="driver_memory"):
         SparkOptions(driver_memory="lots")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["backfill", "--driver-memory", "lots"], "'lots' is not a size such as 512m or 4g"),
+        (["analyze", "--source", "mysql"], "--source must be kafka or postgres"),
+    ],
+)
+def test_invalid_spark_options_are_one_line_errors_before_spark_starts(
+    args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(spark_app, args)
+    assert isinstance(result.exception, ConfigError)
+    assert message in str(result.exception)
