@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -110,14 +110,40 @@ class ImpossibleTravel(Detector):
         return None
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        """The payment judged as the later of a pair, and as the earlier one.
+
+        Payments reach the worker out of time order (three partitions, batches): the
+        later payment of an impossible pair may be in the graph before the earlier
+        one arrives. Its judgement then happens when the earlier one arrives, on the
+        same history it would have seen, so the same anchor and alert id result.
+        """
         txn = event.txn
         if txn.card_id is None or not _located(txn):
             return
+        lookback = int(self.params.lookback_hours * HOUR_MS)
+        anchors = set()
+        if (finding := self._judge(txn, ctx)) is not None:
+            anchors.add(finding.anchor)
+            yield finding
+        later = ctx.card_txns(txn.card_id, txn.at, txn.at + lookback)
+        for after in later:
+            if after.txn_id == txn.txn_id or after.at < txn.at or not _located(after):
+                continue
+            if self._jump(txn, after) is None:
+                continue
+            found = self._judge(after, ctx)
+            if found is not None and found.anchor not in anchors:  # one episode, once
+                anchors.add(found.anchor)
+                yield replace(found, event_time_ms=after.at)
+
+    def _judge(self, txn: Txn, ctx: Context) -> Finding | None:
+        """The finding for `txn` as the later payment, on its card's history up to it."""
+        assert txn.card_id is not None
         since = txn.at - int(self.params.lookback_hours * HOUR_MS)
         path = [t for t in _past(ctx.card_txns(txn.card_id, since, txn.at), txn) if _located(t)]
         jumps = [j for before in path if (j := self._jump(before, txn)) is not None]
         if not jumps:
-            return
+            return None
         first = self._first_jump([*path, txn])
         assert first is not None  # the trigger itself makes one
         worst = max(jumps, key=lambda j: j.kmh)
@@ -127,7 +153,7 @@ class ImpossibleTravel(Detector):
             entities.insert(0, Entity("customer", str(owner), "cardholder"))
         entities.append(Entity("card", str(txn.card_id), "card"))
         ratio = worst.kmh / self.params.min_speed_kmh
-        yield Finding(
+        return Finding(
             rule=self.rule,
             kind=self.kind,
             anchor=f"card:{txn.card_id}:{first.before.txn_id}:{first.after.txn_id}",

@@ -22,6 +22,7 @@ from detection.detectors.behaviour import (
     ImpossibleTravel,
     VelocityBurst,
 )
+from detection.engine import DetectionEngine
 from detection.events import to_event
 from detection.memory_history import MemoryHistory
 from detection.offline import Order, changes_of
@@ -250,8 +251,10 @@ def test_impossible_travel_names_cardholder_and_card_account_once() -> None:
 
 def test_impossible_travel_same_id_from_either_far_payment_and_order() -> None:
     by_event = findings_by_event(cloned_card_bank(), ImpossibleTravel())
-    assert [txn for txn, _ in by_event] == ["3", "4"]
-    assert by_event[0][1] == by_event[1][1]  # both far payments: one episode
+    # Both far payments (3, 4) and the home payment before them (2, judged as the
+    # earlier of the pair, for when it arrives late): one episode, one id.
+    assert [txn for txn, _ in by_event] == ["2", "3", "4"]
+    assert by_event[0][1] == by_event[1][1] == by_event[2][1]
     first = run(cloned_card_bank(), ImpossibleTravel(), order="time")
     again = run(cloned_card_bank(), ImpossibleTravel(), order="snapshot", batch=2)
     assert ids(first) == ids(again) == by_event[0][1]
@@ -260,6 +263,34 @@ def test_impossible_travel_same_id_from_either_far_payment_and_order() -> None:
     bank.shop(1, 2000, 25, BERLIN)
     bank.shop(1, 2030, 300, NEW_YORK)
     assert len(run(bank, ImpossibleTravel())) == 2
+
+
+def test_impossible_travel_found_when_the_far_payment_reaches_the_worker_first() -> None:
+    """Partitions and batches deliver out of time order: the New York payment is in
+    the graph before the Berlin one it is impossible after. The alert comes when the
+    Berlin payment arrives, with the id in-order processing gives."""
+    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
+    tables = cloned_card_bank().tables()
+    in_order = run(cloned_card_bank(), ImpossibleTravel())
+    changes = changes_of(tables, "time")
+    far = next(c for c in changes if c.table == "transactions" and c.key["txn_id"] == 3)
+    reordered = [c for c in changes if c is not far]
+    home = reordered.index(
+        next(c for c in reordered if c.table == "transactions" and c.key["txn_id"] == 2)
+    )
+    reordered.insert(home, far)  # New York, then Berlin
+    graph = MemoryHistory(builder)
+    engine = DetectionEngine(
+        graph, DetectionConfig(), builder, [(ImpossibleTravel(), False)], clock_ms=lambda: 0
+    )
+    raised: list[str] = []
+    for change in reordered:  # one change per batch, written before it is judged
+        assert change.row is not None
+        graph.add_rows(change.table, [change.row])
+        result = engine.run([change])
+        raised += [a["alert_id"] for a in result.alerts]
+        engine.confirm(result)
+    assert raised == ids(in_order)
 
 
 @pytest.mark.parametrize(
