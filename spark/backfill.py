@@ -33,7 +33,7 @@ from spark.sources import (
     decode_kafka,
     kafka_range,
     kafka_records,
-    latest_per_row,
+    newer_change,
     send_dead_letters,
 )
 from stream.topics import cdc_topics
@@ -50,6 +50,8 @@ class BackfillResult:
     dead_letters: int
     seconds: float
     handed_over: dict[str, int] = field(default_factory=dict)
+    # Where the time went: read + decode + newest per row, stub nodes, row writes.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def records_per_s(self) -> float:
@@ -61,7 +63,8 @@ def stub_references(change: RowChange, mapping: GraphMapping) -> Iterator[tuple[
 
     The worker MERGEs these as it goes and never removes them when the row that
     pointed at them changes (an IP a deleted login came from stays), so the backfill
-    creates them from every change of the history, not only the newest.
+    creates the ones superseded changes pointed at (`residue`); the newest change's
+    own are MERGEd with its row.
     """
     if change.row is None:
         return
@@ -71,6 +74,20 @@ def stub_references(change: RowChange, mapping: GraphMapping) -> Iterator[tuple[
                 value = change.row.get(end.column)
                 if value is not None:
                     yield (end.label, end.key, value)
+
+
+def newest_and_residue(
+    versions: Iterable[RowChange],
+) -> tuple[RowChange, set[tuple[str, str, Any]]]:
+    """A row's newest change (as `sources.latest_per_row` picks it) and the references
+    only its older changes made."""
+    ordered = list(versions)
+    newest = ordered[0]
+    for change in ordered[1:]:
+        newest = newer_change(newest, change)
+    mapping = default_mapping()
+    residue = {ref for c in ordered if c is not newest for ref in stub_references(c, mapping)}
+    return newest, residue - set(stub_references(newest, mapping))
 
 
 def _write_stubs(target: GraphTarget) -> Any:
@@ -119,6 +136,8 @@ def write_graph(
     target: GraphTarget,
     partitions: int,
     writers: int,
+    *,
+    stages: dict[str, float] | None = None,
 ) -> tuple[int, int]:
     """Stubs first, from `partitions` tasks (each node in one task: no lock cycles; a
     later delete of their own row removes them, as in the stream); then the newest
@@ -130,12 +149,17 @@ def write_graph(
     (retried, but the work is redone), hence one writer by default; decoding,
     deduplication and planning stay parallel.
     """
+    stages = stages if stages is not None else {}
+    began = time.perf_counter()
     distinct_stubs = stubs.distinct(partitions).cache()
     distinct_stubs.foreachPartition(_write_stubs(target))
     count = distinct_stubs.count()
     distinct_stubs.unpersist()
+    stages["stubs"] = time.perf_counter() - began
+    began = time.perf_counter()
     by_row = latest.keyBy(lambda c: (c.table, next(iter(c.key.values())))).partitionBy(writers)
     written = by_row.values().mapPartitions(_write_rows(target)).sum()
+    stages["rows"] = time.perf_counter() - began
     return int(written), count
 
 
@@ -204,16 +228,28 @@ def run_backfill(
         )
     with open_driver(settings) as driver:
         graph_writer(settings, driver, mapping).setup()
+    stages: dict[str, float] = {}
     decoded = decode_kafka(kafka_records(spark, settings, covered), partitions).cache()
     dead = send_dead_letters(decoded, settings)
     changes = changes_of(decoded)
-    stubs = changes.flatMap(lambda change: stub_references(change, default_mapping()))
-    latest = latest_per_row(changes)
-    rows, stub_count = write_graph(
-        latest, stubs, GraphTarget.from_settings(settings), partitions, writers
-    )
     change_count = changes.count()
+    # One shuffle gives each row's newest change and what its older ones pointed at.
+    planned = (
+        changes.keyBy(lambda c: (c.table, next(iter(c.key.values()))))
+        .groupByKey(partitions)
+        .mapValues(newest_and_residue)
+        .values()
+        .cache()
+    )
+    planned.count()
     decoded.unpersist()
+    stages["read_decode_plan"] = time.perf_counter() - began
+    latest = planned.map(lambda item: item[0])
+    stubs = planned.flatMap(lambda item: item[1])
+    rows, stub_count = write_graph(
+        latest, stubs, GraphTarget.from_settings(settings), partitions, writers, stages=stages
+    )
+    planned.unpersist()
     handed = hand_over(settings, covered) if handover else {}
     return BackfillResult(
         records=covered.records,
@@ -223,4 +259,5 @@ def run_backfill(
         dead_letters=dead,
         seconds=time.perf_counter() - began,
         handed_over=handed,
+        stage_seconds=stages,
     )

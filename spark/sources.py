@@ -144,15 +144,16 @@ def changes_of(decoded: RDD[Decoded]) -> RDD[RowChange]:
     return decoded.filter(lambda item: item[0] == "change").map(lambda item: item[1])
 
 
+def newer_change(a: RowChange, b: RowChange) -> RowChange:
+    """Of two changes to one row, the one the worker's LSN guard keeps: the higher LSN;
+    on a tie, the later record (a row's changes share one topic partition)."""
+    return a if (a.lsn, a.position.offset) >= (b.lsn, b.position.offset) else b
+
+
 def latest_per_row(changes: RDD[RowChange]) -> RDD[RowChange]:
-    """The newest change of every row (highest LSN; on a tie, the later record), as the
-    worker's LSN guard leaves it. A row's changes share one topic partition."""
-
-    def newer(a: RowChange, b: RowChange) -> RowChange:
-        return a if (a.lsn, a.position.offset) >= (b.lsn, b.position.offset) else b
-
+    """The newest change of every row."""
     keyed = changes.map(lambda c: ((c.table, next(iter(c.key.values()))), c))
-    return keyed.reduceByKey(newer).values()
+    return keyed.reduceByKey(newer_change).values()
 
 
 # -- PostgreSQL ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from cdc.values import DECODERS
 from fraudgraph.errors import ConfigError
 from fraudgraph.settings import Settings
 from graph.mapping import default_mapping
-from spark.backfill import stub_references
+from spark.backfill import newest_and_residue, stub_references
 from spark.cli import app as spark_app
 from spark.options import SparkOptions
 from spark.sources import KafkaRange, jdbc_url, snapshot_query
@@ -105,3 +105,26 @@ def test_invalid_spark_options_are_one_line_errors_before_spark_starts(
     result = CliRunner().invoke(spark_app, args)
     assert isinstance(result.exception, ConfigError)
     assert message in str(result.exception)
+
+
+def _login(lsn: int, ip: str | None, op: str = "u") -> RowChange:
+    row = None
+    if op != "d":
+        row = {"login_id": 7, "customer_id": 3, "device_id": 5, "ip_address": ip}
+    return RowChange("logins", op, {"login_id": 7}, row, lsn, 0, Position("t", 0, lsn))  # type: ignore[arg-type]
+
+
+def test_residue_is_what_only_the_superseded_versions_pointed_at() -> None:
+    newest, residue = newest_and_residue([_login(2, "10.0.0.2"), _login(1, "10.0.0.1")])
+    assert newest.lsn == 2
+    assert residue == {("IP", "address", "10.0.0.1")}
+
+
+def test_a_deleted_rows_references_all_stay_as_the_stream_leaves_them() -> None:
+    newest, residue = newest_and_residue([_login(1, "10.0.0.1"), _login(2, None, op="d")])
+    assert newest.op == "d"
+    assert residue == {
+        ("Customer", "customer_id", 3),
+        ("Device", "device_id", 5),
+        ("IP", "address", "10.0.0.1"),
+    }
