@@ -98,6 +98,23 @@ def latency(
     publish("latency", figures, json_out, _console)
 
 
+@app.command("quality")
+def quality(
+    *,
+    customers: Annotated[int, typer.Option(min=100, help="Bank size.")] = 10_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+    json_out: JsonOut = None,
+) -> None:
+    """Precision/recall per typology of the live pipeline's alerts (resets the demo bank)."""
+    from bench.live_quality import measure_live_quality  # noqa: PLC0415
+
+    figures = measure_live_quality(
+        get_settings(), customers=customers, days=days, seed=seed, console=_console
+    )
+    publish("quality", figures, json_out, _console)
+
+
 @app.command("clusters")
 def clusters(
     *,
