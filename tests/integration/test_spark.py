@@ -4,8 +4,8 @@ features and rings equal the streaming path's on the same simulated bank.
 One private connector (own topics) captures a small simulated bank; history gets
 updates and deletes before and after the backfill. The module starts a Neo4j of its
 own (others write to the shared one meanwhile); Community has one database, so the
-two graphs are built one after the other and compared by canonical checksum
-(`graph/admin.py`), emptied in between.
+two graphs are built one after the other and compared by their canonical lines
+(`graph/admin.py`, less orphaned reference stubs: see ORPHAN_STUBS), emptied in between.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import neo4j
+import orjson
 import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -29,7 +30,7 @@ from detection.clusters import fetch_suspicious_links, find_rings, ring_findings
 from detection.graph_history import GraphHistory
 from fraudgraph.contract import BANK_TABLES
 from fraudgraph.settings import Settings
-from graph.admin import canonical_lines, clear_graph, graph_checksum
+from graph.admin import canonical_lines, clear_graph
 from graph.mapping import default_mapping
 from spark.analysis import run_analysis
 from spark.backfill import run_backfill
@@ -181,8 +182,7 @@ def graphs(bank: Bank, spark: SparkSession) -> dict[str, Any]:
     after_backfill = _committed(bank, handed.worker_group)
     bank.change_history(2)
     _stream(bank, handed.worker_group)
-    backfilled = graph_checksum(bank.driver)
-    backfilled_lines = canonical_lines(bank.driver)
+    backfilled = settled_lines(bank.driver)
     clear_graph(bank.driver)
     _stream(bank, f"{bank.settings.topic_prefix}-only")
     return {
@@ -190,9 +190,26 @@ def graphs(bank: Bank, spark: SparkSession) -> dict[str, Any]:
         "covered_end": covered_end,
         "handover": after_backfill,
         "backfilled": backfilled,
-        "backfilled_lines": backfilled_lines,
-        "streamed": graph_checksum(bank.driver),
+        "streamed": settled_lines(bank.driver),
     }
+
+
+# A node known only by reference (no row of its own: no _lsn) that nothing links to
+# any more, e.g. the IP of a deleted login. The worker leaves one when the row's
+# older version and its change arrive in different batches, and none when one batch
+# holds both (it writes only the newest change of a row per batch): an artefact of
+# batch boundaries, so the comparison leaves these out (spark/README.md).
+ORPHAN_STUBS = """
+MATCH (n) WHERE n._lsn IS NULL AND NOT n:_Deleted AND NOT EXISTS { (n)--() }
+RETURN labels(n) AS labels, properties(n) AS props
+"""
+
+
+def settled_lines(driver: neo4j.Driver) -> list[bytes]:
+    """The canonical lines (graph/admin.py) without orphaned reference stubs."""
+    records, _, _ = driver.execute_query(ORPHAN_STUBS)
+    orphans = {orjson.dumps(r.data(), option=orjson.OPT_SORT_KEYS) for r in records}
+    return [line for line in canonical_lines(driver) if line not in orphans]
 
 
 def test_backfill_then_stream_equals_streaming_everything(
@@ -200,12 +217,16 @@ def test_backfill_then_stream_equals_streaming_everything(
 ) -> None:
     assert graphs["backfill"].rows_written > 0
     assert graphs["backfill"].dead_letters == 0
-    if graphs["backfilled"] != graphs["streamed"]:
-        streamed = set(canonical_lines(bank.driver))
-        backfilled = set(graphs["backfilled_lines"])
+    backfilled, streamed = graphs["backfilled"], graphs["streamed"]
+    assert len(streamed) > 2000, "the graph holds the simulated bank"
+    if backfilled != streamed:
+        only_backfilled, only_streamed = (
+            set(backfilled) - set(streamed),
+            set(streamed) - set(backfilled),
+        )
         raise AssertionError(
-            f"only after backfill: {sorted(backfilled - streamed)[:3]}; "
-            f"only streamed: {sorted(streamed - backfilled)[:3]}"
+            f"only after backfill: {sorted(only_backfilled)[:3]}; "
+            f"only streamed: {sorted(only_streamed)[:3]}"
         )
 
 
