@@ -105,8 +105,6 @@ def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:
     """Louvain over the suspicious subgraph every `cluster_interval_seconds` (see
     detection/periodic.py)."""
     transactions = f"{settings.topic_prefix}.{settings.source_schema}.transactions"
-    # "spawn": a fresh interpreter, not a fork of a process holding Kafka client threads.
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
     @app.timer(interval=settings.cluster_interval_seconds)  # type: ignore[untyped-decorator]
     async def find_rings_periodically() -> None:
@@ -114,7 +112,11 @@ def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:
         if not leads_cluster_runs(assigned, transactions):
             return
         try:
-            run = await asyncio.get_running_loop().run_in_executor(pool, run_cluster_job)
+            # A child per run, gone when the run ends: an idle pool child would outlive a
+            # worker killed with SIGKILL. "spawn": a fresh interpreter, not a fork of a
+            # process holding Kafka client threads.
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                run = await asyncio.get_running_loop().run_in_executor(pool, run_cluster_job)
         except Exception as error:  # noqa: BLE001 - the next run may succeed; batches go on
             metrics.CLUSTER_RUNS.labels("failed").inc()
             log.warning("cluster_run_failed", error=f"{type(error).__name__}: {str(error)[:300]}")

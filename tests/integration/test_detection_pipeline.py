@@ -276,7 +276,13 @@ def test_replaying_the_topics_raises_the_same_alert_ids(detecting: Detecting) ->
         detecting.topics,
         timeout=120,
     )
-    expected = {a["alert_id"] for a in _all_alerts(detecting, detecting.settings.alerts_topic)}
+    # The periodic community run judges the whole graph as it stands when its timer fires,
+    # not the replayed stream: its alerts depend on timing, so only the stream's compare.
+    expected = {
+        a["alert_id"]
+        for a in _all_alerts(detecting, detecting.settings.alerts_topic)
+        if a["rule"] != "ring_community"
+    }
     assert expected, "the bank raised alerts to compare"
     # A second worker group reads every CDC topic from offset 0 into its own alerts topic.
     replay = detecting.settings.model_copy(
@@ -296,7 +302,11 @@ def test_replaying_the_topics_raises_the_same_alert_ids(detecting: Detecting) ->
             interval=1,
             abort=worker.exit_reason,
         )
-        again = {a["alert_id"] for a in _all_alerts(detecting, replay.alerts_topic)}
+        again = {
+            a["alert_id"]
+            for a in _all_alerts(detecting, replay.alerts_topic)
+            if a["rule"] != "ring_community"
+        }
     finally:
         worker.kill()
     assert again == expected
