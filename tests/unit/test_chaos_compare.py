@@ -56,7 +56,8 @@ def test_missing_extra_and_conflicting_alerts() -> None:
     )
     verdict = judge(chaos, reference)
     assert verdict.alerts_missing == 1  # y
-    assert verdict.alerts_duplicated == 2  # z was never raised by the reference; x conflicts
+    assert verdict.alerts_duplicated == 1  # z was never raised by the reference
+    assert verdict.alerts_revised == 1  # x sent again with other evidence: a revision
 
 
 def test_order_dependent_rules_are_reported_apart() -> None:
