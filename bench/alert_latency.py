@@ -26,10 +26,9 @@ from rich.console import Console
 from bench.ingest import clear_shared_graph
 from bench.pipeline import (
     end_offsets,
-    fraudgraph_command,
     group_lag,
     run_fraudgraph,
-    start_group_at,
+    start_fresh_worker,
 )
 from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
@@ -122,14 +121,8 @@ def measure_alert_latency(
     )
     with open_driver(settings) as driver:
         clear_shared_graph(driver)
-    start_group_at(settings.kafka_bootstrap, f"{run}-worker", before_load)
-    log = (work / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [fraudgraph_command(), "worker", "--log-level", "WARNING"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    worker = start_fresh_worker(
+        settings.kafka_bootstrap, run, before_load, env, work / "worker.log"
     )
     results: dict[str, Any] = {
         "customers": customers,
@@ -190,5 +183,4 @@ def measure_alert_latency(
             worker.wait(30)
         except subprocess.TimeoutExpired:
             worker.kill()
-        log.close()
     return results

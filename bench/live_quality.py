@@ -23,10 +23,9 @@ from rich.console import Console
 from bench.ingest import clear_shared_graph
 from bench.pipeline import (
     end_offsets,
-    fraudgraph_command,
     group_lag,
     run_fraudgraph,
-    start_group_at,
+    start_fresh_worker,
 )
 from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
 from evaluation.scoring import report_to_json, score
@@ -82,14 +81,8 @@ def measure_live_quality(
     loaded_s = time.monotonic() - began
     with open_driver(settings) as driver:
         clear_shared_graph(driver)
-    start_group_at(settings.kafka_bootstrap, f"{run}-worker", before_load)
-    log = (work / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [fraudgraph_command(), "worker", "--log-level", "WARNING"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    worker = start_fresh_worker(
+        settings.kafka_bootstrap, run, before_load, env, work / "worker.log"
     )
     try:
         console.print("worker building the graph and detecting …")
@@ -108,7 +101,6 @@ def measure_live_quality(
             worker.wait(30)
         except subprocess.TimeoutExpired:
             worker.kill()
-        log.close()
     batch = read_topic(settings.kafka_bootstrap, alerts_topic, timeout=120)
     report = score(read_labels(labels), batch.alerts, load_rule_map(DEFAULT_RULE_MAP))
     console.print(report_table(report))

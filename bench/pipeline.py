@@ -75,3 +75,21 @@ def run_fraudgraph(args: list[str], env: dict[str, str], timeout: float) -> None
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise PipelineBenchError(f"fraudgraph {args[0]} failed: {' / '.join(tail)}")
+
+
+def start_fresh_worker(
+    bootstrap: str, run: str, offsets: list[TopicPartition], env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """A worker of group `<run>-worker` that reads from `offsets` on, logging to `log`.
+
+    The shared graph is cleared by the caller first: the worker builds it anew.
+    """
+    start_group_at(bootstrap, f"{run}-worker", offsets)
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [fraudgraph_command(), "worker", "--log-level", "WARNING"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
