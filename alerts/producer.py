@@ -55,6 +55,8 @@ class KafkaAlertSink:
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "logger": kafka_client_logger(),
+                # Unserved info lines (BGQUEUE at close) bypass the logger: warnings up.
+                "log_level": 4,
             }
         )
 

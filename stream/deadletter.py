@@ -64,6 +64,8 @@ class KafkaDeadLetterSink:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "logger": kafka_client_logger(),
+                # Unserved info lines (BGQUEUE at close) bypass the logger: warnings up.
+                "log_level": 4,
             }
         )
 

@@ -23,7 +23,8 @@ def cdc_topics(settings: Settings, mapping: GraphMapping) -> list[str]:
 
 def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
     """Create output topics that do not exist yet (brokers here do not auto-create)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # log_level 4: its info lines at close would reach stderr raw, not as JSON log lines.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except KafkaException as error:

@@ -86,6 +86,8 @@ class KafkaSink:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "logger": kafka_client_logger(),
+                # Unserved info lines (BGQUEUE at close) bypass the logger: warnings up.
+                "log_level": 4,
             }
         )
 

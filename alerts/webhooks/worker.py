@@ -103,6 +103,8 @@ class DeliveryWorker:
                 "group.id": settings.webhooks_group,
                 "client.id": "fraudgraph-webhooks",
                 "logger": kafka_client_logger(),
+                # Unserved info lines (BGQUEUE at close) bypass the logger: warnings up.
+                "log_level": 4,
                 "enable.auto.commit": False,
                 # A new group delivers what is already on the topic: nothing is lost,
                 # and alerts a receiver already has are deduplicated by webhook-id.
