@@ -10,7 +10,6 @@ that triggered it. Same machine, same clock.
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import tempfile
@@ -25,8 +24,10 @@ from rich.console import Console
 
 from bench.ingest import clear_shared_graph
 from bench.pipeline import (
+    cdc_ends_before_load,
     end_offsets,
     group_lag,
+    private_run_env,
     run_fraudgraph,
     start_fresh_worker,
 )
@@ -34,9 +35,7 @@ from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
 from graph.connection import open_driver
-from graph.mapping import default_mapping
 from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
 
 
 class LatencyBenchError(FraudgraphError):
@@ -86,23 +85,10 @@ def measure_alert_latency(
     console: Console,
 ) -> dict[str, Any]:
     run = f"latency-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        **settings.as_environment(),
-        "FRAUDGRAPH_WORKER_GROUP": f"{run}-worker",
-        "FRAUDGRAPH_ALERTS_TOPIC": f"{run}.alerts",
-        "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run}.alerts-shadow",
-        "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run}.deadletter",
-        # Latency, not throughput: small batches leave as soon as they are due.
-        "FRAUDGRAPH_WORKER_BATCH_SECONDS": "0.05",
-        "FRAUDGRAPH_METRICS_PORT": "0",
-    }
+    # Latency, not throughput: small batches leave as soon as they are due.
+    env = private_run_env(settings, run, FRAUDGRAPH_WORKER_BATCH_SECONDS="0.05")
     work = Path(tempfile.mkdtemp(prefix=f"{run}-"))
-    topics = cdc_topics(settings, default_mapping())
-    ensure_topics(settings.kafka_bootstrap, topics)
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{run}-probe"})
-    before_load = end_offsets(probe, topics)
-    probe.close()
+    topics, before_load = cdc_ends_before_load(settings, run)
     console.print(f"bulk-loading {customers:,} customers …")
     run_fraudgraph(
         [

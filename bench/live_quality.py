@@ -8,7 +8,6 @@ runs detection, and `fraudgraph eval` scores the alerts topic against the labels
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time
@@ -17,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer
 from rich.console import Console
 
 from bench.ingest import clear_shared_graph
 from bench.pipeline import (
-    end_offsets,
+    cdc_ends_before_load,
     group_lag,
+    private_run_env,
     run_fraudgraph,
     start_fresh_worker,
 )
@@ -32,10 +31,8 @@ from evaluation.scoring import report_to_json, score
 from evaluation.sources import read_topic
 from fraudgraph.settings import Settings
 from graph.connection import open_driver
-from graph.mapping import default_mapping
 from simulator.labels import read_labels
 from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
 
 
 def measure_live_quality(
@@ -43,22 +40,10 @@ def measure_live_quality(
 ) -> dict[str, Any]:
     run = f"quality-{uuid.uuid4().hex[:8]}"
     alerts_topic = f"{run}.alerts"
-    env = {
-        **os.environ,
-        **settings.as_environment(),
-        "FRAUDGRAPH_WORKER_GROUP": f"{run}-worker",
-        "FRAUDGRAPH_ALERTS_TOPIC": alerts_topic,
-        "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run}.alerts-shadow",
-        "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run}.deadletter",
-        "FRAUDGRAPH_METRICS_PORT": "0",
-    }
+    env = private_run_env(settings, run)
     work = Path(tempfile.mkdtemp(prefix=f"{run}-"))
     labels = work / "labels.jsonl"
-    topics = cdc_topics(settings, default_mapping())
-    ensure_topics(settings.kafka_bootstrap, topics)
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{run}-probe"})
-    before_load = end_offsets(probe, topics)
-    probe.close()
+    topics, before_load = cdc_ends_before_load(settings, run)
     console.print(f"bulk-loading {customers:,} customers, {days} days (seed {seed}) …")
     began = time.monotonic()
     run_fraudgraph(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +11,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.settings import Settings
+from graph.mapping import default_mapping
+from stream.topics import cdc_topics, ensure_topics
 
 
 class PipelineBenchError(FraudgraphError):
@@ -93,3 +97,28 @@ def start_fresh_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def private_run_env(settings: Settings, run: str, **extra: str) -> dict[str, str]:
+    """A child's environment with the run's own worker group and alert/dead-letter topics."""
+    return {
+        **os.environ,
+        **settings.as_environment(),
+        "FRAUDGRAPH_WORKER_GROUP": f"{run}-worker",
+        "FRAUDGRAPH_ALERTS_TOPIC": f"{run}.alerts",
+        "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run}.alerts-shadow",
+        "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run}.deadletter",
+        "FRAUDGRAPH_METRICS_PORT": "0",
+        **extra,
+    }
+
+
+def cdc_ends_before_load(settings: Settings, run: str) -> tuple[list[str], list[TopicPartition]]:
+    """The CDC topics (created if missing) and their end offsets now, before a bulk load."""
+    topics = cdc_topics(settings, default_mapping())
+    ensure_topics(settings.kafka_bootstrap, topics)
+    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{run}-probe"})
+    try:
+        return topics, end_offsets(probe, topics)
+    finally:
+        probe.close()
