@@ -106,6 +106,7 @@ def clusters(
     from graph.connection import open_driver  # noqa: PLC0415
 
     settings = get_settings()
+    published: set[str] = set()  # ring alerts sent by earlier runs of `--every`
 
     def run_once() -> None:
         began = time.perf_counter()
@@ -130,8 +131,11 @@ def clusters(
             )
         if produce:
             findings = analysis.ring_findings(rings, found.accounts_of, min_score=min_score)
-            sent = analysis.produce_ring_alerts(settings, findings, time.time_ns() // 1_000_000)
-            _out.print(f"{sent} cluster alerts produced to {settings.alerts_topic}")
+            sent = analysis.produce_ring_alerts(
+                settings, findings, time.time_ns() // 1_000_000, published
+            )
+            published.update(sent)
+            _out.print(f"{len(sent)} cluster alerts produced to {settings.alerts_topic}")
 
     if every is None:
         run_once()

@@ -399,14 +399,23 @@ def rings_table(rings: Sequence[Ring], limit: int = 30) -> Table:
     return table
 
 
-def produce_ring_alerts(settings: Settings, findings: Sequence[Finding], now_ms: int) -> int:
-    """Publish the findings as cluster alerts on the alerts topic; returns how many.
+def produce_ring_alerts(
+    settings: Settings,
+    findings: Sequence[Finding],
+    now_ms: int,
+    published: Collection[str] = (),
+) -> list[str]:
+    """Publish the findings not in `published` as cluster alerts; returns their ids.
+
+    A periodic run finds the same rings again and again: their ids are stable, and a
+    ring re-alerts only when it reaches a new size tier (a new id), so what this
+    process already published is not produced again.
 
     Hook into the alerts producer (alerts/producer.py, owned with the worker); imported
     here so an analysis that does not produce never loads the Kafka client.
     """
     from alerts.producer import produce_alerts  # noqa: PLC0415 - only when producing
 
-    alerts = [to_alert(finding, now_ms) for finding in findings]
-    produce_alerts(settings, alerts)
-    return len(alerts)
+    fresh = [f for f in findings if f.alert_id not in published]
+    produce_alerts(settings, [to_alert(finding, now_ms) for finding in fresh])
+    return [finding.alert_id for finding in fresh]

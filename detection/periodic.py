@@ -5,8 +5,10 @@ suspicious subgraph sees rings the increments cannot (a ring bound by several we
 links). It runs in a child process, not a thread of the worker: networkx is pure
 Python and would hold the GIL for seconds, stalling the batches (and their latency).
 Only the worker holding partition 0 of the transactions topic runs it, so several
-workers do not repeat the same work; its alert ids are stable, so a rerun after a
-rebalance raises nothing new.
+workers do not repeat the same work. Ring alert ids are stable and the worker
+remembers which it published, so the next run produces only rings that are new or
+grew to a new size tier; after a restart or a rebalance a run may repeat ids, which
+consumers and the webhook worker deduplicate.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ class ClusterParams:
 class ClusterRun:
     links: int
     rings: int
-    alerts: int
+    published: list[str]  # ids of the alerts this run produced
     seconds: float
 
 
-def run_cluster_job(params: ClusterParams = ClusterParams()) -> ClusterRun:
-    """Read the suspicious subgraph, find rings, publish their alerts (child process)."""
+def run_cluster_job(
+    published: frozenset[str] = frozenset(), params: ClusterParams = ClusterParams()
+) -> ClusterRun:
+    """Read the suspicious subgraph, find rings, publish the alerts not in `published`
+    (child process)."""
     from detection import clusters as analysis  # noqa: PLC0415 - networkx in the child only
     from graph.connection import open_driver  # noqa: PLC0415
 
@@ -57,10 +62,28 @@ def run_cluster_job(params: ClusterParams = ClusterParams()) -> ClusterRun:
         resolution=params.resolution,
     )
     findings = analysis.ring_findings(rings, found.accounts_of, min_score=params.min_score)
-    sent = analysis.produce_ring_alerts(settings, findings, time.time_ns() // 1_000_000)
+    sent = analysis.produce_ring_alerts(settings, findings, time.time_ns() // 1_000_000, published)
     return ClusterRun(len(found.links), len(rings), sent, time.perf_counter() - began)
 
 
 def leads_cluster_runs(assigned: Iterable[tuple[str, int]], transactions_topic: str) -> bool:
     """Whether this worker holds partition 0 of the transactions topic (one worker does)."""
     return any(topic == transactions_topic and part == 0 for topic, part in assigned)
+
+
+class PublishedRings:
+    """Ids of the ring alerts this worker published, newest last, bounded."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._ids: dict[str, None] = {}
+
+    def snapshot(self) -> frozenset[str]:
+        return frozenset(self._ids)
+
+    def add(self, alert_ids: Iterable[str]) -> None:
+        for alert_id in alert_ids:
+            self._ids.pop(alert_id, None)
+            self._ids[alert_id] = None
+        while len(self._ids) > self.limit:
+            del self._ids[next(iter(self._ids))]

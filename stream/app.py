@@ -21,7 +21,7 @@ from typing import Any, NoReturn, cast
 
 import faust
 
-from detection.periodic import leads_cluster_runs, run_cluster_job
+from detection.periodic import PublishedRings, leads_cluster_runs, run_cluster_job
 from fraudgraph.settings import Settings
 from graph.mapping import GraphMapping
 from observability import metrics
@@ -105,6 +105,7 @@ def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:
     """Louvain over the suspicious subgraph every `cluster_interval_seconds` (see
     detection/periodic.py)."""
     transactions = f"{settings.topic_prefix}.{settings.source_schema}.transactions"
+    published = PublishedRings()
 
     @app.timer(interval=settings.cluster_interval_seconds)  # type: ignore[untyped-decorator]
     async def find_rings_periodically() -> None:
@@ -116,18 +117,21 @@ def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:
             # worker killed with SIGKILL. "spawn": a fresh interpreter, not a fork of a
             # process holding Kafka client threads.
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                run = await asyncio.get_running_loop().run_in_executor(pool, run_cluster_job)
+                run = await asyncio.get_running_loop().run_in_executor(
+                    pool, run_cluster_job, published.snapshot()
+                )
         except Exception as error:  # noqa: BLE001 - the next run may succeed; batches go on
             metrics.CLUSTER_RUNS.labels("failed").inc()
             log.warning("cluster_run_failed", error=f"{type(error).__name__}: {str(error)[:300]}")
             return
+        published.add(run.published)
         metrics.CLUSTER_RUNS.labels("ok").inc()
         metrics.CLUSTER_RUN_SECONDS.observe(run.seconds)
         log.info(
             "cluster_run",
             links=run.links,
             rings=run.rings,
-            alerts=run.alerts,
+            alerts=len(run.published),
             seconds=round(run.seconds, 2),
         )
 

@@ -347,7 +347,7 @@ class _Payout:
 class AccountTakeover(Detector):
     rule: ClassVar[str] = "account_takeover"
     kind = "anomaly"
-    handles: ClassVar[frozenset[EventKind]] = frozenset({"transaction", "customer"})
+    handles: ClassVar[frozenset[EventKind]] = frozenset({"transaction", "customer", "login"})
     params_model = AccountTakeoverParams
     params: AccountTakeoverParams
 
@@ -436,6 +436,8 @@ class AccountTakeover(Detector):
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
         if event.kind == "customer":
             yield from self._on_change(event, ctx)
+        elif event.kind == "login":
+            yield from self._on_late_login(event, ctx)
         else:
             yield from self._on_payout(event, ctx)
 
@@ -450,6 +452,32 @@ class AccountTakeover(Detector):
         if hits:
             accounts = self._current_accounts(ctx, customer.customer_id)
             yield self._session_finding(hits[-1], customer.customer_id, accounts, event.at)
+
+    def _on_late_login(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        """A login reaching the graph after the contact change it preceded.
+
+        Logins and customers are separate topics, so the change can be judged before
+        the session's logins arrive and find no session. Each login near a change
+        judges the change again, as it would have been judged with every login in
+        view: same session, same anchor, same alert id, whichever came first.
+        """
+        login = event.login
+        customer = ctx.customer(login.customer_id)
+        if customer is None or customer.updated_at is None:
+            return
+        changed = self._changed_at(customer, customer.updated_at)
+        if changed is None:
+            return
+        # Only logins that could belong to the session before this change: a failed
+        # try, the new device's first login, the session itself.
+        reach = self.params.change_minutes + self.params.failed_minutes
+        if not changed - int(reach * MINUTE_MS) <= login.at <= changed:
+            return
+        sessions = self._sessions(ctx, customer.customer_id, changed, changed)
+        hits = [s for s in sessions if self._after_change(s)]
+        if hits:
+            accounts = self._current_accounts(ctx, customer.customer_id)
+            yield self._session_finding(hits[-1], customer.customer_id, accounts, changed)
 
     def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
         txn = event.txn

@@ -197,10 +197,17 @@ def test_produce_ring_alerts_hands_valid_alerts_to_the_producer(
     sent: list[Any] = []
     monkeypatch.setattr(alerts.producer, "produce_alerts", lambda _s, a: sent.extend(a))
     findings = ring_findings(find_rings(ring(1, 4)), {})
-    count = clusters.produce_ring_alerts(Settings(), findings, 1_700_000_000_000)
-    assert count == len(sent) == 1
+    produced = clusters.produce_ring_alerts(Settings(), findings, 1_700_000_000_000)
+    assert produced == [a["alert_id"] for a in sent] and len(sent) == 1
     assert alert_errors(sent[0]) == []
     assert sent[0]["detected_at"].startswith("2023-11-14")
+    # The next periodic run finds the same ring: nothing is produced again ...
+    assert clusters.produce_ring_alerts(Settings(), findings, 1, set(produced)) == []
+    assert len(sent) == 1
+    # ... until it grows to a new size tier (a new id).
+    grown = ring_findings(find_rings(ring(1, 5)), {})
+    assert clusters.produce_ring_alerts(Settings(), grown, 2, set(produced)) != []
+    assert len(sent) == 2
 
 
 # -- the Neo4j reader, through a fake driver --------------------------------------------------

@@ -457,10 +457,39 @@ def test_takeover_payout_abroad_names_only_the_victim() -> None:
 
 def test_takeover_session_id_same_from_change_and_payout() -> None:
     by_event = findings_by_event(takeover_bank(), AccountTakeover())
-    assert [key for key, _ in by_event] == ["customer", "11"]
-    change, payout = by_event[0][1], by_event[1][1]
+    # With the whole history in view, the session's logins judge the change too.
+    assert [key for key, _ in by_event] == ["customer", "login", "login", "login", "11"]
+    change, payout = by_event[0][1], by_event[-1][1]
     assert len(change) == 1 and len(payout) == 2
     assert payout[0] == change[0]
+    assert {found for _, (found, *_) in by_event} == {change[0]}
+
+
+def test_takeover_found_when_the_contact_change_reaches_the_worker_first() -> None:
+    """Customers and logins are separate topics: the change can be in the graph before
+    the session's logins. The alert then comes with the late login, same id."""
+    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
+    tables = takeover_bank(payout=False).tables()
+    in_order = run(takeover_bank(payout=False), AccountTakeover())
+    changes = changes_of(tables, "time")
+    session = [c for c in changes if c.table == "logins" and c.row and c.row["device_id"] == 66]
+    change = next(c for c in changes if c.table == "customers" and c.key["customer_id"] == 1)
+    reordered = [c for c in changes if c not in session]
+    reordered.insert(reordered.index(change) + 1, session[-1])  # the success, then
+    reordered[reordered.index(change) + 2 : reordered.index(change) + 2] = session[:-1]
+    graph = MemoryHistory(builder)
+    engine = DetectionEngine(
+        graph, DetectionConfig(), builder, [(AccountTakeover(), False)], clock_ms=lambda: 0
+    )
+    raised: list[str] = []
+    for one in reordered:  # one change per batch, written before it is judged
+        assert one.row is not None
+        graph.add_rows(one.table, [one.row])
+        result = engine.run([one])
+        raised += [a["alert_id"] for a in result.alerts]
+        engine.confirm(result)
+    assert raised == ids(in_order)
+    assert len(raised) == 1
 
 
 def test_takeover_same_ids_in_snapshot_order() -> None:

@@ -6,7 +6,7 @@ import os
 import signal
 
 from detection.cli import run_periodically
-from detection.periodic import leads_cluster_runs
+from detection.periodic import PublishedRings, leads_cluster_runs
 from graph.errors import GraphUnavailableError
 
 
@@ -33,3 +33,10 @@ def test_only_the_worker_holding_partition_0_of_transactions_runs_louvain() -> N
     assert leads_cluster_runs([("bank.bank.customers", 0), (topic, 0)], topic)
     assert not leads_cluster_runs([("bank.bank.customers", 0), (topic, 1), (topic, 2)], topic)
     assert not leads_cluster_runs([], topic)
+
+
+def test_published_ring_ids_are_remembered_up_to_a_bound() -> None:
+    published = PublishedRings(limit=3)
+    published.add(["a", "b", "c"])
+    published.add(["a", "d"])  # "a" seen again: newest now; "b" is the oldest
+    assert published.snapshot() == frozenset({"c", "a", "d"})
