@@ -763,12 +763,37 @@ class VelocityBurst(Detector):
         txn = event.txn
         if txn.channel not in CARD_CHANNELS or txn.card_id is None:
             return
+        # Partitions deliver a card's payments out of time order: the later ones of a
+        # burst may be in the graph already, each judged without this one. In-order
+        # processing would have judged them with it, so they are judged again, in
+        # time order; a burst has one anchor (its first payment), so the first hit
+        # is the alert. Live, nothing is later and only the trigger is judged.
+        gap = int(self.params.max_gap_minutes * MINUTE_MS)
+        ends = [txn]
+        ahead = ctx.card_txns(
+            txn.card_id, txn.at, txn.at + int(self.params.lookback_hours * HOUR_MS)
+        )
+        for later in ahead:
+            if (later.at, later.txn_id) <= (txn.at, txn.txn_id):
+                continue
+            if later.at - ends[-1].at > gap:
+                break
+            ends.append(later)
+        for end in ends:
+            finding = self._judge(end, ctx)
+            if finding is not None:
+                yield finding
+                return
+
+    def _judge(self, txn: Txn, ctx: Context) -> Finding | None:
+        """The burst ending at `txn`, if it is one."""
+        assert txn.card_id is not None
         # The burst is looked for on the card (its recent history is short and
         # prefetched); the account's 30-day history is read only for candidates.
         since = txn.at - int(self.params.lookback_hours * HOUR_MS)
         run = self._run(ctx.card_txns(txn.card_id, since, txn.at), txn)
         if len(run) < self.params.min_payments:
-            return
+            return None
         first = run[0]
         since = first.at - int(self.params.history_days * DAY_MS)
         before = [
@@ -781,13 +806,13 @@ class VelocityBurst(Detector):
         expected = max(len(before), 1) * duration / span
         ratio = len(run) / expected
         if ratio < self.params.min_ratio:
-            return
+            return None
         owner = ctx.owner(txn.account_id)
         entities = [Entity("account", str(txn.account_id), "payer")]
         if owner is not None:
             entities.insert(0, Entity("customer", str(owner), "owner"))
         minutes = (txn.at - first.at) / MINUTE_MS
-        yield Finding(
+        return Finding(
             rule=self.rule,
             kind=self.kind,
             anchor=f"card:{txn.card_id}:{first.txn_id}",

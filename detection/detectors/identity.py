@@ -46,6 +46,7 @@ ADDRESS = "Address"
 # Size tiers of a ring's alert: a ring re-alerts when it grows into the next tier
 # (Fibonacci: each step is material, ~1.6x), not on every new member.
 RING_TIERS = (3, 5, 8, 13, 21, 34, 55, 89, 144)
+LATEST = 2**62  # "as of now": every customer in the graph is known
 
 
 # -- what a customer is known to hold at a time --------------------------------------
@@ -57,6 +58,11 @@ def known_at(customer: CustomerInfo, at: int) -> bool:
     """
     since = customer.updated_at or customer.created_at
     return since is None or since <= at
+
+
+def _since(customer: CustomerInfo) -> int:
+    """When the customer's current identifiers were first held (0: unknown)."""
+    return customer.updated_at or customer.created_at or 0
 
 
 def strong_of(customer: CustomerInfo) -> list[IdentityKey]:
@@ -375,12 +381,55 @@ class SharedIdentifiers(Detector):
         if customer is None or not strong_of(customer) or not known_at(customer, event.at):
             return
         judgement = judge_sharing(ctx, customer, event.at, self.params)
-        if judgement is None:
-            return
+        if judgement is not None:
+            if account is None:
+                yield self._customer_finding(ctx, customer, judgement, event.at)
+            else:
+                yield self._account_finding(customer, account, judgement, event.at)
         if account is None:
-            yield self._customer_finding(ctx, customer, judgement, event.at)
-        else:
-            yield self._account_finding(customer, account, judgement, event.at)
+            yield from self._judged_again(ctx, customer, event.at)
+
+    def _judged_again(self, ctx: Context, customer: CustomerInfo, at: int) -> Iterator[Finding]:
+        """What in-order processing would have raised with this customer in view.
+
+        Customers and accounts are separate topics, and partitions of one topic are
+        read at different paces: a customer can reach the graph after customers who
+        joined later and share its identifiers, or after its own accounts. Those were
+        judged without it. Each is judged again as of its own time (the graph filtered
+        to what was known then), so the alerts and ids are those of in-order
+        processing, whichever arrived first; the ones already sent are deduplicated.
+        """
+        everyone = expand_component(
+            ctx,
+            customer,
+            LATEST,
+            max_members=self.params.max_members,
+            max_holders=self.params.max_holders,
+            max_hops=self.params.max_hops,
+        )
+        if len(everyone.members) < 2:
+            return  # shares nothing with anyone: nothing was judged without it
+        later = [
+            member
+            for member in everyone.members.values()
+            if member.customer_id == customer.customer_id or _since(member) > at
+        ]
+        owned = ctx.accounts_of_many(sorted(m.customer_id for m in later))
+        infos = ctx.accounts(sorted({a for ids in owned.values() for a in ids}))
+        for member in sorted(later, key=lambda m: (_since(m), m.customer_id)):
+            since = _since(member)
+            if member.customer_id != customer.customer_id:
+                judgement = judge_sharing(ctx, member, since, self.params)
+                if judgement is not None:
+                    yield self._customer_finding(ctx, member, judgement, since)
+            for account_id in owned.get(member.customer_id, []):
+                account = infos.get(account_id)
+                opened = account.opened_at if account is not None else None
+                if account is None or opened is None or opened < at or opened < since:
+                    continue
+                judgement = judge_sharing(ctx, member, opened, self.params)
+                if judgement is not None:
+                    yield self._account_finding(member, account, judgement, opened)
 
     def _customer_finding(
         self, ctx: Context, customer: CustomerInfo, judgement: Judgement, at: int

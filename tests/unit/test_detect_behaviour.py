@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cdc.changes import RowChange
 from detection.context import Context
 from detection.detector import Detector
 from detection.detectors.behaviour import (
@@ -33,7 +34,7 @@ from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
 from simulator.rows import Account, Customer, Login, Transaction
-from tests.unit.detect_support import ids
+from tests.unit.detect_support import ids, run_delivered
 from tests.unit.detect_support import run as run_tables
 
 T0 = datetime(2026, 10, 10, 8, 0, tzinfo=UTC)
@@ -581,6 +582,28 @@ def test_velocity_burst_on_a_card_paying_far_faster_than_its_account() -> None:
     assert named(alerts[0], "customer") == {"1": "owner"}
     again = run(bank, VelocityBurst(), order="snapshot", batch=5)
     assert ids(again) == ids(alerts)
+
+
+def test_velocity_burst_found_when_its_later_payments_arrive_first() -> None:
+    """Another partition delivered the burst's second half first: neither half alone
+    holds ten payments. The first half's payments judge again the ones after them,
+    and the alert is the one in-order processing raises (anchored on the first)."""
+    bank = everyday_bank(customers=1)
+    burst = [bank.online(1, n * 2, 60 + n, merchant=70 + n) for n in range(12)]
+
+    def later_half_first(changes: list[RowChange]) -> list[RowChange]:
+        def in_second_half(c: RowChange) -> bool:
+            return c.table == "transactions" and c.key["txn_id"] in burst[6:]
+
+        return (
+            [c for c in changes if not in_second_half(c) and c.key.get("txn_id") not in burst[:6]]
+            + [c for c in changes if in_second_half(c)]
+            + [c for c in changes if c.table == "transactions" and c.key["txn_id"] in burst[:6]]
+        )
+
+    in_order = run(bank, VelocityBurst())
+    shuffled = run_delivered(bank.tables(), VelocityBurst(), later_half_first)
+    assert ids(shuffled) == ids(in_order) and len(in_order) == 1
 
 
 def test_velocity_burst_quiet_on_a_short_shopping_spree() -> None:

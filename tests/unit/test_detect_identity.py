@@ -33,7 +33,7 @@ from fraudgraph.errors import ConfigError
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
 from simulator.rows import Account, Customer, FraudReport, Transaction
-from tests.unit.detect_support import ids
+from tests.unit.detect_support import ids, run_delivered, tables_reversed
 from tests.unit.detect_support import run as run_tables
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
@@ -332,6 +332,36 @@ def test_shared_identifiers_same_ids_in_either_order_and_batch_size() -> None:
     again = run(bank, SharedIdentifiers(), order="snapshot", batch=3)
     assert sorted(ids(first)) == sorted(ids(again))
     assert len(set(ids(first))) == len(first)
+
+
+def test_shared_identifiers_same_ids_when_the_accounts_topic_is_read_first() -> None:
+    """Every account reaches the graph before its customer: the customer, when it
+    arrives, judges its accounts again, and the alerts are those of in-order."""
+    bank = Bank()
+    synthetic_ring(bank, size=6)
+    household(bank, 50)
+    in_order = run(bank, SharedIdentifiers(), order="time")
+
+    def accounts_first(changes: list[RowChange]) -> list[RowChange]:
+        return sorted(changes, key=lambda c: c.table != "accounts")
+
+    found = run_delivered(bank.tables(), SharedIdentifiers(), accounts_first)
+    assert sorted(ids(found)) == sorted(ids(in_order))
+    assert len(in_order) == 15
+
+
+def test_shared_identifiers_misses_nothing_when_delivered_backwards() -> None:
+    """Accounts before customers, later customers before earlier ones: each customer
+    judges again those judged without it, so every in-order alert is raised. Judged
+    before the earliest member arrived, a member may also get an alert for the part
+    of the ring then in view (a partial view; no delivery order can tell it apart)."""
+    bank = Bank()
+    synthetic_ring(bank, size=6)
+    household(bank, 50)
+    in_order = run(bank, SharedIdentifiers(), order="time")
+    backwards = run_delivered(bank.tables(), SharedIdentifiers(), tables_reversed)
+    assert set(ids(in_order)) <= set(ids(backwards))
+    assert len(set(ids(backwards))) == len(backwards)
 
 
 # -- identity_ring -------------------------------------------------------------------------
