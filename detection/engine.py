@@ -20,6 +20,7 @@ from cdc.changes import RowChange
 from detection.cache import HistoryCache
 from detection.context import Context
 from detection.detector import Detector
+from detection.detectors.behaviour import CARD_CHANNELS
 from detection.events import Event, to_event
 from detection.history import HistorySource
 from detection.records import RecordBuilder
@@ -28,6 +29,8 @@ from observability.logs import get_logger
 
 log = get_logger(__name__)
 RECENT_ALERT_IDS = 200_000
+JUDGED_ACCOUNTS = 2_000_000  # accounts whose latest judged payment time is kept
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -38,6 +41,7 @@ class DetectionResult:
     repeated: int = 0
     errors: list[str] = field(default_factory=list)  # detector names that raised
     events: int = 0
+    rejudged: int = 0  # later payments judged again for a late one (see _judged_again)
     seconds_by_detector: dict[str, float] = field(default_factory=dict)
     decided: set[str] = field(default_factory=set)  # alert ids sent or suppressed
 
@@ -68,6 +72,10 @@ class DetectionEngine:
         # events (a ring, a burst) is sent once; after a restart a redelivered batch
         # may send it again under the same alert_id, which consumers deduplicate.
         self._sent: OrderedDict[str, None] = OrderedDict()
+        # Per account, the time of the latest payment judged (see _judged_again).
+        self._judged_until: dict[int, int] = {}
+        self._sent_ms = int(config.history.sent_days * DAY_MS)
+        self._received_ms = int(config.history.received_days * DAY_MS)
 
     def events(self, changes: Sequence[RowChange]) -> list[Event]:
         found = [e for c in changes if (e := to_event(c, self.builder)) is not None]
@@ -85,7 +93,11 @@ class DetectionEngine:
             return result
         ctx = Context(self.source, self.config.history, self.cache)
         ctx.prefetch(events)
-        for event in events:
+        again = self._judged_again(events, ctx)
+        result.rejudged = len(again)
+        judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))
+        self._note_judged(judged)
+        for event in judged:
             for detector, shadow in self.detectors:
                 if event.kind not in detector.handles:
                     continue
@@ -111,6 +123,74 @@ class DetectionEngine:
                     self._emit(finding, event, ctx, shadow, result)
         self.cache.settle(ctx.window_starts(events[0].at))
         return result
+
+    def _judged_again(self, events: Sequence[Event], ctx: Context) -> list[Event]:
+        """Payments this worker judged before a payment that precedes them arrived.
+
+        Topics and partitions are read at their own paces (a backlog after a restart
+        most of all): a transfer can reach the graph after later payments of the same
+        accounts, which were judged without it (a mule chain's next hop, a fan-in's
+        cash-out, a structuring run's tail). Those later payments of the payer and the
+        payee, and in turn of their payees, within `late.horizon_hours`, are judged
+        again as of their own time: what they find carries the ids in-order processing
+        gives, and what was already sent is deduplicated.
+
+        "Judged before" is this process's record of the latest payment time it judged
+        per account, so in-order processing (live, or an offline replay whose history
+        holds the future) judges nothing twice. Card payments are left to the card
+        rules, which look ahead on the card themselves.
+        """
+        late = self.config.late
+        if late.horizon_hours <= 0 or late.max_payments <= 0:
+            return []
+        horizon = int(late.horizon_hours * 3_600_000)
+        payments = [e for e in events if e.kind == "transaction"]
+        own = {e.txn.txn_id for e in payments}
+        found: dict[int, Event] = {}
+        queue = [(e.txn, e) for e in payments if e.txn.channel not in CARD_CHANNELS]
+        while queue and len(found) < late.max_payments * 8:
+            txn, cause = queue.pop(0)
+            for account in (txn.account_id, txn.counterparty_account_id):
+                judged = self._judged_until.get(account) if account is not None else None
+                if account is None or judged is None or judged <= txn.at:
+                    continue
+                until = min(judged, txn.at + horizon)
+                later = [
+                    t
+                    for t in [
+                        *ctx.sent(account, txn.at - self._sent_ms, until),
+                        *ctx.received(account, txn.at - self._received_ms, until),
+                    ]
+                    if (t.at, t.txn_id) > (txn.at, txn.txn_id) and t.channel not in CARD_CHANNELS
+                ]
+                for other in sorted(later, key=lambda t: (t.at, t.txn_id))[: late.max_payments]:
+                    if other.txn_id in own or other.txn_id in found:
+                        continue
+                    found[other.txn_id] = Event(
+                        "transaction",
+                        other,
+                        other.at,
+                        "r",
+                        cause.lsn,
+                        cause.committed_at_ms,
+                        cause.trace_id,
+                    )
+                    queue.append((other, cause))
+        return list(found.values())
+
+    def _note_judged(self, events: Sequence[Event]) -> None:
+        for event in events:
+            if event.kind != "transaction":
+                continue
+            txn = event.txn
+            for account in (txn.account_id, txn.counterparty_account_id):
+                if account is not None and txn.at > self._judged_until.get(account, -1):
+                    self._judged_until[account] = txn.at
+        if len(self._judged_until) > JUDGED_ACCOUNTS:
+            # Forget the accounts judged longest ago (by payment time): a late payment
+            # for them is judged alone, as before this record existed.
+            newest = sorted(self._judged_until.items(), key=lambda kv: kv[1])
+            self._judged_until = dict(newest[len(newest) // 2 :])
 
     def _emit(
         self, finding: Finding, event: Event, ctx: Context, shadow: bool, result: DetectionResult

@@ -46,6 +46,16 @@ class DetectorConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class LateArrivalConfig(BaseModel):
+    """How far a payment that arrives late (after later payments of the same accounts)
+    makes those later payments be judged again; see detection/engine.py."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Structuring looks back a week, the longest of the money rules.
+    horizon_hours: float = Field(default=168.0, ge=0)
+    max_payments: int = Field(default=32, ge=0, description="Per account and late payment.")
+
+
 class DetectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     history: HistoryWindows = HistoryWindows()
@@ -53,6 +63,7 @@ class DetectionConfig(BaseModel):
     # An analyst's false_positive verdict on a customer or account quiets later alerts
     # that implicate it (verdicts reported at or before the triggering event).
     suppress_false_positives: bool = True
+    late: LateArrivalConfig = LateArrivalConfig()
     detectors: dict[str, DetectorConfig] = Field(default_factory=dict)
 
 
