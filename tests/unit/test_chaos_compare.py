@@ -115,3 +115,30 @@ def test_every_issue_scenario_is_registered() -> None:
         "kill-worker", "rebalance", "neo4j-down", "broker-restart",
         "connect-restart", "postgres-restart", "webhook-outage", "poison", "none",
     }  # fmt: skip
+
+
+def test_a_partial_view_of_a_finding_the_other_run_raised_is_order_dependent() -> None:
+    def ring(alert_id: str, *customers: str) -> dict[str, Any]:
+        entities = [{"type": "customer", "id": c, "role": "member"} for c in customers]
+        return alert(alert_id, rule="shared_identifiers", entities=entities)
+
+    # The reference judged customer 3 with the whole ring in view; the chaos run also
+    # judged it before customer 1 arrived (a partial view, another anchor).
+    reference = observation([b"a"], [ring("full", "1", "2", "3")])
+    chaos = observation(
+        [b"a"],
+        [ring("partial", "2", "3"), ring("full", "1", "2", "3")],
+        webhook_ids=["partial", "full"],
+    )
+    verdict = judge(chaos, reference)
+    assert verdict.ok, verdict
+    assert verdict.alerts_order_dependent == 1
+    # A customer flagged only here is news, not a partial view.
+    chaos = observation(
+        [b"a"],
+        [ring("other", "3", "9"), ring("full", "1", "2", "3")],
+        webhook_ids=["other", "full"],
+    )
+    assert judge(chaos, reference).alerts_duplicated == 1
+    # ... and a finding the chaos run never made at all is missing.
+    assert judge(observation([b"a"], [], webhook_ids=[]), reference).alerts_missing == 1
