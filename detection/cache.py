@@ -49,6 +49,11 @@ V = TypeVar("V")
 # current from then on; the graph is asked up to this instant (year 2255).
 OPEN_END_MS = 9_000_000_000_000
 TRIM_EVERY_SECONDS = 30.0
+# Windows are read and kept this much further back than a batch asks: batches do not
+# arrive in event-time order (partitions, late rows), and a batch whose earliest event
+# is a little older than the last one's must not make every entry be read again (seen:
+# login windows re-read batch after batch under a live load).
+SLACK_MS = 6 * 3_600_000
 
 
 def _txn_order(txn: Txn) -> tuple[int, int]:
@@ -126,6 +131,7 @@ class WindowIndex(Generic[R]):
         if not missing:
             return
         self.reads += 1
+        lo -= SLACK_MS
         found = self.fetch(missing, lo, OPEN_END_MS)
         expires = now + self.refresh_seconds * self.jitter()
         for i in missing:
@@ -157,7 +163,7 @@ class WindowIndex(Generic[R]):
 
     def trim(self, before: int) -> None:
         for timeline in self.held.values():
-            self.records -= timeline.trim(before)
+            self.records -= timeline.trim(before - SLACK_MS)
 
     def evict_oldest(self) -> None:
         _, timeline = self.held.popitem(last=False)

@@ -195,6 +195,22 @@ def test_an_older_window_than_held_is_read_again() -> None:
     assert [t.txn_id for t in cache.sent.window(7, T0 - 5 * DAY_MS, T0)] == [1]
 
 
+def test_a_batch_a_little_older_than_the_last_reads_nothing_again() -> None:
+    """Partitions deliver out of event-time order: a batch whose earliest event is
+    minutes older than the last batch's, or than where a trim left the windows, is
+    served from memory."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    cache = _cache(history, Clock())
+    _written(history, _txn_change(1, 7, T0 - DAY_MS - 60_000))
+    cache.sent.load([7], T0 - DAY_MS)
+    reads = cache.sent.reads
+    assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS - 5 * 60_000, T0)] == [1]
+    cache.settle({"sent": T0})  # the trim keeps the same margin
+    assert cache.sent.window(7, T0 - 5 * 60_000, T0) == []
+    assert cache.sent.reads == reads
+
+
 def test_memory_stays_bounded_least_recently_used_first() -> None:
     builder = _builder()
     history = MemoryHistory(builder)
