@@ -148,7 +148,9 @@ class DetectionEngine:
         own = {e.txn.txn_id for e in payments}
         found: dict[int, Event] = {}
         queue = [(e.txn, e) for e in payments if e.txn.channel not in CARD_CHANNELS]
-        while queue and len(found) < late.max_payments * 8:
+        # Bounded per batch, so a pathological backlog cannot multiply a batch's work.
+        budget = max(8 * late.max_payments, 2 * len(payments))
+        while queue and len(found) < budget:
             txn, cause = queue.pop(0)
             for account in (txn.account_id, txn.counterparty_account_id):
                 judged = self._judged_until.get(account) if account is not None else None
@@ -176,6 +178,8 @@ class DetectionEngine:
                         cause.trace_id,
                     )
                     queue.append((other, cause))
+        if queue:
+            log.warning("late_rejudging_capped", judged_again=len(found), left=len(queue))
         return list(found.values())
 
     def _note_judged(self, events: Sequence[Event]) -> None:

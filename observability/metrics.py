@@ -90,6 +90,10 @@ ALERTS_SUPPRESSED = Counter(
     "Alerts a rule raised but did not send (duplicate, cooldown, allow-list...), by reason.",
     ["rule", "reason"],
 )
+LATE_REJUDGED = Counter(
+    "fraudgraph_detection_rejudged_total",
+    "Payments judged again because an earlier one of their accounts arrived late.",
+)
 DETECTOR_SECONDS = Histogram(
     "fraudgraph_detector_seconds",
     "Time one detector spent on one batch.",

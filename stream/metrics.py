@@ -43,6 +43,8 @@ def observe_batch(
                 )
     for rule, reason in detection.suppressed:
         metrics.ALERTS_SUPPRESSED.labels(rule, reason).inc()
+    if detection.rejudged:
+        metrics.LATE_REJUDGED.inc(detection.rejudged)
     for detector, seconds in detection.seconds_by_detector.items():
         metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
     for detector in detection.errors:
