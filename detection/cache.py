@@ -267,8 +267,8 @@ class HistoryCache:
         return sum(index.records for index in self.windows)
 
     @property
-    def reads(self) -> int:
-        keyed = (
+    def keyed(self) -> tuple[KeyIndex[Any, Any], ...]:
+        return (
             self.accounts,
             self.customers,
             self.merchants,
@@ -276,7 +276,20 @@ class HistoryCache:
             self.reports,
             self.sharing,
         )
-        return sum(i.reads for i in self.windows) + sum(i.reads for i in keyed)
+
+    @property
+    def reads(self) -> int:
+        return sum(i.reads for i in self.windows) + sum(i.reads for i in self.keyed)
+
+    def set_refresh(self, seconds: float) -> None:
+        """Re-read entries `seconds` after they were read, from now on. What is held
+        is forgotten: it was read under the old bound."""
+        for window in self.windows:
+            window.refresh_seconds = seconds
+            window.clear()
+        for keyed in self.keyed:
+            keyed.refresh_seconds = seconds
+            keyed.clear()
 
     def _fetch_reports(
         self, keys: Collection[tuple[str, int]]

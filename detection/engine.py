@@ -77,6 +77,11 @@ class DetectionEngine:
         self._sent_ms = int(config.history.sent_days * DAY_MS)
         self._received_ms = int(config.history.received_days * DAY_MS)
 
+    def share_group(self, shared: bool) -> None:
+        """Whether other workers write part of what the detectors read (see CacheConfig)."""
+        cache = self.config.cache
+        self.cache.set_refresh(cache.shared_refresh_seconds if shared else cache.refresh_seconds)
+
     def events(self, changes: Sequence[RowChange]) -> list[Event]:
         found = [e for c in changes if (e := to_event(c, self.builder)) is not None]
         found.sort(key=lambda e: (e.at, e.lsn))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, NoReturn, cast
 
@@ -90,15 +90,32 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
         loop = asyncio.get_running_loop()
         # noack_take is missing from faust's StreamT protocol, hence the cast.
         unacked = cast(faust.Stream[Any], cast(faust.Stream[Any], stream).noack())
+        shared = False
         async for events in unacked.noack_take(
             settings.worker_batch_size, within=settings.worker_batch_seconds
         ):
+            now_shared = shares_partitions(
+                app.consumer.assignment(), source.topics, app.consumer.topic_partitions
+            )
+            if now_shared != shared:  # on the writer thread: between batches
+                shared = now_shared
+                await loop.run_in_executor(writer_thread, processor.share_group, shared)
             records = [_raw_record(event) for event in events]
             await process_or_exit(loop, writer_thread, processor, records)
             for event in events:
                 await stream.ack(event)
 
     return app
+
+
+def shares_partitions(
+    assigned: Iterable[Any], topics: Iterable[str], partitions_of: Callable[[str], int | None]
+) -> bool:
+    """Whether other workers of the group hold some of these topics' partitions."""
+    mine: dict[str, int] = {}
+    for tp in assigned:
+        mine[tp.topic] = mine.get(tp.topic, 0) + 1
+    return any(mine.get(topic, 0) < (partitions_of(topic) or 0) for topic in topics)
 
 
 def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:

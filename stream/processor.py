@@ -45,6 +45,8 @@ class Detection(Protocol):
 
     def confirm(self, result: DetectionResult) -> None: ...
 
+    def share_group(self, shared: bool) -> None: ...
+
 
 @dataclass(frozen=True)
 class BatchOutcome:
@@ -80,6 +82,12 @@ class BatchProcessor:
         self.sleep = sleep
         self.group = group  # the consumer group, for the spans
         self._retries = 0
+
+    def share_group(self, shared: bool) -> None:
+        """Other workers now hold part of the group's partitions (or no longer do)."""
+        if self.detection is not None:
+            self.detection.share_group(shared)
+        log.info("worker_group_shared" if shared else "worker_group_alone")
 
     def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
         spans = BatchSpans(records, self.group)

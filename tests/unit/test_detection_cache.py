@@ -185,6 +185,28 @@ def test_entries_are_read_again_after_the_refresh_time() -> None:
     assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS, T0)] == [1]
 
 
+def test_sharing_the_group_with_other_workers_makes_entries_short_lived() -> None:
+    """Another worker writes half of what the detectors read: the engine forgets what it
+    holds and re-reads entries after `cache.shared_refresh_seconds`."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    clock = Clock()
+    cache = _cache(history, clock, refresh_seconds=300)
+    engine = DetectionEngine(history, DetectionConfig(), builder, [], cache=cache)
+    cache.sent.load([7], T0 - DAY_MS)
+    engine.share_group(True)
+    assert cache.sent.held == {}
+    cache.sent.load([7], T0 - DAY_MS)
+    _written(history, _txn_change(1, 7, T0))  # by the other worker: never absorbed here
+    clock.now = 1.0
+    assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS, T0)] == [1]
+    engine.share_group(False)  # alone again: the long bound is back
+    cache.sent.load([7], T0 - DAY_MS)
+    _written(history, _txn_change(2, 7, T0 + 1))
+    clock.now = 100.0
+    assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS, T0 + 1)] == [1]
+
+
 def test_an_older_window_than_held_is_read_again() -> None:
     builder = _builder()
     history = MemoryHistory(builder)

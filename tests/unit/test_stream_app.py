@@ -13,7 +13,7 @@ from cdc.changes import RowChange
 from graph.errors import GraphQueryError
 from graph.mapping import default_mapping
 from graph.writer import WriteResult
-from stream.app import EXIT_FATAL, process_or_exit
+from stream.app import EXIT_FATAL, process_or_exit, shares_partitions
 from stream.deadletter import DeadLetter
 from stream.processor import BatchProcessor
 from stream.records import RawRecord
@@ -74,3 +74,15 @@ def test_a_good_batch_is_applied_and_the_process_goes_on() -> None:
     graph = _Graph(None)
     _run(graph)
     assert [change.key for change in graph.applied] == [{"merchant_id": 1}]
+
+
+def test_a_worker_knows_when_other_workers_hold_part_of_its_topics() -> None:
+    from faust.types import TP  # noqa: PLC0415 - only this test needs faust's types
+
+    topics = ["b.bank.customers", "b.bank.transactions"]
+    counts = {"b.bank.customers": 3, "b.bank.transactions": 3}.get
+    everything = [TP(t, p) for t in topics for p in range(3)]
+    assert not shares_partitions(everything, topics, counts)
+    assert shares_partitions(everything[:-1], topics, counts)
+    assert shares_partitions([TP("b.bank.customers", p) for p in range(3)], topics, counts)
+    assert not shares_partitions([], topics, lambda _: None)  # not known yet: alone

@@ -401,6 +401,9 @@ class FakeDetection:
     def confirm(self, result: DetectionResult) -> None:
         self.confirmed.append(result)
 
+    def share_group(self, shared: bool) -> None:
+        self.shared = shared
+
 
 class FakeAlerts:
     def __init__(self, failures: Sequence[Exception] = (), log: list[str] | None = None) -> None:

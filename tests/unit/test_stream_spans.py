@@ -46,6 +46,9 @@ class TracedDetection:
     def confirm(self, result: DetectionResult) -> None:
         pass
 
+    def share_group(self, shared: bool) -> None:
+        self.shared = shared
+
 
 class ParentsSeen:
     def __init__(self) -> None:
