@@ -552,7 +552,14 @@ class AccountTakeover(Detector):
         return Finding(
             rule=self.rule,
             kind=self.kind,
-            anchor=f"customer:{customer_id}:login:{login.login_id}",
+            # The contact change is the episode: which of several new-device sessions
+            # before it is in view depends on the order logins arrive in, so it is
+            # evidence, not identity. Without a change, the session is the episode.
+            anchor=(
+                f"customer:{customer_id}:change:{session.changed_at}"
+                if session.changed_at is not None
+                else f"customer:{customer_id}:login:{login.login_id}"
+            ),
             score=self._session_score(session),
             entities=entities,
             explanation=(
@@ -595,7 +602,7 @@ class AccountTakeover(Detector):
         return Finding(
             rule=self.rule,
             kind=self.kind,
-            anchor=f"customer:{customer_id}:login:{session.login.login_id}:payout:{txn.txn_id}",
+            anchor=f"customer:{customer_id}:payout:{txn.txn_id}",
             score=_score(self._session_score(session) + 0.1 + (0.1 if payout.new_payee else 0)),
             entities=entities,
             explanation=(

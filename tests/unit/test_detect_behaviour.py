@@ -493,6 +493,25 @@ def test_takeover_found_when_the_contact_change_reaches_the_worker_first() -> No
     assert len(raised) == 1
 
 
+def test_takeover_is_one_alert_per_contact_change_whichever_session_is_seen() -> None:
+    """Several new-device sessions before one change, their logins arriving after it:
+    each view picks another session (the latest in view), the alert id stays the
+    change's."""
+    bank = takeover_bank(payout=False)
+    for n, device in enumerate((67, 68)):
+        bank.login(1, 4 + 2 * n, device, ATTACKER_IP, success=False)
+        bank.login(1, 5 + 2 * n, device, ATTACKER_IP)
+    in_order = run(bank, AccountTakeover())
+
+    def change_first(changes: list[RowChange]) -> list[RowChange]:
+        logins = [c for c in changes if c.table == "logins"]
+        return [c for c in changes if c.table != "logins"] + logins
+
+    late = run_delivered(bank.tables(), AccountTakeover(), change_first)
+    assert len(in_order) == 1
+    assert ids(late) == ids(in_order)
+
+
 def test_takeover_same_ids_in_snapshot_order() -> None:
     live = run(takeover_bank(), AccountTakeover(), order="time")
     snapshot = run(takeover_bank(), AccountTakeover(), order="snapshot", batch=4)
