@@ -462,6 +462,7 @@ class AccountTakeover(Detector):
         view: same session, same anchor, same alert id, whichever came first.
         """
         login = event.login
+        yield from self._payouts_after(login, ctx)
         customer = ctx.customer(login.customer_id)
         if customer is None or customer.updated_at is None:
             return
@@ -479,8 +480,31 @@ class AccountTakeover(Detector):
             accounts = self._current_accounts(ctx, customer.customer_id)
             yield self._session_finding(hits[-1], customer.customer_id, accounts, changed)
 
+    def _payouts_after(self, login: Login, ctx: Context) -> Iterable[Finding]:
+        """Payouts already in the graph that followed this login from a new device.
+
+        Two workers can take a session's login and its payout at the same moment (or a
+        backlog the payout first): the payout was judged without the session. A
+        successful login from a device the customer had not used judges them again.
+        """
+        if not login.success or login.device_id is None:
+            return
+        margin = int(self.params.new_device_minutes * MINUTE_MS)
+        since = login.at - int(ctx.windows.login_days * DAY_MS)
+        earlier = ctx.logins(login.customer_id, since, login.at - margin)
+        if any(other.device_id == login.device_id for other in earlier):
+            return  # a device the customer has used: no session to find
+        until = login.at + int(self.params.session_hours * HOUR_MS)
+        sent_since = login.at - int(ctx.windows.sent_days * DAY_MS)
+        for account in ctx.accounts_of(login.customer_id):
+            for txn in ctx.sent(account, sent_since, until):
+                if txn.at >= login.at:
+                    yield from self._judge_payout(txn, txn.at, ctx)
+
     def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
-        txn = event.txn
+        yield from self._judge_payout(event.txn, event.at, ctx)
+
+    def _judge_payout(self, txn: Txn, at: int, ctx: Context) -> Iterable[Finding]:
         if not txn.is_transfer or txn.status == "declined":
             return
         if txn.counterparty_account_id is None and txn.counterparty_hash is None:
@@ -506,7 +530,7 @@ class AccountTakeover(Detector):
         if not hits:
             return
         session = hits[-1]
-        yield self._session_finding(session, owner, [txn.account_id], event.at)
+        yield self._session_finding(session, owner, [txn.account_id], at)
         # The payout is the intruder's when made from the session's device or IP; the
         # real customer paying a friend from their own phone meanwhile is not, and
         # naming that friend would accuse an honest payee.

@@ -512,6 +512,20 @@ def test_takeover_is_one_alert_per_contact_change_whichever_session_is_seen() ->
     assert ids(late) == ids(in_order)
 
 
+def test_takeover_payout_found_when_it_reaches_the_worker_before_the_login() -> None:
+    """Another worker (or partition) delivers the payout before the session's login:
+    the new-device login judges the payouts after it again."""
+    bank = takeover_bank(change_at=3 * 1440)  # no change in view: the payout speaks
+
+    def logins_last(changes: list[RowChange]) -> list[RowChange]:
+        return sorted(changes, key=lambda c: c.table == "logins")
+
+    in_order = run(bank, AccountTakeover())
+    late = run_delivered(bank.tables(), AccountTakeover(), logins_last)
+    assert len(in_order) == 2
+    assert sorted(ids(late)) == sorted(ids(in_order))
+
+
 def test_takeover_same_ids_in_snapshot_order() -> None:
     live = run(takeover_bank(), AccountTakeover(), order="time")
     snapshot = run(takeover_bank(), AccountTakeover(), order="snapshot", batch=4)
