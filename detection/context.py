@@ -39,6 +39,18 @@ class Context:
         self.windows = windows
         # Without a worker's cache, a batch of its own: nothing held before or after.
         self.cache = cache if cache is not None else HistoryCache(source)
+        self._batch: set[tuple[str, int]] = set()
+
+    # -- the batch being judged ------------------------------------------------------
+    def judging(self, events: Sequence[Event]) -> None:
+        """The rows of this batch: each is judged as its own event, in event-time order."""
+        self._batch = {_row_of(e) for e in events}
+
+    def in_batch(self, kind: str, row_id: int) -> bool:
+        """Whether this row is judged as an event of this batch: a detector looking
+        ahead leaves it to that event, so the alert carries that row's trace (the row
+        that completed the finding), as in-order processing would."""
+        return (kind, row_id) in self._batch
 
     # -- batch prefetch ------------------------------------------------------------
     def prefetch(self, events: Sequence[Event]) -> None:
@@ -152,3 +164,16 @@ class Context:
             for report in self.cache.reports.peek(key) or []:
                 unique[report.report_id] = report
         return sorted(unique.values(), key=lambda r: r.report_id)
+
+
+def _row_of(event: Event) -> tuple[str, int]:
+    record = event.record
+    if event.kind == "transaction":
+        return ("transaction", event.txn.txn_id)
+    if event.kind == "login":
+        return ("login", event.login.login_id)
+    if event.kind == "customer":
+        return ("customer", event.customer.customer_id)
+    if event.kind == "account" and isinstance(record, AccountInfo):
+        return ("account", record.account_id)
+    return (event.kind, id(record))

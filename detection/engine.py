@@ -98,6 +98,7 @@ class DetectionEngine:
             return result
         ctx = Context(self.source, self.config.history, self.cache)
         ctx.prefetch(events)
+        ctx.judging(events)
         again = self._judged_again(events, ctx)
         result.rejudged = len(again)
         judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))

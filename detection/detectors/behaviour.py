@@ -466,6 +466,8 @@ class AccountTakeover(Detector):
         customer = ctx.customer(login.customer_id)
         if customer is None or customer.updated_at is None:
             return
+        if ctx.in_batch("customer", customer.customer_id):
+            return  # the change is judged as its own event, after this login
         changed = self._changed_at(customer, customer.updated_at)
         if changed is None:
             return
@@ -498,7 +500,7 @@ class AccountTakeover(Detector):
         sent_since = login.at - int(ctx.windows.sent_days * DAY_MS)
         for account in ctx.accounts_of(login.customer_id):
             for txn in ctx.sent(account, sent_since, until):
-                if txn.at >= login.at:
+                if txn.at >= login.at and not ctx.in_batch("transaction", txn.txn_id):
                     yield from self._judge_payout(txn, txn.at, ctx)
 
     def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
@@ -811,6 +813,8 @@ class VelocityBurst(Detector):
                 break
             ends.append(later)
         for end in ends:
+            if end is not txn and ctx.in_batch("transaction", end.txn_id):
+                continue  # judged as its own event, after this one
             finding = self._judge(end, ctx)
             if finding is not None:
                 yield finding

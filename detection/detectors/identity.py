@@ -418,7 +418,9 @@ class SharedIdentifiers(Detector):
         infos = ctx.accounts(sorted({a for ids in owned.values() for a in ids}))
         for member in sorted(later, key=lambda m: (_since(m), m.customer_id)):
             since = _since(member)
-            if member.customer_id != customer.customer_id:
+            if member.customer_id != customer.customer_id and not ctx.in_batch(
+                "customer", member.customer_id
+            ):
                 judgement = judge_sharing(ctx, member, since, self.params)
                 if judgement is not None:
                     yield self._customer_finding(ctx, member, judgement, since)
@@ -427,6 +429,8 @@ class SharedIdentifiers(Detector):
                 opened = account.opened_at if account is not None else None
                 if account is None or opened is None or opened < at or opened < since:
                     continue
+                if ctx.in_batch("account", account_id):
+                    continue  # judged as its own event
                 judgement = judge_sharing(ctx, member, opened, self.params)
                 if judgement is not None:
                     yield self._account_finding(member, account, judgement, opened)

@@ -526,6 +526,14 @@ def test_takeover_payout_found_when_it_reaches_the_worker_before_the_login() -> 
     assert sorted(ids(late)) == sorted(ids(in_order))
 
 
+def test_takeover_payout_judged_in_its_own_batch_carries_the_payouts_coordinates() -> None:
+    """Login and payout in one batch: the login does not look ahead at the payout (it
+    is judged as its own event), so the alert names the payout's commit (and trace)."""
+    alerts = run(takeover_bank(), AccountTakeover())  # one batch
+    payout = next(a for a in alerts if a["txn_ids"])
+    assert payout["source_committed_at"] == "2026-10-10T08:45:00.000Z"
+
+
 def test_takeover_same_ids_in_snapshot_order() -> None:
     live = run(takeover_bank(), AccountTakeover(), order="time")
     snapshot = run(takeover_bank(), AccountTakeover(), order="snapshot", batch=4)
