@@ -17,6 +17,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicP
 # confluent-kafka re-exports OffsetSpec without listing it, and leaves its factories untyped.
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
+from observability.logs import kafka_client_logger
 from observability.metrics import CONSUMER_LAG
 
 PartitionKey = tuple[str, int]
@@ -67,14 +68,23 @@ class LagProbe:
 
     def _client(self) -> AdminClient:
         if self._admin is None:
+            # Through `logging` (served by poll): a broker that is down makes librdkafka
+            # report connection failures, raw on stderr otherwise, which broke the
+            # exporter's one-JSON-object-per-line log while the broker restarted.
             self._admin = AdminClient(
-                {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 5000, "log_level": 3}
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "socket.timeout.ms": 5000,
+                    "log_level": 3,
+                    "logger": kafka_client_logger(),  # type: ignore[dict-item]  # accepted at run time (confluent-kafka 2.16)
+                }
             )
         return self._admin
 
     def measure(self) -> dict[PartitionKey, int]:
         """Lag of every partition of the topics that exist (missing topics are left out)."""
         admin = self._client()
+        admin.poll(0)  # serve the client's queued log lines
         try:
             partitions = self._partitions(admin)
             if not partitions:

@@ -96,7 +96,7 @@ def kafka_client_logger() -> logging.Logger:
     Without it librdkafka writes its own `%6|…|BGQUEUE|…` lines straight to stderr,
     the one non-JSON line in a worker's log; with it they arrive through `logging`
     (served by the client's poll/flush) and render as JSON like everything else.
-    (The AdminClient's typed config refuses a Logger; its lines are rarer: errors.)
+    (The AdminClient takes one too, though its typing stubs say otherwise.)
     """
     return logging.getLogger("librdkafka")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
-from observability.lag import LagProbe, compute_lag, publish_lag
+from observability.lag import LagProbe, LagUnavailableError, compute_lag, publish_lag
 
 
 def test_lag_is_high_watermark_minus_committed_offset() -> None:
@@ -37,3 +38,14 @@ def test_the_probe_does_no_io_until_measured() -> None:
     probe = LagProbe("127.0.0.1:1", "g", ["b", "a", "a"])
     assert probe.topics == ["a", "b"]
     assert probe._admin is None
+
+
+def test_a_broker_that_is_down_never_writes_raw_librdkafka_lines(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The exporter's log stays one JSON object per line while the broker restarts."""
+    probe = LagProbe("127.0.0.1:1", "g", ["t"], timeout_s=1.0)
+    for _ in range(2):
+        with pytest.raises(LagUnavailableError):
+            probe.measure()
+    assert "|FAIL|" not in capfd.readouterr().err
