@@ -23,7 +23,6 @@ from detection.detectors.behaviour import (
     ImpossibleTravel,
     VelocityBurst,
 )
-from detection.engine import DetectionEngine
 from detection.events import to_event
 from detection.memory_history import MemoryHistory
 from detection.offline import Order, changes_of
@@ -270,27 +269,18 @@ def test_impossible_travel_found_when_the_far_payment_reaches_the_worker_first()
     """Partitions and batches deliver out of time order: the New York payment is in
     the graph before the Berlin one it is impossible after. The alert comes when the
     Berlin payment arrives, with the id in-order processing gives."""
-    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
-    tables = cloned_card_bank().tables()
     in_order = run(cloned_card_bank(), ImpossibleTravel())
-    changes = changes_of(tables, "time")
-    far = next(c for c in changes if c.table == "transactions" and c.key["txn_id"] == 3)
-    reordered = [c for c in changes if c is not far]
-    home = reordered.index(
-        next(c for c in reordered if c.table == "transactions" and c.key["txn_id"] == 2)
-    )
-    reordered.insert(home, far)  # New York, then Berlin
-    graph = MemoryHistory(builder)
-    engine = DetectionEngine(
-        graph, DetectionConfig(), builder, [(ImpossibleTravel(), False)], clock_ms=lambda: 0
-    )
-    raised: list[str] = []
-    for change in reordered:  # one change per batch, written before it is judged
-        assert change.row is not None
-        graph.add_rows(change.table, [change.row])
-        result = engine.run([change])
-        raised += [a["alert_id"] for a in result.alerts]
-        engine.confirm(result)
+
+    def far_first(changes: list[RowChange]) -> list[RowChange]:
+        far = next(c for c in changes if c.table == "transactions" and c.key["txn_id"] == 3)
+        reordered = [c for c in changes if c is not far]
+        home = reordered.index(
+            next(c for c in reordered if c.table == "transactions" and c.key["txn_id"] == 2)
+        )
+        reordered.insert(home, far)  # New York, then Berlin
+        return reordered
+
+    raised = ids(run_delivered(cloned_card_bank().tables(), ImpossibleTravel(), far_first))
     assert raised == ids(in_order)
 
 
@@ -469,26 +459,21 @@ def test_takeover_session_id_same_from_change_and_payout() -> None:
 def test_takeover_found_when_the_contact_change_reaches_the_worker_first() -> None:
     """Customers and logins are separate topics: the change can be in the graph before
     the session's logins. The alert then comes with the late login, same id."""
-    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
-    tables = takeover_bank(payout=False).tables()
     in_order = run(takeover_bank(payout=False), AccountTakeover())
-    changes = changes_of(tables, "time")
-    session = [c for c in changes if c.table == "logins" and c.row and c.row["device_id"] == 66]
-    change = next(c for c in changes if c.table == "customers" and c.key["customer_id"] == 1)
-    reordered = [c for c in changes if c not in session]
-    reordered.insert(reordered.index(change) + 1, session[-1])  # the success, then
-    reordered[reordered.index(change) + 2 : reordered.index(change) + 2] = session[:-1]
-    graph = MemoryHistory(builder)
-    engine = DetectionEngine(
-        graph, DetectionConfig(), builder, [(AccountTakeover(), False)], clock_ms=lambda: 0
+
+    def change_before_its_session(changes: list[RowChange]) -> list[RowChange]:
+        session = [c for c in changes if c.table == "logins" and c.row and c.row["device_id"] == 66]
+        change = next(c for c in changes if c.table == "customers" and c.key["customer_id"] == 1)
+        reordered = [c for c in changes if c not in session]
+        reordered.insert(reordered.index(change) + 1, session[-1])  # the success, then
+        reordered[reordered.index(change) + 2 : reordered.index(change) + 2] = session[:-1]
+        return reordered
+
+    raised = ids(
+        run_delivered(
+            takeover_bank(payout=False).tables(), AccountTakeover(), change_before_its_session
+        )
     )
-    raised: list[str] = []
-    for one in reordered:  # one change per batch, written before it is judged
-        assert one.row is not None
-        graph.add_rows(one.table, [one.row])
-        result = engine.run([one])
-        raised += [a["alert_id"] for a in result.alerts]
-        engine.confirm(result)
     assert raised == ids(in_order)
     assert len(raised) == 1
 
