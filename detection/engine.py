@@ -18,7 +18,7 @@ from typing import Any
 from alerts.model import Finding, to_alert
 from cdc.changes import RowChange
 from detection.cache import HistoryCache
-from detection.context import Context
+from detection.context import DAY_MS, HOUR_MS, Context
 from detection.detector import Detector
 from detection.detectors.behaviour import CARD_CHANNELS
 from detection.events import Event, to_event
@@ -30,7 +30,6 @@ from observability.logs import get_logger
 log = get_logger(__name__)
 RECENT_ALERT_IDS = 200_000
 JUDGED_ACCOUNTS = 2_000_000  # accounts whose latest judged payment time is kept
-DAY_MS = 86_400_000
 
 
 @dataclass
@@ -149,7 +148,7 @@ class DetectionEngine:
         late = self.config.late
         if late.horizon_hours <= 0 or late.max_payments <= 0:
             return []
-        horizon = int(late.horizon_hours * 3_600_000)
+        horizon = int(late.horizon_hours * HOUR_MS)
         payments = [e for e in events if e.kind == "transaction"]
         own = {e.txn.txn_id for e in payments}
         found: dict[int, Event] = {}
