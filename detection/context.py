@@ -40,16 +40,25 @@ class Context:
         # Without a worker's cache, a batch of its own: nothing held before or after.
         self.cache = cache if cache is not None else HistoryCache(source)
         self._batch: set[tuple[str, int]] = set()
+        self._batch_versions: set[tuple[str, int, int | None]] = set()
 
     # -- the batch being judged ------------------------------------------------------
     def judging(self, events: Sequence[Event]) -> None:
         """The rows of this batch: each is judged as its own event, in event-time order."""
         self._batch = {_row_of(e) for e in events}
+        self._batch_versions = {
+            ("customer", e.customer.customer_id, e.customer.updated_at)
+            for e in events
+            if e.kind == "customer"
+        }
 
-    def in_batch(self, kind: str, row_id: int) -> bool:
+    def in_batch(self, kind: str, row_id: int, version: int | None = None) -> bool:
         """Whether this row is judged as an event of this batch: a detector looking
         ahead leaves it to that event, so the alert carries that row's trace (the row
-        that completed the finding), as in-order processing would."""
+        that completed the finding), as in-order processing would. With `version`
+        (a customer's `updated_at`), whether that version of the row is."""
+        if version is not None:
+            return (kind, row_id, version) in self._batch_versions
         return (kind, row_id) in self._batch
 
     # -- batch prefetch ------------------------------------------------------------

@@ -49,7 +49,8 @@ UNWIND $ids AS id
 MATCH (c:Customer {customer_id: id})
 OPTIONAL MATCH (c)-[:HAS_EMAIL|HAS_PHONE|HAS_NATIONAL_ID|HAS_ADDRESS]->(i)
 RETURN id, c.created_at AS created_at, c.updated_at AS updated_at, c.country AS country,
-       c.city AS city, collect([labels(i)[0], i.hash]) AS identities
+       c.city AS city, c.change_times AS change_times,
+       collect([labels(i)[0], i.hash]) AS identities
 """
 MERCHANTS = """
 UNWIND $ids AS id
@@ -163,8 +164,17 @@ class GraphHistory:
                     if label in IDENTITY_LABELS and digest is not None
                 )
             )
+            updated_at = r["updated_at"]
+            # A node written before the graph kept history has only `updated_at`.
+            times = r["change_times"] or ([updated_at] if updated_at is not None else [])
             found[r["id"]] = CustomerInfo(
-                r["id"], r["created_at"], r["updated_at"], r["country"], r["city"], identities
+                r["id"],
+                r["created_at"],
+                updated_at,
+                r["country"],
+                r["city"],
+                identities,
+                tuple(sorted(times)),
             )
         return found
 

@@ -66,6 +66,9 @@ class CustomerInfo:
     country: str | None
     city: str | None
     identities: tuple[IdentityKey, ...] = ()
+    # Every `updated_at` the customer's row has had, oldest first (the graph keeps the
+    # last 16): a later change overwrites `updated_at`, not this.
+    change_times: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from detection import records
@@ -22,6 +23,7 @@ from detection.history import (
     Txn,
 )
 from detection.records import RecordBuilder
+from graph.mapping import HISTORY_LIMIT
 
 Row = Mapping[str, Any]
 
@@ -82,6 +84,10 @@ class MemoryHistory:
 
     def _add_customers(self, row: Row) -> None:
         customer = self.builder.customer(row)
+        if (before := self._customers.get(customer.customer_id)) is not None:
+            # A later version: its change times join the earlier ones, as in the graph.
+            times = sorted({*before.change_times, *customer.change_times})
+            customer = replace(customer, change_times=tuple(times[-HISTORY_LIMIT:]))
         self._customers[customer.customer_id] = customer
         for identity in customer.identities:
             self._sharing[identity].append(customer.customer_id)

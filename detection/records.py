@@ -64,13 +64,15 @@ class RecordBuilder:
         return tuple(sorted(keys))
 
     def customer(self, row: Row) -> CustomerInfo:
+        updated_at = _ms(row.get("updated_at"))
         return CustomerInfo(
             customer_id=int(row["customer_id"]),
             created_at=_ms(row.get("created_at")),
-            updated_at=_ms(row.get("updated_at")),
+            updated_at=updated_at,
             country=row.get("country"),
             city=row.get("city"),
             identities=self.identities(row),
+            change_times=(updated_at,) if updated_at is not None else (),
         )
 
     def txn(self, row: Row) -> Txn:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fraudgraph.errors import ConfigError
-from graph.mapping import GraphMapping, LinkSpec, NodeRef, TableMapping
+from graph.mapping import HISTORY_LIMIT, GraphMapping, LinkSpec, NodeRef, TableMapping
 
 DELETED_LABEL = "_Deleted"
 
@@ -138,6 +138,15 @@ def _keyed_link(index: int, link: LinkSpec, *, guard_by_relationship: bool) -> s
     )
 
 
+def _history_clause(prop: str) -> str:
+    """Add the batch's values of a history property to the node's: distinct, newest
+    first, the last HISTORY_LIMIT. A set union, so a replay changes nothing."""
+    return (
+        f"SET n.{prop} = COLLECT {{ UNWIND coalesce(n.{prop}, []) + row.history.{prop} AS v\n"
+        f"  WITH DISTINCT v ORDER BY v DESC LIMIT {HISTORY_LIMIT} RETURN v }}\n"
+    )
+
+
 def _upsert(table: TableMapping) -> str:
     """One statement per table: the node (LSN-guarded), then each link in a subquery.
 
@@ -154,6 +163,8 @@ def _upsert(table: TableMapping) -> str:
             "WITH n, row, n._lsn IS NULL AS fresh WHERE coalesce(n._lsn, -1) <= row.lsn\n"
             "SET n += row.props, n._lsn = row.lsn\n"
         )
+        for prop in node.history:
+            lines += _history_clause(prop)
         if table.links:
             lines += "WITH n, row, fresh\n"
         scope = "n, row, fresh"

@@ -47,11 +47,18 @@ class NodeRef(_Strict):
         return self.hash if self.hash is not None else (self.column or "",)
 
 
+# How many of a column's past values a `history` property keeps (the newest).
+HISTORY_LIMIT = 16
+
+
 class NodeSpec(_Strict):
     label: Identifier
     key: Identifier
     properties: tuple[Identifier, ...] = ()
     hashed: dict[Identifier, Identifier] = Field(default_factory=dict)
+    # property -> column: every value the column has taken, newest first (at most
+    # HISTORY_LIMIT), for facts a later version overwrites (a customer's change times).
+    history: dict[Identifier, Identifier] = Field(default_factory=dict)
 
 
 class LinkSpec(_Strict):
@@ -83,6 +90,7 @@ class GraphMapping(_Strict):
             used: set[str] = {table.key}
             if table.node is not None:
                 used |= {table.node.key, *table.node.properties, *table.node.hashed.values()}
+                used |= set(table.node.history.values())
             for link in table.links:
                 for end in (link.from_, link.to):
                     if isinstance(end, NodeRef):

@@ -17,6 +17,8 @@ from graph.mapping import GraphMapping, NodeRef, TableMapping
 from graph.pii import PiiHasher
 
 Row = dict[str, Any]
+# (table, key) -> history property -> the values its changes in a batch carried.
+_Histories = dict[tuple[str, Any], dict[str, set[Any]]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MILLISECOND = timedelta(milliseconds=1)
 
@@ -64,17 +66,36 @@ class WritePlanner:
         """Statements with their rows, in an order that respects each statement's guards."""
         upserts: dict[str, list[RowChange]] = {}
         deletes: dict[str, list[RowChange]] = {}
+        history = self._history_of(changes)
         for change in latest_per_row(changes):
             (deletes if change.is_delete else upserts).setdefault(change.table, []).append(change)
         writes: list[PlannedWrite] = []
         for table_name, table_changes in upserts.items():
             table = self.mapping.tables[table_name]
-            rows = [self._upsert_row(table_name, table, change) for change in table_changes]
+            rows = [
+                self._upsert_row(table_name, table, change, history) for change in table_changes
+            ]
             writes.append(PlannedWrite(self.statements[table_name].upsert, rows))
         for table_name, table_changes in deletes.items():
             rows = [self._delete_row(table_name, change) for change in table_changes]
             writes.append(PlannedWrite(self.statements[table_name].delete, rows))
         return writes
+
+    def _history_of(self, changes: Sequence[RowChange]) -> _Histories:
+        """Each row's values of its history properties over every change in the batch:
+        only the newest change is written, but the older ones' values are kept."""
+        found: _Histories = {}
+        for change in changes:
+            node = self.mapping.tables[change.table].node
+            if node is None or not node.history or change.row is None:
+                continue
+            values = found.setdefault((change.table, next(iter(change.key.values()))), {})
+            for prop, column in node.history.items():
+                value = change.row.get(column)
+                held = values.setdefault(prop, set())
+                if value is not None:
+                    held.add(graph_value(value))
+        return found
 
     @staticmethod
     def _identity(table_name: str, change: RowChange) -> Row:
@@ -84,7 +105,9 @@ class WritePlanner:
     def _delete_row(self, table_name: str, change: RowChange) -> Row:
         return self._identity(table_name, change)
 
-    def _upsert_row(self, table_name: str, table: TableMapping, change: RowChange) -> Row:
+    def _upsert_row(
+        self, table_name: str, table: TableMapping, change: RowChange, history: _Histories
+    ) -> Row:
         assert change.row is not None
         source = change.row
         row = self._identity(table_name, change)
@@ -93,6 +116,11 @@ class WritePlanner:
             for prop, column in table.node.hashed.items():
                 props[prop] = self.hasher.digest("token", [source[column]])
             row["props"] = props
+            if table.node.history:
+                held = history.get((table_name, row["key"]), {})
+                row["history"] = {
+                    prop: sorted(held.get(prop, ()), reverse=True) for prop in table.node.history
+                }
         for index, link in enumerate(table.links):
             for prefix, end in (("f", link.from_), ("t", link.to)):
                 if isinstance(end, NodeRef):

@@ -78,16 +78,26 @@ def stub_references(change: RowChange, mapping: GraphMapping) -> Iterator[tuple[
 
 def newest_and_residue(
     versions: Iterable[RowChange],
-) -> tuple[RowChange, set[tuple[str, str, Any]]]:
-    """A row's newest change (as `sources.latest_per_row` picks it) and the references
-    only its older changes made."""
+) -> tuple[list[RowChange], set[tuple[str, str, Any]]]:
+    """A row's changes to write, its newest (as `sources.latest_per_row` picks it)
+    last, and the references only its older changes made.
+
+    The newest alone, except where the row's node keeps a `history` property (a
+    customer's change times): there the older upserts are written too, oldest first,
+    so their values reach the history as the stream leaves it.
+    """
     ordered = list(versions)
     newest = ordered[0]
     for change in ordered[1:]:
         newest = newer_change(newest, change)
     mapping = default_mapping()
     residue = {ref for c in ordered if c is not newest for ref in stub_references(c, mapping)}
-    return newest, residue - set(stub_references(newest, mapping))
+    node = mapping.tables[newest.table].node
+    writes = [newest]
+    if node is not None and node.history:
+        older = [c for c in ordered if c is not newest and c.row is not None]
+        writes = sorted(older, key=lambda c: (c.lsn, c.position.offset)) + writes
+    return writes, residue - set(stub_references(newest, mapping))
 
 
 def _write_stubs(target: GraphTarget) -> Any:
@@ -119,7 +129,8 @@ def _write_stubs(target: GraphTarget) -> Any:
 
 def _write_rows(target: GraphTarget) -> Any:
     def write(changes: Iterable[RowChange]) -> Iterator[int]:
-        ordered = iter(sorted(changes, key=lambda c: (c.table, c.lsn)))
+        # A row's versions (history tables) in LSN order: the guard keeps the newest.
+        ordered = iter(sorted(changes, key=lambda c: (c.table, c.lsn, c.position.offset)))
         written = 0
         with target.driver() as driver:
             writer = GraphWriter(driver, default_mapping(), PiiHasher(target.pii_key))
@@ -244,7 +255,7 @@ def run_backfill(
     planned.count()
     decoded.unpersist()
     stages["read_decode_plan"] = time.perf_counter() - began
-    latest = planned.map(lambda item: item[0])
+    latest = planned.flatMap(lambda item: item[0])
     stubs = planned.flatMap(lambda item: item[1])
     rows, stub_count = write_graph(
         latest, stubs, GraphTarget.from_settings(settings), partitions, writers, stages=stages

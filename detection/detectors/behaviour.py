@@ -352,19 +352,22 @@ class AccountTakeover(Detector):
     params: AccountTakeoverParams
 
     # -- the session ----------------------------------------------------------------
-    def _changed_at(self, info: CustomerInfo | None, until: int) -> int | None:
-        """When the customer's details last changed, if by `until` and not at onboarding.
+    def _change_times(self, info: CustomerInfo | None, until: int) -> list[int]:
+        """When the customer's details changed by `until`, oldest first, onboarding aside.
 
-        A snapshot row carries only the last change (`updated_at`); a live update
-        event carries this one.
+        The graph keeps every change time (`change_times`); a snapshot row carries
+        only the last change (`updated_at`), a live update event this one.
         """
-        if info is None or info.updated_at is None or info.created_at is None:
-            return None
-        if info.updated_at > until:
-            return None
-        if info.updated_at - info.created_at < self.params.min_customer_age_days * DAY_MS:
-            return None
-        return info.updated_at
+        if info is None or info.created_at is None:
+            return []
+        times = info.change_times or ((info.updated_at,) if info.updated_at is not None else ())
+        onboarded = info.created_at + self.params.min_customer_age_days * DAY_MS
+        return [t for t in times if onboarded <= t <= until]
+
+    def _changed_at(self, info: CustomerInfo | None, until: int) -> int | None:
+        """When the customer's details last changed by `until`, if not at onboarding."""
+        times = self._change_times(info, until)
+        return times[-1] if times else None
 
     def _sessions(
         self, ctx: Context, customer_id: int, until: int, changed: int | None
@@ -464,23 +467,22 @@ class AccountTakeover(Detector):
         login = event.login
         yield from self._payouts_after(login, ctx)
         customer = ctx.customer(login.customer_id)
-        if customer is None or customer.updated_at is None:
+        if customer is None:
             return
-        if ctx.in_batch("customer", customer.customer_id):
-            return  # the change is judged as its own event, after this login
-        changed = self._changed_at(customer, customer.updated_at)
-        if changed is None:
-            return
-        # Only logins that could belong to the session before this change: a failed
-        # try, the new device's first login, the session itself.
-        reach = self.params.change_minutes + self.params.failed_minutes
-        if not changed - int(reach * MINUTE_MS) <= login.at <= changed:
-            return
-        sessions = self._sessions(ctx, customer.customer_id, changed, changed)
-        hits = [s for s in sessions if self._after_change(s)]
-        if hits:
-            accounts = self._current_accounts(ctx, customer.customer_id)
-            yield self._session_finding(hits[-1], customer.customer_id, accounts, changed)
+        # Only changes this login could belong to the session of: it is a failed try,
+        # the new device's first login or the session itself. Every change counts, not
+        # only the latest: a second change minutes later must not hide the first.
+        reach = int((self.params.change_minutes + self.params.failed_minutes) * MINUTE_MS)
+        for changed in self._change_times(customer, login.at + reach):
+            if changed < login.at:
+                continue
+            if ctx.in_batch("customer", customer.customer_id, changed):
+                continue  # the change is judged as its own event, after this login
+            sessions = self._sessions(ctx, customer.customer_id, changed, changed)
+            hits = [s for s in sessions if self._after_change(s)]
+            if hits:
+                accounts = self._current_accounts(ctx, customer.customer_id)
+                yield self._session_finding(hits[-1], customer.customer_id, accounts, changed)
 
     def _payouts_after(self, login: Login, ctx: Context) -> Iterable[Finding]:
         """Payouts already in the graph that followed this login from a new device.

@@ -33,6 +33,7 @@ from fraudgraph.settings import Settings
 from graph.admin import canonical_lines, clear_graph, graph_checksum
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
+from graph.plan import graph_value
 from stack.manager import Stack
 from stack.waiting import wait_for
 from stream.topics import cdc_topics, ensure_topics
@@ -304,6 +305,48 @@ def test_updates_and_deletes_propagate(pipeline: Pipeline) -> None:
             == 0
         ),
         what="update and delete in the graph",
+        timeout=60,
+    )
+
+
+def test_a_customers_change_times_survive_a_later_change(pipeline: Pipeline) -> None:
+    """Two contact changes minutes apart: `updated_at` holds the second, the node's
+    `change_times` both (account takeover judges each, whatever order logins arrive in)."""
+    customer_id = random.randint(3 * 10**12, 4 * 10**12)
+    pipeline.sql(
+        "INSERT INTO bank.customers (customer_id, full_name, email, country)"
+        " VALUES (%s, 'X', %s, 'GB') RETURNING customer_id",
+        (customer_id, f"start-{customer_id}@example.org"),
+    )
+    times = []
+    for minutes, email in ((3, "first"), (9, "second")):
+        changed = pipeline.sql(
+            "UPDATE bank.customers SET email = %s, updated_at = now() + make_interval(mins => %s)"
+            " WHERE customer_id = %s RETURNING updated_at",
+            (f"{email}-{customer_id}@example.org", minutes, customer_id),
+        )
+        times.append(graph_value(changed))
+
+    def held() -> list[int]:
+        found = pipeline.scalar(
+            "MATCH (c:Customer {customer_id: $id}) RETURN c.change_times", id=customer_id
+        )
+        return list(found or [])
+
+    wait_for(lambda: set(times) <= set(held()), what="both change times on the node", timeout=60)
+    assert held() == sorted(held(), reverse=True)  # newest first
+    assert len(held()) == 3  # the insert's, then both changes
+    assert pipeline.scalar(
+        "MATCH (c:Customer {customer_id: $id}) RETURN c.updated_at", id=customer_id
+    ) == max(times)
+    # Leave the bank as the other tests expect it: the customer erased again.
+    pipeline.sql("DELETE FROM bank.customers WHERE customer_id = %s RETURNING 1", (customer_id,))
+    wait_for(
+        lambda: (
+            pipeline.scalar("MATCH (c:Customer {customer_id: $id}) RETURN count(c)", id=customer_id)
+            == 0
+        ),
+        what="the customer erased",
         timeout=60,
     )
 

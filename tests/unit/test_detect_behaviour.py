@@ -478,6 +478,40 @@ def test_takeover_found_when_the_contact_change_reaches_the_worker_first() -> No
     assert len(raised) == 1
 
 
+def _changed_again(bank: Bank, customer_id: int, minutes: float) -> None:
+    """A second version of the customer's row: contact details changed again."""
+    first = next(c for c in bank.customers if c.customer_id == customer_id)
+    bank.customers.append(first._replace(email=f"new{minutes}@example.com", updated_at=at(minutes)))
+
+
+def _when(change: RowChange) -> datetime:
+    """Event time of a change, a customer version at its own change."""
+    assert change.row is not None
+    column = {"customers": "updated_at", "logins": "occurred_at"}.get(change.table, "created_at")
+    value = change.row.get(column) or LONG_AGO
+    return value if isinstance(value, datetime) else LONG_AGO
+
+
+def test_takeover_judges_each_of_two_contact_changes_whichever_arrives_first() -> None:
+    """The intruder changes the e-mail, then the phone minutes later. Read in order,
+    each change is alerted. A backlog delivers both versions of the customer before
+    the session's logins: the graph's latest version alone would hide the first
+    change, so the graph keeps every change time and the late login judges each."""
+    bank = takeover_bank(payout=False)
+    _changed_again(bank, 1, 15)
+
+    def in_time(changes: list[RowChange]) -> list[RowChange]:
+        return sorted(changes, key=_when)
+
+    def logins_last(changes: list[RowChange]) -> list[RowChange]:
+        return sorted(changes, key=lambda c: c.table == "logins")
+
+    in_order = run_delivered(bank.tables(), AccountTakeover(), in_time)
+    assert sorted(a["evidence"]["minutes_to_contact_change"] for a in in_order) == [12.0, 15.0]
+    late = run_delivered(bank.tables(), AccountTakeover(), logins_last)
+    assert sorted(ids(late)) == sorted(ids(in_order))
+
+
 def test_takeover_is_one_alert_per_contact_change_whichever_session_is_seen() -> None:
     """Several new-device sessions before one change, their logins arriving after it:
     each view picks another session (the latest in view), the alert id stays the

@@ -215,7 +215,8 @@ def test_latest_per_row_of_nothing_is_nothing() -> None:
 
 def test_customer_upsert_row(planner: WritePlanner, hasher: PiiHasher) -> None:
     row = only_row(planner.plan([change("customers", CUSTOMER, lsn=77)]))
-    assert set(row) == {"key", "lsn", "tomb", "props", "t0", "t1", "t2", "t3"}
+    assert set(row) == {"key", "lsn", "tomb", "props", "history", "t0", "t1", "t2", "t3"}
+    assert row["history"] == {"change_times": [ms("2026-10-01T10:35:00Z")]}
     assert row["key"] == 42
     assert row["lsn"] == 77
     assert row["tomb"] == "customers:42"
@@ -232,6 +233,24 @@ def test_customer_upsert_row(planner: WritePlanner, hasher: PiiHasher) -> None:
     assert row["t2"] == hasher.digest("token", ["QQ123456C"])
     assert row["t3"] == hasher.digest("address", ["12 analytical engine way", "nw1 6xe", "gb"])
     assert None not in (row["t0"], row["t1"], row["t2"], row["t3"])
+
+
+def test_older_changes_of_a_row_in_the_batch_keep_their_history_values(
+    planner: WritePlanner,
+) -> None:
+    """Only the newest change is written, but a contact change it overwrote in the
+    same batch is still known: its time joins the history, newest first."""
+    first = change("customers", CUSTOMER, op="u", lsn=10)
+    second = change("customers", {**CUSTOMER, "updated_at": "2026-10-01T10:41:00Z"}, lsn=11)
+    again = change("customers", CUSTOMER, op="u", lsn=10, offset=2)  # a redelivery
+    row = only_row(planner.plan([first, second, again]))
+    assert row["lsn"] == 11
+    assert row["props"]["updated_at"] == ms("2026-10-01T10:41:00Z")
+    assert row["history"] == {
+        "change_times": [ms("2026-10-01T10:41:00Z"), ms("2026-10-01T10:35:00Z")]
+    }
+    nothing = only_row(planner.plan([change("customers", {**CUSTOMER, "updated_at": None})]))
+    assert nothing["history"] == {"change_times": []}
 
 
 def test_customer_without_phone_has_a_null_phone_reference(planner: WritePlanner) -> None:
@@ -421,6 +440,9 @@ def test_planned_rows_contain_only_driver_friendly_types(planner: WritePlanner) 
     def check(value: Any) -> None:
         if isinstance(value, dict):
             for item in value.values():
+                check(item)
+        elif isinstance(value, list):  # a history property's values
+            for item in value:
                 check(item)
         else:
             assert value is None or type(value) in (int, float, str, bool), repr(value)
