@@ -35,11 +35,25 @@ from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
 from graph.connection import open_driver
+from observability.trace_cli import summarise, summary_table
+from observability.trace_files import span_files
+from observability.tracing import traces_dir
 from stack.waiting import wait_for
 
 
 class LatencyBenchError(FraudgraphError):
     pass
+
+
+def _hops_since(settings: Settings, started_ms: float, console: Console) -> object:
+    """Per-hop percentiles of the transactions traced since `started_ms`, from the span
+    files of the stack's state folder (the worker's and Connect's); {} with tracing off."""
+    files = span_files([traces_dir(settings.state_dir)])
+    if not files:
+        return {}
+    summary = summarise(files, since_ns=int(started_ms * 1e6))
+    console.print(summary_table(summary))
+    return {"transactions": summary["transactions"], "hops": summary["hops"]}
 
 
 def _alert_latencies(bootstrap: str, topic: str, since_ms: float) -> list[float]:
@@ -162,6 +176,9 @@ def measure_alert_latency(
                 "p95_ms": round(_percentile(latencies, 0.95), 1),
                 "p99_ms": round(_percentile(latencies, 0.99), 1),
                 "max_ms": round(max(latencies), 1),
+                # Where the time went: the traced transactions of this phase, per hop
+                # (commit → Debezium → Kafka → worker → Neo4j → alert).
+                "hops": _hops_since(settings, started_ms, console),
             }
     finally:
         worker.terminate()

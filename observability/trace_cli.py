@@ -112,8 +112,9 @@ def _spans_of_traces(files: list[Path], trace_ids: set[str]) -> dict[str, list[S
     return dict(spans)
 
 
-def summarise(files: list[Path]) -> dict[str, object]:
-    """Per-hop percentiles over the traces of transactions rows (one pass over the files)."""
+def summarise(files: list[Path], since_ns: int = 0) -> dict[str, object]:
+    """Per-hop percentiles over the traces of transactions rows (one pass over the files),
+    of the traces that began at or after `since_ns` (epoch ns) when given."""
     by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
     writes: dict[str, SpanRecord] = {}  # a batch span's id -> its graph write
     for span in read_spans(files):
@@ -123,6 +124,8 @@ def summarise(files: list[Path]) -> dict[str, object]:
             by_trace[span.trace_id].append(span)
     journeys: list[Journey] = []
     for trace_id, spans in by_trace.items():
+        if min(span.start_ns for span in spans) < since_ns:
+            continue  # begun before the window: part of another load
         linked = [writes[s] for span in spans for _, s in span.links if s in writes]
         journey = journey_of(trace_id, spans + linked)
         if journey.table == TRANSACTIONS:

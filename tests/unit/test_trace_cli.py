@@ -235,6 +235,13 @@ def test_the_summary_counts_each_traced_transaction_once(traces: Path) -> None:
     assert hops["alert → webhook"]["count"] == 1
 
 
+def test_the_summary_since_a_moment_leaves_out_traces_begun_before_it(traces: Path) -> None:
+    """A benchmark phase summarises only its own transactions, not the file's past."""
+    began = COMMIT_MS * MS  # both transactions were committed then
+    assert summarise(span_files([traces]), since_ns=began)["transactions"] == 2
+    assert summarise(span_files([traces]), since_ns=began + 1)["transactions"] == 0
+
+
 def test_an_unknown_transaction_is_an_error(traces: Path) -> None:
     with pytest.raises(TraceNotFoundError, match="no spans of transaction 4"):
         find_transaction(span_files([traces]), "4")
