@@ -30,6 +30,7 @@ from bench.pipeline import (
     private_run_env,
     run_fraudgraph,
     start_fresh_worker,
+    start_worker,
 )
 from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
@@ -97,6 +98,7 @@ def measure_alert_latency(
     seconds: float,
     customers: int,
     console: Console,
+    workers: int = 1,
 ) -> dict[str, Any]:
     run = f"latency-{uuid.uuid4().hex[:8]}"
     # Latency, not throughput: small batches leave as soon as they are due.
@@ -121,11 +123,14 @@ def measure_alert_latency(
     )
     with open_driver(settings) as driver:
         clear_shared_graph(driver)
-    worker = start_fresh_worker(
-        settings.kafka_bootstrap, run, before_load, env, work / "worker.log"
-    )
+    running = [
+        start_fresh_worker(settings.kafka_bootstrap, run, before_load, env, work / "worker.log")
+    ]
+    # More workers join the same group: the partitions are shared out between them.
+    running += [start_worker(env, work / f"worker-{n}.log") for n in range(2, workers + 1)]
     results: dict[str, Any] = {
         "customers": customers,
+        "workers": workers,
         "seconds_per_rate": seconds,
         "worker_log": str(work / "worker.log"),
     }
@@ -136,7 +141,7 @@ def measure_alert_latency(
             what="worker to catch up with the bulk load",
             timeout=900,
             interval=2,
-            abort=lambda: None if worker.poll() is None else "worker exited",
+            abort=lambda: None if all(w.poll() is None for w in running) else "a worker exited",
         )
         for rate in rates:
             console.print(f"live load at {rate:,.0f} tx/s for {seconds:.0f}s …")
@@ -181,9 +186,11 @@ def measure_alert_latency(
                 "hops": _hops_since(settings, started_ms, console),
             }
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for worker in running:
+            worker.terminate()
+        for worker in running:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
     return results

@@ -85,6 +85,7 @@ def latency(
     ] = None,
     seconds: Annotated[float, typer.Option(min=5, help="Live seconds per rate.")] = 60,
     customers: Annotated[int, typer.Option(min=100, help="Bank size (bulk then live).")] = 2000,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Workers in one group.")] = 1,
     json_out: JsonOut = None,
 ) -> None:
     """Commit → alert on the topic, p50/p95/p99, under a live load (resets the demo bank)."""
@@ -94,6 +95,7 @@ def latency(
         seconds=seconds,
         customers=customers,
         console=_console,
+        workers=workers,
     )
     publish("latency", figures, json_out, _console)
 

@@ -89,6 +89,11 @@ def start_fresh_worker(
     The shared graph is cleared by the caller first: the worker builds it anew.
     """
     start_group_at(bootstrap, f"{run}-worker", offsets)
+    return start_worker(env, log)
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A worker of the environment's group (joining the ones running), logging to `log`."""
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [fraudgraph_command(), "worker", "--log-level", "WARNING"],
