@@ -150,11 +150,12 @@ def spark(
     ] = 100_000,
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[2]",
     partitions: Annotated[int, typer.Option(min=1, help="Shuffle partitions.")] = 8,
+    writers: Annotated[int, typer.Option(min=1, max=16, help="Backfill writer tasks.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic bank.")] = 1,
     json_out: JsonOut = None,
 ) -> None:
     """Spark vs networkx on components + ring scoring at 1x/2x/4x, and the Spark
-    backfill rate into Neo4j vs the stream worker's (clears the shared graph)."""
+    backfill rate into Neo4j vs the stream worker's (in a Neo4j of its own)."""
     from bench.spark_bench import measure_spark  # noqa: PLC0415 - pyspark only when asked
 
     figures = measure_spark(
@@ -164,6 +165,7 @@ def spark(
         events=events,
         master=master,
         partitions=partitions,
+        writers=writers,
         seed=seed,
         console=_console,
     )

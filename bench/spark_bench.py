@@ -101,7 +101,13 @@ def measure_rings(spark: SparkSession, edges: int, scales: list[int], seed: int)
 
 
 def measure_backfill(
-    spark: SparkSession, settings: Settings, events: int, partitions: int, console: Console
+    spark: SparkSession,
+    settings: Settings,
+    events: int,
+    partitions: int,
+    console: Console,
+    *,
+    writers: int = 1,
 ) -> dict[str, Any]:
     run_id = f"bench-spark-{uuid.uuid4().hex[:8]}"
     mapping = default_mapping()
@@ -157,7 +163,9 @@ def measure_backfill(
                 progress.close()
         clear_graph(driver)
         console.print("backfill (Spark) …")
-        backfill = run_backfill(spark, local, partitions=partitions, handover=False)
+        backfill = run_backfill(
+            spark, local, partitions=partitions, writers=writers, handover=False
+        )
     finally:
         try:
             delete_run_topics(settings.kafka_bootstrap, run_id)
@@ -165,6 +173,7 @@ def measure_backfill(
             console.print(f"[yellow]warning:[/] clean-up of {run_id} incomplete: {error}")
         driver.close()
     return {
+        "backfill_writers": writers,
         "backfill_events": backfill.records,
         "backfill_s": round(backfill.seconds, 1),
         "backfill_events_per_s": round(backfill.records_per_s, 1),
@@ -195,6 +204,7 @@ def measure_spark(
     partitions: int,
     seed: int,
     console: Console,
+    writers: int = 1,
 ) -> dict[str, Any]:
     options = SparkOptions(master=master, shuffle_partitions=partitions)
     session, started_s = _timed(lambda: spark_session(options))
@@ -209,5 +219,5 @@ def measure_spark(
     if events:
         console.print("starting a Neo4j of the benchmark's own …")
         with own_neo4j(settings, Stack(StackConfig())) as own:
-            figures |= measure_backfill(session, own, events, partitions, console)
+            figures |= measure_backfill(session, own, events, partitions, console, writers=writers)
     return figures
