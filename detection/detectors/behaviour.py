@@ -455,6 +455,22 @@ class AccountTakeover(Detector):
         if hits:
             accounts = self._current_accounts(ctx, customer.customer_id)
             yield self._session_finding(hits[-1], customer.customer_id, accounts, event.at)
+            yield from self._payouts_after_change(customer.customer_id, changed, ctx)
+
+    def _payouts_after_change(
+        self, customer_id: int, changed: int, ctx: Context
+    ) -> Iterable[Finding]:
+        """Payouts already in the graph that followed this change.
+
+        Customers and transactions are separate topics: a backlog can deliver the
+        payout first, judged without the change that makes it a takeover's. Only
+        after a change judged a takeover, so honest changes cost nothing.
+        """
+        until = changed + int(self.params.session_hours * HOUR_MS)
+        for account in ctx.accounts_of(customer_id):
+            for txn in ctx.sent(account, changed, until):
+                if not ctx.in_batch("transaction", txn.txn_id):
+                    yield from self._judge_payout(txn, txn.at, ctx)
 
     def _on_late_login(self, event: Event, ctx: Context) -> Iterable[Finding]:
         """A login reaching the graph after the contact change it preceded.
