@@ -175,6 +175,14 @@ def test_the_periodic_community_run_in_the_worker_finds_the_ring(detecting: Dete
         assert named <= members, "the community alert names only the ring's customers"
 
 
+# The takeover's personal data: the victim's details, then the intruder's (a PII scan
+# of what the pipeline exported looks for these).
+VICTIM_CONTACT = {"email": "vic@example.org", "phone": "+441234567890"}
+VICTIM_IDENTITY = {"national_id": "AB123456C", "address_line": "1 Long Road"}
+INTRUDER_CONTACT = {"email": "attacker@example.net", "phone": "+447700900123"}
+TAKEOVER_PII = (*VICTIM_CONTACT.values(), *VICTIM_IDENTITY.values(), *INTRUDER_CONTACT.values())
+
+
 def _insert_takeover(dsn: str, now: datetime, base: int = BASE) -> dict[str, int]:
     """A long-standing customer with a usual device, then a new device and a contact change."""
     ids = {
@@ -187,9 +195,14 @@ def _insert_takeover(dsn: str, now: datetime, base: int = BASE) -> dict[str, int
         db.execute(
             "INSERT INTO bank.customers (customer_id, full_name, email, phone, national_id,"
             " address_line, city, postal_code, country, created_at, updated_at)"
-            " VALUES (%s, 'Vic Tim', 'vic@example.org', '+441234567890', 'AB123456C',"
-            " '1 Long Road', 'London', 'N1 1AA', 'GB', %s, %s)",
-            (ids["customer"], now - timedelta(days=400), now - timedelta(days=400)),
+            " VALUES (%s, 'Vic Tim', %s, %s, %s, %s, 'London', 'N1 1AA', 'GB', %s, %s)",
+            (
+                ids["customer"],
+                *VICTIM_CONTACT.values(),
+                *VICTIM_IDENTITY.values(),
+                now - timedelta(days=400),
+                now - timedelta(days=400),
+            ),
         )
         db.execute(
             "INSERT INTO bank.accounts (account_id, customer_id, iban, kind, status, currency,"
@@ -232,9 +245,9 @@ def _insert_takeover(dsn: str, now: datetime, base: int = BASE) -> dict[str, int
                 ),
             )
         db.execute(
-            "UPDATE bank.customers SET email = 'attacker@example.net', phone = '+447700900123',"
-            " updated_at = %s WHERE customer_id = %s",
-            (now - timedelta(minutes=2), ids["customer"]),
+            "UPDATE bank.customers SET email = %s, phone = %s, updated_at = %s"
+            " WHERE customer_id = %s",
+            (*INTRUDER_CONTACT.values(), now - timedelta(minutes=2), ids["customer"]),
         )
     return ids
 

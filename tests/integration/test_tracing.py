@@ -34,7 +34,7 @@ from observability.tracing import traces_dir
 from stack.manager import Stack
 from stack.waiting import wait_for
 from stream.topics import cdc_topics
-from tests.integration.test_detection_pipeline import _insert_takeover
+from tests.integration.test_detection_pipeline import TAKEOVER_PII, _insert_takeover
 from tests.integration.test_webhooks import Cli, Deliverer, free_port, recorded
 from tests.support import WorkerProcess, end_offsets, private_run, run_cli
 
@@ -271,3 +271,33 @@ def test_the_trace_starts_at_the_commit_in_connect(traced: Traced, stack: Stack)
     assert int(commit.attributes["db.lsn"]) == process.attributes[sc.LSN]
     assert commit.attributes["db.table"] == "transactions"
     assert commit.start_ns // 1_000_000 == process.attributes[sc.COMMIT_MS]
+
+
+def _holds(path: Path, needles: list[bytes], chunk: int = 64 << 20) -> list[bytes]:
+    """The needles found in a file, read in overlapping chunks (span files run to 256 MB)."""
+    found: set[bytes] = set()
+    overlap = max(len(n) for n in needles)
+    with path.open("rb") as source:
+        tail = b""
+        while block := source.read(chunk):
+            window = tail + block
+            found |= {n for n in needles if n in window}
+            tail = window[-overlap:]
+    return sorted(found)
+
+
+def test_no_raw_pii_in_the_spans(traced: Traced) -> None:
+    """Span attributes hold keys, LSNs and coordinates, never row values: the takeover's
+    e-mails, phones, national id and address appear in no exported span, ours or
+    Connect's."""
+    _trace_of(traced)  # every span of the payout exported
+    needles = [value.encode() for value in TAKEOVER_PII]
+    files = _files(traced)
+    assert any(f.parent == traced.trace_dir for f in files)
+    assert traced.connect_file in files
+    # The scan is real: a planted value is found.
+    planted = traced.trace_dir / "planted.txt"
+    planted.write_bytes(b'{"attributes": {"email": "' + needles[0] + b'"}}')
+    assert _holds(planted, needles) == [needles[0]]
+    planted.unlink()
+    assert {str(f): _holds(f, needles) for f in files} == {str(f): [] for f in files}
