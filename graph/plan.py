@@ -61,6 +61,11 @@ class WritePlanner:
         self.mapping = mapping
         self.hasher = hasher
         self.statements: dict[str, TableStatements] = build_statements(mapping)
+        self._with_history = {
+            name: table.node.history
+            for name, table in mapping.tables.items()
+            if table.node is not None and table.node.history
+        }
 
     def plan(self, changes: Sequence[RowChange]) -> list[PlannedWrite]:
         """Statements with their rows, in an order that respects each statement's guards."""
@@ -86,11 +91,11 @@ class WritePlanner:
         only the newest change is written, but the older ones' values are kept."""
         found: _Histories = {}
         for change in changes:
-            node = self.mapping.tables[change.table].node
-            if node is None or not node.history or change.row is None:
+            history = self._with_history.get(change.table)
+            if history is None or change.row is None:
                 continue
             values = found.setdefault((change.table, next(iter(change.key.values()))), {})
-            for prop, column in node.history.items():
+            for prop, column in history.items():
                 value = change.row.get(column)
                 held = values.setdefault(prop, set())
                 if value is not None:
