@@ -462,9 +462,10 @@ class AccountTakeover(Detector):
     ) -> Iterable[Finding]:
         """Payouts already in the graph that followed this change.
 
-        Customers and transactions are separate topics: a backlog can deliver the
-        payout first, judged without the change that makes it a takeover's. Only
-        after a change judged a takeover, so honest changes cost nothing.
+        The payout can reach the worker before what makes it a takeover's: the change
+        (customers and transactions are separate topics) or a failed try (logins are
+        keyed by login id, so a session's logins are spread over partitions). Called
+        whenever a change is judged a takeover, so honest changes cost nothing.
         """
         until = changed + int(self.params.session_hours * HOUR_MS)
         for account in ctx.accounts_of(customer_id):
@@ -499,6 +500,7 @@ class AccountTakeover(Detector):
             if hits:
                 accounts = self._current_accounts(ctx, customer.customer_id)
                 yield self._session_finding(hits[-1], customer.customer_id, accounts, changed)
+                yield from self._payouts_after_change(customer.customer_id, changed, ctx)
 
     def _payouts_after(self, login: Login, ctx: Context) -> Iterable[Finding]:
         """Payouts already in the graph that followed this login from a new device.

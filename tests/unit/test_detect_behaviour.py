@@ -563,6 +563,22 @@ def test_takeover_payout_found_when_the_contact_change_reaches_the_worker_last()
     assert sorted(ids(late)) == sorted(ids(in_order))
 
 
+def test_takeover_payout_found_when_the_failed_tries_arrive_last() -> None:
+    """Logins are keyed by login id, so a session's failed tries can be on another
+    partition and arrive after the change, the payout and the successful login. The
+    last failed try completes the takeover, and it judges the payouts after the
+    change again, as the change itself does."""
+    bank = takeover_bank(history=False)
+
+    def failed_tries_last(changes: list[RowChange]) -> list[RowChange]:
+        return sorted(changes, key=lambda c: c.table == "logins" and not c.row["success"])
+
+    in_order = run(bank, AccountTakeover())
+    late = run_delivered(bank.tables(), AccountTakeover(), failed_tries_last)
+    assert len(in_order) == 2 and any(a["txn_ids"] for a in in_order)
+    assert sorted(ids(late)) == sorted(ids(in_order))
+
+
 def test_takeover_payout_judged_in_its_own_batch_carries_the_payouts_coordinates() -> None:
     """Login and payout in one batch: the login does not look ahead at the payout (it
     is judged as its own event), so the alert names the payout's commit (and trace)."""
