@@ -32,12 +32,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _flat(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested figures as dotted rows (`1000_tx_s.p99_ms`), so the table stays readable."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in figures.items():
+        if isinstance(value, dict) and value:
+            rows += _flat(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
 def publish(name: str, figures: dict[str, Any], out: Path | None, console: Console) -> None:
     """Print the figures as a table and write them (with the machine) to `out`."""
     table = Table(title=name, show_header=True)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for key, value in figures.items():
+    for key, value in _flat(figures):
         shown = f"{value:,.1f}" if isinstance(value, float) else str(value)
         table.add_row(key, shown)
     console.print(table)
