@@ -94,6 +94,11 @@ class Pipeline:
         (row,) = self.query(cypher, **params)
         return next(iter(row.values()))
 
+    def wait_nodes(self, label: str, key: str, value: int, count: int, what: str) -> None:
+        """Wait until `count` nodes of `label` have `key` = `value` (names are the tests')."""
+        cypher = f"MATCH (n:{label} {{{key}: $value}}) RETURN count(n)"
+        wait_for(lambda: self.scalar(cypher, value=value) == count, what=what, timeout=60)
+
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
         with psycopg.connect(self.dsn, autocommit=True) as connection:
             row = connection.execute(statement, params).fetchone()
@@ -341,14 +346,7 @@ def test_a_customers_change_times_survive_a_later_change(pipeline: Pipeline) -> 
     ) == max(times)
     # Leave the bank as the other tests expect it: the customer erased again.
     pipeline.sql("DELETE FROM bank.customers WHERE customer_id = %s RETURNING 1", (customer_id,))
-    wait_for(
-        lambda: (
-            pipeline.scalar("MATCH (c:Customer {customer_id: $id}) RETURN count(c)", id=customer_id)
-            == 0
-        ),
-        what="the customer erased",
-        timeout=60,
-    )
+    pipeline.wait_nodes("Customer", "customer_id", customer_id, 0, what="the customer erased")
 
 
 def test_customer_erasure_removes_identities_nobody_else_shares(pipeline: Pipeline) -> None:
@@ -374,13 +372,7 @@ def test_customer_erasure_removes_identities_nobody_else_shares(pipeline: Pipeli
 
     wait_for(lambda: linked("Phone", phone_hash) == 2, what="both customers", timeout=60)
     pipeline.sql("DELETE FROM bank.customers WHERE customer_id = %s RETURNING 1", (base,))
-    wait_for(
-        lambda: (
-            pipeline.scalar("MATCH (c:Customer {customer_id: $id}) RETURN count(c)", id=base) == 0
-        ),
-        what="customer erased",
-        timeout=60,
-    )
+    pipeline.wait_nodes("Customer", "customer_id", base, 0, what="customer erased")
     assert pipeline.scalar("MATCH (e:Email {hash: $h}) RETURN count(e)", h=email_hash) == 0
     assert linked("Phone", phone_hash) == 1  # still the other customer's phone
 
@@ -444,13 +436,8 @@ def test_poison_events_are_dead_lettered_and_the_stream_goes_on(pipeline: Pipeli
         " VALUES (%s, 'After poison', '5999', 'GB') RETURNING 1",
         (merchant_id,),
     )
-    wait_for(
-        lambda: (
-            pipeline.scalar("MATCH (m:Merchant {merchant_id: $id}) RETURN count(m)", id=merchant_id)
-            == 1
-        ),
-        what="a good event after the poison",
-        timeout=60,
+    pipeline.wait_nodes(
+        "Merchant", "merchant_id", merchant_id, 1, what="a good event after the poison"
     )
     letters = _read_all(pipeline, pipeline.settings.deadletter_topic, expected=len(poison))
     reasons = sorted(dict(letter["headers"])["dlq.reason"].decode() for letter in letters)
