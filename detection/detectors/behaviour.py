@@ -467,10 +467,18 @@ class AccountTakeover(Detector):
         keyed by login id, so a session's logins are spread over partitions). Called
         whenever a change is judged a takeover, so honest changes cost nothing.
         """
-        until = changed + int(self.params.session_hours * HOUR_MS)
+        yield from self._payouts_in_session(customer_id, changed, ctx)
+
+    def _payouts_in_session(self, customer_id: int, start: int, ctx: Context) -> Iterable[Finding]:
+        """Judge again the customer's payouts in the graph from `start` to the end of a
+        session; the batch's own are left to their events."""
+        until = start + int(self.params.session_hours * HOUR_MS)
+        # The account's usual payment window (as the payout's own judgement reads it),
+        # so the read is served from what the cache holds.
+        since = start - int(ctx.windows.sent_days * DAY_MS)
         for account in ctx.accounts_of(customer_id):
-            for txn in ctx.sent(account, changed, until):
-                if not ctx.in_batch("transaction", txn.txn_id):
+            for txn in ctx.sent(account, since, until):
+                if txn.at >= start and not ctx.in_batch("transaction", txn.txn_id):
                     yield from self._judge_payout(txn, txn.at, ctx)
 
     def _on_late_login(self, event: Event, ctx: Context) -> Iterable[Finding]:
@@ -516,12 +524,7 @@ class AccountTakeover(Detector):
         earlier = ctx.logins(login.customer_id, since, login.at - margin)
         if any(other.device_id == login.device_id for other in earlier):
             return  # a device the customer has used: no session to find
-        until = login.at + int(self.params.session_hours * HOUR_MS)
-        sent_since = login.at - int(ctx.windows.sent_days * DAY_MS)
-        for account in ctx.accounts_of(login.customer_id):
-            for txn in ctx.sent(account, sent_since, until):
-                if txn.at >= login.at and not ctx.in_batch("transaction", txn.txn_id):
-                    yield from self._judge_payout(txn, txn.at, ctx)
+        yield from self._payouts_in_session(login.customer_id, login.at, ctx)
 
     def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
         yield from self._judge_payout(event.txn, event.at, ctx)
