@@ -76,7 +76,7 @@ def stub_references(change: RowChange, mapping: GraphMapping) -> Iterator[tuple[
                     yield (end.label, end.key, value)
 
 
-def newest_and_residue(
+def writes_and_residue(
     versions: Iterable[RowChange],
 ) -> tuple[list[RowChange], set[tuple[str, str, Any]]]:
     """A row's changes to write, its newest (as `sources.latest_per_row` picks it)
@@ -248,7 +248,7 @@ def run_backfill(
     planned = (
         changes.keyBy(lambda c: (c.table, next(iter(c.key.values()))))
         .groupByKey(partitions)
-        .mapValues(newest_and_residue)
+        .mapValues(writes_and_residue)
         .values()
         .cache()
     )

@@ -11,7 +11,7 @@ from cdc.values import DECODERS
 from fraudgraph.errors import ConfigError
 from fraudgraph.settings import Settings
 from graph.mapping import default_mapping
-from spark.backfill import newest_and_residue, stub_references
+from spark.backfill import stub_references, writes_and_residue
 from spark.cli import app as spark_app
 from spark.options import SparkOptions
 from spark.sources import KafkaRange, jdbc_url, snapshot_query
@@ -115,7 +115,7 @@ def _login(lsn: int, ip: str | None, op: str = "u") -> RowChange:
 
 
 def test_residue_is_what_only_the_superseded_versions_pointed_at() -> None:
-    (newest,), residue = newest_and_residue([_login(2, "10.0.0.2"), _login(1, "10.0.0.1")])
+    (newest,), residue = writes_and_residue([_login(2, "10.0.0.2"), _login(1, "10.0.0.1")])
     assert newest.lsn == 2
     assert residue == {("IP", "address", "10.0.0.1")}
 
@@ -127,14 +127,14 @@ def test_a_customers_older_versions_are_written_first_for_its_change_history() -
         row = {"customer_id": 1, "updated_at": f"2026-10-01T10:{lsn:02d}:00Z"}
         return RowChange("customers", "u", {"customer_id": 1}, row, lsn, 0, Position("t", 0, lsn))
 
-    writes, _ = newest_and_residue([version(12), version(30), version(5)])
+    writes, _ = writes_and_residue([version(12), version(30), version(5)])
     assert [c.lsn for c in writes] == [5, 12, 30]
-    (only,), _ = newest_and_residue([_login(1, "10.0.0.1"), _login(2, "10.0.0.2")])
+    (only,), _ = writes_and_residue([_login(1, "10.0.0.1"), _login(2, "10.0.0.2")])
     assert only.lsn == 2  # no history on logins: the newest alone
 
 
 def test_a_deleted_rows_references_all_stay_as_the_stream_leaves_them() -> None:
-    (newest,), residue = newest_and_residue([_login(1, "10.0.0.1"), _login(2, None, op="d")])
+    (newest,), residue = writes_and_residue([_login(1, "10.0.0.1"), _login(2, None, op="d")])
     assert newest.op == "d"
     assert residue == {
         ("Customer", "customer_id", 3),
