@@ -10,8 +10,8 @@ and counted; it does not hold back the stream.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,7 +21,7 @@ from detection.cache import HistoryCache
 from detection.context import DAY_MS, HOUR_MS, Context
 from detection.detector import Detector
 from detection.detectors.behaviour import CARD_CHANNELS
-from detection.events import Event, to_event
+from detection.events import Event, to_event, trace_id_of
 from detection.history import HistorySource
 from detection.records import RecordBuilder
 from detection.settings import DetectionConfig
@@ -43,6 +43,18 @@ class DetectionResult:
     rejudged: int = 0  # later payments judged again for a late one (see _judged_again)
     seconds_by_detector: dict[str, float] = field(default_factory=dict)
     decided: set[str] = field(default_factory=set)  # alert ids sent or suppressed
+    rechecked: int = 0  # events judged a second time (see DetectionEngine.recheck)
+    # trace id -> the W3C context of the change it came from, for the alerts' spans
+    trace_contexts: dict[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Recheck:
+    """A batch judged once while other workers shared the group, to judge again."""
+
+    due: float  # on the cache's clock
+    events: list[Event]
+    trace_contexts: dict[str, Mapping[str, str]]
 
 
 class DetectionEngine:
@@ -75,11 +87,24 @@ class DetectionEngine:
         self._judged_until: dict[int, int] = {}
         self._sent_ms = int(config.history.sent_days * DAY_MS)
         self._received_ms = int(config.history.received_days * DAY_MS)
+        self._shared = False
+        # Batches judged while the group was shared, oldest first (see recheck).
+        self._rechecks: deque[_Recheck] = deque()
 
     def share_group(self, shared: bool) -> None:
         """Whether other workers write part of what the detectors read (see CacheConfig)."""
         cache = self.config.cache
         self.cache.set_refresh(cache.shared_refresh_seconds if shared else cache.refresh_seconds)
+        self._shared = shared
+        if not shared:
+            # The cache was just emptied, so every read from now on is fresh: the
+            # batches waiting for their second judgement may have it at once.
+            self._rechecks = deque(replace(r, due=float("-inf")) for r in self._rechecks)
+
+    @property
+    def pending(self) -> int:
+        """Batches judged once that still wait for their second judgement."""
+        return len(self._rechecks)
 
     def events(self, changes: Sequence[RowChange]) -> list[Event]:
         found = [e for c in changes if (e := to_event(c, self.builder)) is not None]
@@ -87,22 +112,70 @@ class DetectionEngine:
         return found
 
     def run(self, changes: Sequence[RowChange]) -> DetectionResult:
+        """Judge a batch now in the graph. Call it for every batch, even one with no
+        changes: in a shared group the batches' second judgements settle in order."""
         result = DetectionResult()
+        # Before anything is read: every entry read from here on is at least this fresh.
+        written_by = self.cache.clock()
         # Every change, event or not (a reversal, a merchant's new country), keeps
         # what the cache holds true to the graph.
         self.cache.absorb(changes, self.builder)
         events = self.events(changes)
         result.events = len(events)
-        if not events or not self.detectors:
-            return result
-        ctx = Context(self.source, self.config.history, self.cache)
-        ctx.prefetch(events)
-        ctx.judging(events)
-        again = self._judged_again(events, ctx)
-        result.rejudged = len(again)
-        judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))
-        self._note_judged(judged)
-        for event in judged:
+        judged: list[Event] = []
+        if events and self.detectors:
+            ctx = Context(self.source, self.config.history, self.cache)
+            ctx.prefetch(events)
+            ctx.judging(events)
+            again = self._judged_again(events, ctx)
+            result.rejudged = len(again)
+            judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))
+            self._note_judged(judged)
+            self._judge(judged, ctx, result)
+            self.cache.settle(ctx.window_starts(events[0].at))
+        if self._shared:
+            due = written_by + self.config.cache.shared_refresh_seconds
+            self._rechecks.append(_Recheck(due, judged, _trace_contexts(changes)))
+        return result
+
+    def recheck(self) -> tuple[DetectionResult, int]:
+        """Judge again the batches whose second judgement is due; returns what that
+        raised and how many batches (oldest first) are now judged for good.
+
+        Why a second judgement: two workers of one group can judge related rows at the
+        same moment (a card's burst spread over both workers' partitions; a new
+        account on one, its customer's change on the other). Each judges right after
+        its own write, and reads the other's through a cache entry up to
+        `cache.shared_refresh_seconds` old, so neither may see the whole finding. A
+        batch's second judgement waits until every entry the worker holds was read
+        after the batch was written. Of two related writes, the later one's worker
+        then reads the earlier one, so the finding is raised by at least one of them,
+        under the id in-order processing gives it; what the first judgement already
+        sent is deduplicated. A lone worker queues nothing: its cache is exact.
+        """
+        now = self.cache.clock()
+        due: list[_Recheck] = []
+        for waiting in self._rechecks:
+            if waiting.due > now:
+                break
+            due.append(waiting)
+        result = DetectionResult()
+        for batch in due:
+            result.trace_contexts.update(batch.trace_contexts)
+            if not batch.events or not self.detectors:
+                continue
+            ctx = Context(self.source, self.config.history, self.cache)
+            ctx.prefetch(batch.events)
+            ctx.judging(batch.events)
+            self._judge(batch.events, ctx, result)
+            result.rechecked += len(batch.events)
+        # Only now: a graph outage above leaves every batch queued, to be judged again.
+        for _ in due:
+            self._rechecks.popleft()
+        return result, len(due)
+
+    def _judge(self, events: Sequence[Event], ctx: Context, result: DetectionResult) -> None:
+        for event in events:
             for detector, shadow in self.detectors:
                 if event.kind not in detector.handles:
                     continue
@@ -126,8 +199,6 @@ class DetectionEngine:
                     )
                 for finding in findings:
                     self._emit(finding, event, ctx, shadow, result)
-        self.cache.settle(ctx.window_starts(events[0].at))
-        return result
 
     def _judged_again(self, events: Sequence[Event], ctx: Context) -> list[Event]:
         """Payments this worker judged before a payment that precedes them arrived.
@@ -224,6 +295,14 @@ class DetectionEngine:
             self._sent[alert_id] = None
         while len(self._sent) > RECENT_ALERT_IDS:
             self._sent.popitem(last=False)
+
+
+def _trace_contexts(changes: Sequence[RowChange]) -> dict[str, Mapping[str, str]]:
+    return {
+        trace_id: change.trace_context
+        for change in changes
+        if change.trace_context is not None and (trace_id := trace_id_of(change)) is not None
+    }
 
 
 def _with_source(finding: Finding, event: Event) -> Finding:

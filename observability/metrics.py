@@ -94,6 +94,10 @@ LATE_REJUDGED = Counter(
     "fraudgraph_detection_rejudged_total",
     "Payments judged again because an earlier one of their accounts arrived late.",
 )
+SHARED_RECHECKED = Counter(
+    "fraudgraph_detection_rechecked_total",
+    "Events judged a second time because other workers share the group (see recheck).",
+)
 DETECTOR_SECONDS = Histogram(
     "fraudgraph_detector_seconds",
     "Time one detector spent on one batch.",

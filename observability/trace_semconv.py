@@ -60,6 +60,7 @@ SEND = "send"
 DECODE = "decode"
 GRAPH_WRITE = "graph write"
 DETECT = "detect"
+RECHECK = "detect again"  # a shared group's second judgement of earlier batches
 BATCH = "worker batch"
 DEBEZIUM_COMMIT = "db-log-write"  # ActivateTracingSpan's span, started at the commit
 DEBEZIUM_READ = "debezium-read"  # ActivateTracingSpan's span, started when Debezium read it

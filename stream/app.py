@@ -7,7 +7,10 @@ writes are idempotent (LSN-guarded MERGEs), so redelivery changes nothing.
 
 One agent per worker, one batch at a time: acks then always form a contiguous
 prefix of each partition, which keeps clear of Faust's known trouble committing
-past an in-flight message (faust-streaming issue #606).
+past an in-flight message (faust-streaming issue #606). When other workers share
+the group, a batch is acked only after its second judgement (detection/engine.py
+`recheck`), about a second later; a timer runs those that fall due while the
+stream is idle, so a rebalance's wait for acks ends.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import faust
 
@@ -27,12 +31,15 @@ from graph.mapping import GraphMapping
 from observability import metrics
 from observability.lag import LagProbe, LagUnavailableError, publish_lag
 from observability.logs import get_logger
-from stream.processor import BatchProcessor
+from stream.processor import BatchOutcome, BatchProcessor
 from stream.records import RawRecord
 from stream.topics import cdc_topics
 
 log = get_logger(__name__)
 EXIT_FATAL = 70  # EX_SOFTWARE: an internal error, not bad input
+# How often second judgements that fell due are run while no batch arrives.
+SETTLE_INTERVAL_SECONDS = 0.25
+T = TypeVar("T")
 
 
 def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcessor) -> faust.App:
@@ -85,25 +92,48 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
     async def mark_up() -> None:
         metrics.WORKER_UP.set(1)
 
+    # Batches processed but not yet settled, oldest first, and the stream to ack them
+    # on; the lock keeps the agent and the timer from settling at the same time.
+    unsettled: deque[list[faust.EventT[Any]]] = deque()
+    settling = asyncio.Lock()
+    streams: list[faust.StreamT[Any]] = []
+
+    async def ack_settled(settled: int) -> None:
+        for _ in range(settled):
+            for event in unsettled.popleft():
+                await streams[0].ack(event)
+
+    @app.timer(interval=SETTLE_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def settle_idle_batches() -> None:
+        if not unsettled:
+            return
+        async with settling:
+            settled = await run_or_exit(
+                asyncio.get_running_loop(), writer_thread, processor.settle_due
+            )
+            await ack_settled(settled)
+
     @app.agent(source, concurrency=1)
     async def write_graph(stream: faust.StreamT[Any]) -> None:
         loop = asyncio.get_running_loop()
+        streams[:] = [stream]
         # noack_take is missing from faust's StreamT protocol, hence the cast.
         unacked = cast(faust.Stream[Any], cast(faust.Stream[Any], stream).noack())
         shared = False
         async for events in unacked.noack_take(
             settings.worker_batch_size, within=settings.worker_batch_seconds
         ):
-            now_shared = shares_partitions(
-                app.consumer.assignment(), source.topics, app.consumer.topic_partitions
-            )
-            if now_shared != shared:  # on the writer thread: between batches
-                shared = now_shared
-                await loop.run_in_executor(writer_thread, processor.share_group, shared)
-            records = [_raw_record(event) for event in events]
-            await process_or_exit(loop, writer_thread, processor, records)
-            for event in events:
-                await stream.ack(event)
+            async with settling:
+                now_shared = shares_partitions(
+                    app.consumer.assignment(), source.topics, app.consumer.topic_partitions
+                )
+                if now_shared != shared:  # on the writer thread: between batches
+                    shared = now_shared
+                    await loop.run_in_executor(writer_thread, processor.share_group, shared)
+                records = [_raw_record(event) for event in events]
+                outcome = await process_or_exit(loop, writer_thread, processor, records)
+                unsettled.append(list(events))
+                await ack_settled(outcome.settled)
 
     return app
 
@@ -159,7 +189,7 @@ async def process_or_exit(
     processor: BatchProcessor,
     records: list[RawRecord],
     exit_process: Callable[[int], NoReturn] = os._exit,
-) -> None:
+) -> BatchOutcome:
     """Process a batch; on an error the processor could not handle, stop the process.
 
     BatchProcessor already retries what is transient and dead-letters bad events, so
@@ -169,15 +199,27 @@ async def process_or_exit(
     supervisor (compose `restart:`, systemd) and, as nothing of the batch was acked,
     it is redelivered when the worker comes back.
     """
+    where = f"{records[0].topic}/{records[0].partition}@{records[0].offset}" if records else None
+    return await run_or_exit(
+        loop, executor, lambda: processor.process(records), exit_process, first_offset=where
+    )
+
+
+async def run_or_exit(
+    loop: asyncio.AbstractEventLoop,
+    executor: Executor,
+    step: Callable[[], T],
+    exit_process: Callable[[int], NoReturn] = os._exit,
+    first_offset: str | None = None,
+) -> T:
+    """Run one step of the processor on `executor`; stop the process if it raises."""
     try:
-        await loop.run_in_executor(executor, processor.process, records)
+        return await loop.run_in_executor(executor, step)
     except Exception as error:  # noqa: BLE001 - every unhandled error must stop the worker
         log.critical(
             "worker_stopping",
             error=f"{type(error).__name__}: {str(error)[:500]}",
-            first_offset=f"{records[0].topic}/{records[0].partition}@{records[0].offset}"
-            if records
-            else None,
+            first_offset=first_offset,
         )
         exit_process(EXIT_FATAL)
 

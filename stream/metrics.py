@@ -29,8 +29,12 @@ def observe_batch(
     if write_seconds is not None:
         metrics.GRAPH_WRITE_SECONDS.observe(write_seconds)
     metrics.record_batch(len(changes) + len(letters))
-    if detection is None:
-        return
+    if detection is not None:
+        observe_detection(detection)
+
+
+def observe_detection(detection: DetectionResult) -> None:
+    """A batch's judgement, or a shared group's second judgement of earlier batches."""
     for alerts, shadow in ((detection.alerts, "false"), (detection.shadow_alerts, "true")):
         for alert in alerts:
             metrics.ALERTS.labels(
@@ -45,6 +49,8 @@ def observe_batch(
         metrics.ALERTS_SUPPRESSED.labels(rule, reason).inc()
     if detection.rejudged:
         metrics.LATE_REJUDGED.inc(detection.rejudged)
+    if detection.rechecked:
+        metrics.SHARED_RECHECKED.inc(detection.rechecked)
     for detector, seconds in detection.seconds_by_detector.items():
         metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
     for detector in detection.errors:

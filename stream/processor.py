@@ -10,11 +10,12 @@ it batches and acks them afterwards.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from alerts.producer import AlertSink
 from cdc.changes import Position, RowChange
@@ -29,9 +30,9 @@ from observability import metrics
 from observability.logs import get_logger
 from stream.backoff import Backoff
 from stream.deadletter import DeadLetter, DeadLetterSink
-from stream.metrics import observe_batch
+from stream.metrics import observe_batch, observe_detection
 from stream.records import RawRecord
-from stream.spans import BatchSpans
+from stream.spans import BatchSpans, parents_of, recheck_span
 
 log = get_logger(__name__)
 
@@ -42,6 +43,11 @@ class GraphSink(Protocol):
 
 class Detection(Protocol):
     def run(self, changes: Sequence[RowChange]) -> DetectionResult: ...
+
+    def recheck(self) -> tuple[DetectionResult, int]: ...
+
+    @property
+    def pending(self) -> int: ...
 
     def confirm(self, result: DetectionResult) -> None: ...
 
@@ -56,6 +62,9 @@ class BatchOutcome:
     dead_letters: int
     retries: int  # waits for Neo4j or the dead-letter topic during this batch
     detection: DetectionResult | None = None
+    # Batches processed so far, oldest first, whose offsets may now be committed:
+    # usually this one; in a shared group, the ones whose second judgement is done.
+    settled: int = 1
 
 
 class BatchProcessor:
@@ -82,6 +91,7 @@ class BatchProcessor:
         self.sleep = sleep
         self.group = group  # the consumer group, for the spans
         self._retries = 0
+        self._unsettled = 0  # batches processed, not yet reported settled
 
     def share_group(self, shared: bool) -> None:
         """Other workers now hold part of the group's partitions (or no longer do)."""
@@ -133,6 +143,7 @@ class BatchProcessor:
         self._send_letters(letters)
         detection = self._detect([c for c in changes if c.position not in rejected], spans)
         observe_batch(changes, letters, write_seconds, detection)
+        self._unsettled += 1
         return BatchOutcome(
             records=len(records),
             changes=len(changes),
@@ -140,15 +151,43 @@ class BatchProcessor:
             dead_letters=len(letters),
             retries=self._retries,
             detection=detection,
+            settled=self._settle(),
         )
+
+    def settle_due(self) -> int:
+        """Between batches (a timer, so an idle stream settles too): the second
+        judgements now due. Returns how many batches, oldest first, are settled."""
+        return self._settle()
+
+    def _settle(self) -> int:
+        """Run the second judgements that are due (detection/engine.py `recheck`),
+        publish what they raise, and count the batches that are now settled."""
+        if self.detection is not None and self.detection.pending and self.alerts is not None:
+            began_ns = time.time_ns()
+            while True:
+                try:
+                    result, _ = self.detection.recheck()
+                    break
+                except GraphUnavailableError as error:
+                    self._wait("detection read", error)
+            self._publish(result, parents_of(result.trace_contexts))
+            observe_detection(result)
+            alerts = len(result.alerts) + len(result.shadow_alerts)
+            recheck_span(self.group, began_ns, result.rechecked, alerts)
+        waiting = self.detection.pending if self.detection is not None else 0
+        settled, self._unsettled = self._unsettled - waiting, waiting
+        return settled
 
     @staticmethod
     def _letter(spans: BatchSpans, record: RawRecord, reason: str, detail: str) -> DeadLetter:
         return DeadLetter(record, reason, detail, spans.dead_lettered(record.position, reason))
 
     def _detect(self, written: Sequence[RowChange], spans: BatchSpans) -> DetectionResult | None:
-        """Detectors over the rows now in the graph; their alerts acknowledged by Kafka."""
-        if self.detection is None or self.alerts is None or not written:
+        """Detectors over the rows now in the graph; their alerts acknowledged by Kafka.
+
+        Called for a batch with nothing written too: the detection engine keeps its
+        shared-group second judgements in batch order (see `_settle`)."""
+        if self.detection is None or self.alerts is None:
             return None
         began_ns = time.time_ns()
         while True:
@@ -157,23 +196,34 @@ class BatchProcessor:
                 break
             except GraphUnavailableError as error:
                 self._wait("detection read", error)
-        for alerts, shadow in ((result.alerts, False), (result.shadow_alerts, True)):
-            parents = spans.alert_parents(alerts)
-            while alerts:
-                try:
-                    self.alerts.send(alerts, shadow=shadow, parents=parents)
-                    break
-                except RetryableError as error:
-                    self._wait("alert produce", error)
+        if not written:
+            return None
+        self._publish(result, spans.alert_parents)
         spans.detect(
             began_ns,
             result.seconds_by_detector,
             result.events,
             len(result.alerts) + len(result.shadow_alerts),
         )
+        return result
+
+    def _publish(
+        self,
+        result: DetectionResult,
+        parents: Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Context]],
+    ) -> None:
+        """The result's alerts acknowledged by Kafka, then marked sent."""
+        assert self.detection is not None and self.alerts is not None
+        for alerts, shadow in ((result.alerts, False), (result.shadow_alerts, True)):
+            their_parents = parents(alerts)
+            while alerts:
+                try:
+                    self.alerts.send(alerts, shadow=shadow, parents=their_parents)
+                    break
+                except RetryableError as error:
+                    self._wait("alert produce", error)
         self.detection.confirm(result)
         self.backoff.reset()
-        return result
 
     def _write(self, changes: Sequence[RowChange]) -> list[tuple[RowChange, GraphWriteError]]:
         """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting)."""

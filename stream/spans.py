@@ -17,7 +17,7 @@ Everything here is a no-op when tracing is off: no span objects, no attributes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +28,13 @@ from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, Stat
 
 from cdc.changes import Position, RowChange
 from observability import trace_semconv as sc
-from observability.tracing import context_from_headers, headers_of, mapping_of, tracer
+from observability.tracing import (
+    context_from_headers,
+    context_from_mapping,
+    headers_of,
+    mapping_of,
+    tracer,
+)
 from stream.records import RawRecord
 
 _NO_PARENT = Context()
@@ -194,3 +200,34 @@ class BatchSpans:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=ended_ns)
         return span
+
+
+def recheck_span(group: str | None, began_ns: int, events: int, alerts: int) -> None:
+    """A shared group's second judgement of earlier batches, run between batches: a
+    root span of its own (its alerts' `send` spans sit under the changes' traces)."""
+    if not tracing_active() or not events:
+        return
+    attributes: dict[str, Any] = {sc.EVENTS: events, sc.ALERTS: alerts}
+    if group:
+        attributes[sc.MESSAGING_CONSUMER_GROUP] = group
+    span = tracer().start_span(
+        sc.RECHECK, context=_NO_PARENT, start_time=began_ns, attributes=attributes
+    )
+    span.end()
+
+
+def parents_of(
+    trace_contexts: Mapping[str, Mapping[str, str]],
+) -> Callable[[Sequence[Mapping[str, Any]]], dict[str, Context]]:
+    """For alerts raised after their batch's spans ended: alert_id -> the context of
+    the process span of the change that raised it, kept with the change."""
+
+    def parents(alerts: Sequence[Mapping[str, Any]]) -> dict[str, Context]:
+        found: dict[str, Context] = {}
+        for alert in alerts:
+            carrier = trace_contexts.get(str(alert.get("trace_id")))
+            if carrier is not None:
+                found[str(alert["alert_id"])] = context_from_mapping(carrier)
+        return found
+
+    return parents

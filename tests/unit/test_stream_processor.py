@@ -385,10 +385,32 @@ class FakeDetection:
         self.outages = list(outages)
         self.seen: list[RowChange] = []
         self.confirmed: list[DetectionResult] = []
+        self.shared = False
+        self.waiting: list[Sequence[RowChange]] = []  # batches, oldest first
+        self.due = 0  # how many of them a recheck may judge again now
+
+    @property
+    def pending(self) -> int:
+        return len(self.waiting)
+
+    def recheck(self) -> tuple[DetectionResult, int]:
+        if self.outages:
+            raise self.outages.pop(0)
+        due, self.waiting = self.waiting[: self.due], self.waiting[self.due :]
+        self.due = 0
+        result = DetectionResult()
+        for change in (c for batch in due for c in batch):
+            key = next(iter(change.key.values()))
+            result.alerts.append({"alert_id": f"again-{key}"})
+            result.decided.add(f"again-{key}")
+            result.rechecked += 1
+        return result, len(due)
 
     def run(self, changes: Sequence[RowChange]) -> DetectionResult:
         if self.outages:
             raise self.outages.pop(0)
+        if self.shared:
+            self.waiting.append(changes)
         self.seen.extend(changes)
         result = DetectionResult()
         for change in changes:
@@ -467,3 +489,42 @@ def test_graph_outage_during_detection_waits_and_detects_again() -> None:
 def test_detection_needs_an_alert_sink() -> None:
     with pytest.raises(ValueError, match="alert sink"):
         BatchProcessor(default_mapping(), FakeGraph(), FakeDeadLetters(), detection=FakeDetection())
+
+
+# --- a shared group's second judgement ------------------------------------------------
+
+
+def test_a_lone_worker_settles_each_batch_as_it_is_processed() -> None:
+    processor = detecting_processor(FakeGraph(), FakeDetection(), FakeAlerts(), Sleeps())
+    assert [processor.process(good_records(n)).settled for n in (1, 2)] == [1, 1]
+
+
+def test_in_a_shared_group_batches_settle_after_their_second_judgement_in_order() -> None:
+    detection, alerts = FakeDetection(), FakeAlerts()
+    processor = detecting_processor(FakeGraph(), detection, alerts, Sleeps())
+    processor.share_group(True)
+    assert processor.process(good_records(1)).settled == 0
+    # A batch of nothing but poison still takes its place in the order.
+    assert processor.process([record(9, b"{not json")]).settled == 0
+    assert processor.process(good_records(2)).settled == 0
+    assert processor.settle_due() == 0  # nothing due yet
+    detection.due = 2
+    assert processor.settle_due() == 2
+    assert alerts.sent[-1] == (False, [{"alert_id": "again-1"}])
+    assert detection.confirmed[-1].alerts == [{"alert_id": "again-1"}]
+    detection.due = 1
+    outcome = processor.process(good_records(3))  # a batch also settles what fell due
+    assert outcome.settled == 1
+    assert detection.pending == 1
+
+
+def test_a_graph_outage_during_the_second_judgement_waits_and_judges_again() -> None:
+    detection, alerts, sleeps = FakeDetection(), FakeAlerts(), Sleeps()
+    processor = detecting_processor(FakeGraph(), detection, alerts, sleeps)
+    processor.share_group(True)
+    processor.process(good_records(1))
+    detection.outages.append(GraphUnavailableError("down"))
+    detection.due = 1
+    assert processor.settle_due() == 1
+    assert len(sleeps.delays) == 1
+    assert (False, [{"alert_id": "again-1"}]) in alerts.sent

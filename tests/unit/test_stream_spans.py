@@ -33,12 +33,42 @@ INCOMING_SPAN = int(TRACEPARENT.split("-")[2], 16)
 
 
 class TracedDetection:
-    """One alert per change, carrying the change's trace id as the engine does."""
+    """One alert per change, carrying the change's trace id as the engine does; when
+    `shared`, the batch waits for a second judgement that raises one more per change."""
+
+    def __init__(self) -> None:
+        self.shared = False
+        self.waiting: list[Sequence[RowChange]] = []
+        self.due = False
+
+    @property
+    def pending(self) -> int:
+        return len(self.waiting)
 
     def run(self, changes: Sequence[RowChange]) -> DetectionResult:
+        if self.shared:
+            self.waiting.append(changes)
+        return self._alerts(changes, "a")
+
+    def recheck(self) -> tuple[DetectionResult, int]:
+        result = DetectionResult()
+        if not self.due:
+            return result, 0
+        for changes in self.waiting:
+            again = self._alerts(changes, "again")
+            result.alerts += again.alerts
+            result.rechecked += len(changes)
+            result.trace_contexts.update(
+                (trace_id_of(c) or "", c.trace_context or {}) for c in changes
+            )
+        settled, self.waiting = len(self.waiting), []
+        return result, settled
+
+    @staticmethod
+    def _alerts(changes: Sequence[RowChange], prefix: str) -> DetectionResult:
         result = DetectionResult(events=len(changes), seconds_by_detector={"rule_a": 0.001})
         for change in changes:
-            alert_id = f"a-{next(iter(change.key.values()))}"
+            alert_id = f"{prefix}-{next(iter(change.key.values()))}"
             result.alerts.append({"alert_id": alert_id, "trace_id": trace_id_of(change)})
             result.decided.add(alert_id)
         return result
@@ -113,8 +143,8 @@ def test_each_record_gets_a_process_span_under_the_trace_its_header_carried() ->
 def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them() -> None:
     alerts = ParentsSeen()
     with recording_spans() as recorded:
-        batch = [record(n, customer_value(n)) for n in (1, 2)]
-        traced_processor(FakeGraph(), alerts).process(batch)
+        records = [record(n, customer_value(n)) for n in (1, 2)]
+        traced_processor(FakeGraph(), alerts).process(records)
     processes = {p.context.span_id: p for p in recorded.named("process")}
     assert len(alerts.parents) == 2
     for alert_id, parent in alerts.parents.items():
@@ -126,6 +156,29 @@ def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them()
     assert detect.parent is not None and detect.parent.span_id == batch.context.span_id
     (detector,) = recorded.named("detector rule_a")
     assert detector.parent is not None and detector.parent.span_id == detect.context.span_id
+
+
+def test_alerts_of_a_second_judgement_are_parented_on_their_changes_process_spans() -> None:
+    alerts = ParentsSeen()
+    with recording_spans() as recorded:
+        processor = traced_processor(FakeGraph(), alerts)
+        processor.share_group(True)
+        outcome = processor.process([record(n, customer_value(n)) for n in (1, 2)])
+        assert outcome.settled == 0
+        assert isinstance(processor.detection, TracedDetection)
+        processor.detection.due = True
+        assert processor.settle_due() == 1
+    processes = {p.context.span_id: p for p in recorded.named("process")}
+    again = {k: v for k, v in alerts.parents.items() if k.startswith("again-")}
+    assert sorted(again) == ["again-1", "again-2"]
+    for alert_id, parent in again.items():
+        context = trace.get_current_span(parent).get_span_context()
+        process = processes[context.span_id]
+        assert (process.attributes or {})[sc.ROW_KEY] == alert_id.removeprefix("again-")
+    (recheck,) = recorded.named(sc.RECHECK)
+    assert recheck.parent is None
+    assert (recheck.attributes or {})[sc.EVENTS] == 2
+    assert (recheck.attributes or {})[sc.ALERTS] == 2
 
 
 def test_a_dead_lettered_record_keeps_its_trace_and_its_span_says_why() -> None:
