@@ -105,7 +105,8 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
 
     @app.timer(interval=SETTLE_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def settle_idle_batches() -> None:
-        if not unsettled:
+        # A batch in progress settles what is due when it ends: no need to queue behind it.
+        if not unsettled or settling.locked():
             return
         async with settling:
             settled = await run_or_exit(
