@@ -122,7 +122,6 @@ class DetectionEngine:
         self.cache.absorb(changes, self.builder)
         events = self.events(changes)
         result.events = len(events)
-        judged: list[Event] = []
         if events and self.detectors:
             ctx = Context(self.source, self.config.history, self.cache)
             ctx.prefetch(events)
@@ -135,7 +134,7 @@ class DetectionEngine:
             self.cache.settle(ctx.window_starts(events[0].at))
         if self._shared:
             due = written_by + self.config.cache.shared_refresh_seconds
-            self._rechecks.append(_Recheck(due, judged, _trace_contexts(changes)))
+            self._rechecks.append(_Recheck(due, events, _trace_contexts(changes)))
         return result
 
     def recheck(self) -> tuple[DetectionResult, int]:
@@ -151,7 +150,11 @@ class DetectionEngine:
         after the batch was written. Of two related writes, the later one's worker
         then reads the earlier one, so the finding is raised by at least one of them,
         under the id in-order processing gives it; what the first judgement already
-        sent is deduplicated. A lone worker queues nothing: its cache is exact.
+        sent is deduplicated. The same holds for a payment that arrives late on one
+        worker after later ones another worker judged (its partitions ran ahead): the
+        second judgement judges again every later payment of its accounts the graph
+        holds (`_judged_again`, `by_anyone`). A lone worker queues nothing: its cache
+        is exact and its own record of what it judged is complete.
         """
         now = self.cache.clock()
         due: list[_Recheck] = []
@@ -167,8 +170,11 @@ class DetectionEngine:
             ctx = Context(self.source, self.config.history, self.cache)
             ctx.prefetch(batch.events)
             ctx.judging(batch.events)
-            self._judge(batch.events, ctx, result)
-            result.rechecked += len(batch.events)
+            again = self._judged_again(batch.events, ctx, by_anyone=True)
+            judged = sorted([*batch.events, *again], key=lambda e: (e.at, e.lsn))
+            self._note_judged(judged)
+            self._judge(judged, ctx, result)
+            result.rechecked += len(judged)
         # Only now: a graph outage above leaves every batch queued, to be judged again.
         for _ in due:
             self._rechecks.popleft()
@@ -200,7 +206,9 @@ class DetectionEngine:
                 for finding in findings:
                     self._emit(finding, event, ctx, shadow, result)
 
-    def _judged_again(self, events: Sequence[Event], ctx: Context) -> list[Event]:
+    def _judged_again(
+        self, events: Sequence[Event], ctx: Context, *, by_anyone: bool = False
+    ) -> list[Event]:
         """Payments this worker judged before a payment that precedes them arrived.
 
         Topics and partitions are read at their own paces (a backlog after a restart
@@ -213,8 +221,10 @@ class DetectionEngine:
 
         "Judged before" is this process's record of the latest payment time it judged
         per account, so in-order processing (live, or an offline replay whose history
-        holds the future) judges nothing twice. Card payments are left to the card
-        rules, which look ahead on the card themselves.
+        holds the future) judges nothing twice. With `by_anyone` (a shared group's
+        second judgement) it is every later payment in the graph: another worker may
+        have judged those, and its record is not this one's. Card payments are left to
+        the card rules, which look ahead on the card themselves.
         """
         late = self.config.late
         if late.horizon_hours <= 0 or late.max_payments <= 0:
@@ -229,8 +239,10 @@ class DetectionEngine:
         while queue and len(found) < budget:
             txn, cause = queue.pop(0)
             for account in (txn.account_id, txn.counterparty_account_id):
-                judged = self._judged_until.get(account) if account is not None else None
-                if account is None or judged is None or judged <= txn.at:
+                if account is None:
+                    continue
+                judged = txn.at + horizon if by_anyone else self._judged_until.get(account)
+                if judged is None or judged <= txn.at:
                     continue
                 until = min(judged, txn.at + horizon)
                 later = [

@@ -38,7 +38,9 @@ class CacheConfig(BaseModel):
     # ... and when the worker shares its group's partitions with other workers: their
     # writes (half of a card's payments, a mule's next hop) are then what the detectors
     # need, so entries live about one batch (measured: a 300 s bound let two workers
-    # miss 21 of 242 alerts one worker raises).
+    # miss 21 of 242 alerts one worker raises). It is also how long a shared group's
+    # batch waits for its second judgement, and so for its offsets to be committed
+    # (DetectionEngine.recheck).
     shared_refresh_seconds: float = Field(default=1.0, gt=0)
     # Payments and logins held at most (~250 bytes each); least recently used go first.
     max_records: int = Field(default=2_000_000, ge=1000)

@@ -74,3 +74,12 @@ def test_poison_and_hostile_input(stack: Stack, settings: Settings) -> None:
 def test_neo4j_stopped_and_started(stack: Stack, settings: Settings) -> None:
     result = short_run("neo4j-down", stack, settings, outage=15)
     assert_survived(result, stack)
+
+
+def test_two_workers_in_one_group_with_one_killed(stack: Stack, settings: Settings) -> None:
+    """Shared partitions: each batch is acked only after its second judgement, so a
+    rebalance waits for those and the kill redelivers what was not judged twice."""
+    result = short_run("rebalance", stack, settings, outage=10)
+    assert_survived(result, stack)
+    notes = [note for _, note in result["timeline"]]
+    assert any(note.startswith("kill -9 worker-2") for note in notes), notes

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from cdc.changes import RowChange
-from chaos.compare import covered, flagged
+from chaos.compare import ORDER_DEPENDENT_RULES, covered, flagged
 from detection.cache import HistoryCache
 from detection.engine import DetectionEngine
 from detection.memory_history import MemoryHistory
@@ -78,8 +80,20 @@ def _write(graph: MemoryHistory, batch: Sequence[RowChange]) -> None:
         graph.add_rows(change.table, [change.row])
 
 
+def _steps(changes: list[RowChange], lag: int) -> list[list[tuple[int, list[RowChange]]]]:
+    """Per moment, the (worker, batch) pairs written and judged then; worker 1 reads its
+    partitions `lag` moments behind worker 0 (a backlog, a rebalance pause)."""
+    chunks = [changes[i : i + 2 * BATCH] for i in range(0, len(changes), 2 * BATCH)]
+    moments: list[list[tuple[int, list[RowChange]]]] = [[] for _ in range(len(chunks) + lag)]
+    for n, chunk in enumerate(chunks):
+        for worker in range(2):
+            batch = [c for c in chunk if _partition(c) == worker]
+            moments[n + lag * worker].append((worker, batch))
+    return moments
+
+
 def _two_workers(
-    changes: list[RowChange], *, second_judgement: bool
+    changes: list[RowChange], *, second_judgement: bool, lag: int = 0
 ) -> tuple[dict[str, Alert], int]:
     """Alerts the two workers raise by id, and how many events were judged again."""
     builder = RecordBuilder(default_mapping(), TEST_HASHER)
@@ -98,10 +112,9 @@ def _two_workers(
         rechecked += result.rechecked
         engine.confirm(result)
 
-    for start in range(0, len(changes), 2 * BATCH):
-        step = changes[start : start + 2 * BATCH]
-        for n, engine in enumerate(workers):
-            batch = [c for c in step if _partition(c) == n]
+    for moment in _steps(changes, lag):
+        for n, batch in moment:
+            engine = workers[n]
             _write(graph, batch)
             result = engine.run(batch)  # before the other worker's batch is written
             raised.update((a["alert_id"], a) for a in result.alerts)
@@ -115,17 +128,15 @@ def _two_workers(
     return raised, rechecked
 
 
-def _one_worker(changes: list[RowChange]) -> dict[str, Alert]:
+def _one_worker(changes: list[RowChange], lag: int = 0) -> dict[str, Alert]:
     """The reference: one worker, the same batches in the order the graph got them."""
     builder = RecordBuilder(default_mapping(), TEST_HASHER)
     graph = MemoryHistory(builder)
     config = DetectionConfig()
     engine = DetectionEngine(graph, config, builder, build_detectors(config), clock_ms=lambda: 0)
     raised: dict[str, Alert] = {}
-    for start in range(0, len(changes), 2 * BATCH):
-        step = changes[start : start + 2 * BATCH]
-        for n in range(2):
-            batch = [c for c in step if _partition(c) == n]
+    for moment in _steps(changes, lag):
+        for _, batch in moment:
             _write(graph, batch)
             result = engine.run(batch)
             raised.update((a["alert_id"], a) for a in result.alerts)
@@ -143,19 +154,37 @@ def test_two_workers_judging_at_once_miss_alerts_one_worker_raises_without_a_sec
     assert reference.keys() - raised.keys(), "the race this module is about did not happen"
 
 
-def test_the_second_judgement_raises_every_alert_one_worker_raises() -> None:
-    changes = _bank_changes(seed=1)
-    reference = _one_worker(changes)
-    raised, rechecked = _two_workers(changes, second_judgement=True)
+@pytest.mark.parametrize(
+    ("seed", "lag"),
+    [
+        (1, 0),
+        # Worker 1 ten moments behind: a cycle's first transfer reached the graph after
+        # worker 0 had judged the transfer that closes it (caught by the second
+        # judgement's look for later payments any worker judged).
+        (1, 10),
+        (3, 10),
+    ],
+)
+def test_the_second_judgement_raises_every_alert_one_worker_raises(seed: int, lag: int) -> None:
+    changes = _bank_changes(seed)
+    reference = _one_worker(changes, lag)
+    raised, rechecked = _two_workers(changes, second_judgement=True, lag=lag)
     assert len(reference) > 20
-    assert sorted(reference.keys() - raised.keys()) == []
+    flagged_here = flagged(list(raised.values()))
+    missing = [a for i, a in reference.items() if i not in raised]
+    assert [a["rule"] for a in missing if not covered(a, flagged_here)] == []
     assert rechecked > 0
     # What only the two workers raise is a partial view of a finding the reference
     # raised under another anchor (a card test judged from another of its payments),
-    # which the chaos comparison reports apart, never a finding of its own.
+    # or a rule whose evidence depends on arrival order; the chaos comparison reports
+    # both apart. Never a finding of its own.
     flagged_by_reference = flagged(list(reference.values()))
     extra = [raised[i] for i in sorted(raised.keys() - reference.keys())]
-    assert [a["rule"] for a in extra if not covered(a, flagged_by_reference)] == []
+    assert [
+        a["rule"]
+        for a in extra
+        if a["rule"] not in ORDER_DEPENDENT_RULES and not covered(a, flagged_by_reference)
+    ] == []
 
 
 def test_a_lone_worker_queues_nothing_to_judge_again() -> None:
