@@ -96,6 +96,20 @@ class LagProbe:
             raise LagUnavailableError(f"consumer lag of {self.group}: {error}") from error
         return compute_lag(high, committed, low)
 
+    def partition_counts(self) -> dict[str, int]:
+        """How many partitions each of the topics has (the topics that exist)."""
+        admin = self._client()
+        admin.poll(0)
+        try:
+            metadata = admin.list_topics(timeout=self.timeout_s)
+        except KafkaException as error:
+            raise LagUnavailableError(f"topic metadata for {self.group}: {error}") from error
+        return {
+            topic: len(metadata.topics[topic].partitions)
+            for topic in self.topics
+            if topic in metadata.topics and metadata.topics[topic].partitions
+        }
+
     def _partitions(self, admin: AdminClient) -> list[TopicPartition]:
         metadata = admin.list_topics(timeout=self.timeout_s)
         return [

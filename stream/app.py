@@ -20,7 +20,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, NoReturn, TypeVar, cast
 
 import faust
@@ -92,6 +92,7 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
     async def mark_up() -> None:
         metrics.WORKER_UP.set(1)
 
+    sharing = GroupSharing(source.topics, lambda: lag_thread.submit(lag.partition_counts))
     # Batches processed but not yet settled, oldest first, and the stream to ack them
     # on; the lock keeps the agent and the timer from settling at the same time.
     unsettled: deque[list[faust.EventT[Any]]] = deque()
@@ -125,9 +126,7 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
             settings.worker_batch_size, within=settings.worker_batch_seconds
         ):
             async with settling:
-                now_shared = shares_partitions(
-                    app.consumer.assignment(), source.topics, app.consumer.topic_partitions
-                )
+                now_shared = await sharing.now(app.consumer.assignment())
                 if now_shared != shared:  # on the writer thread: between batches
                     shared = now_shared
                     await loop.run_in_executor(writer_thread, processor.share_group, shared)
@@ -147,6 +146,39 @@ def shares_partitions(
     for tp in assigned:
         mine[tp.topic] = mine.get(tp.topic, 0) + 1
     return any(mine.get(topic, 0) < (partitions_of(topic) or 0) for topic in topics)
+
+
+class GroupSharing:
+    """Whether this worker shares its group, checked again whenever its assignment changes.
+
+    The topics' partition counts come from the brokers' metadata. Faust's
+    `topic_partitions` reads the group coordinator's snapshot, which only the
+    member that computed the assignment is sure to hold: a worker that trusted it
+    ran as if alone beside another worker (its cache 300 s stale, no second
+    judgement; seen in the rebalance chaos run). Until the counts were read once, the
+    worker counts as shared: slower, never wrong.
+    """
+
+    def __init__(
+        self, topics: Iterable[str], fetch_counts: Callable[[], Future[dict[str, int]]]
+    ) -> None:
+        self.topics = sorted(set(topics))
+        self.fetch_counts = fetch_counts
+        self.counts: dict[str, int] = {}
+        self._judged_for: frozenset[Any] | None = None
+
+    async def now(self, assigned: Iterable[Any]) -> bool:
+        assignment = frozenset(assigned)
+        if assignment != self._judged_for:
+            try:
+                self.counts = await asyncio.wrap_future(self.fetch_counts())
+                self._judged_for = assignment
+            except LagUnavailableError as error:  # asked again at the next batch
+                log.warning("partition_counts_unavailable", error=str(error)[:200])
+        if self._judged_for is None:
+            return True
+        # A topic not created yet (a table with no rows) is nobody's.
+        return shares_partitions(assignment, self.topics, self.counts.get)
 
 
 def schedule_cluster_runs(app: faust.App, settings: Settings) -> None:

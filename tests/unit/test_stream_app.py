@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NoReturn
 
 import pytest
@@ -13,7 +13,8 @@ from cdc.changes import RowChange
 from graph.errors import GraphQueryError
 from graph.mapping import default_mapping
 from graph.writer import WriteResult
-from stream.app import EXIT_FATAL, process_or_exit, shares_partitions
+from observability.lag import LagUnavailableError
+from stream.app import EXIT_FATAL, GroupSharing, process_or_exit, shares_partitions
 from stream.deadletter import DeadLetter
 from stream.processor import BatchProcessor
 from stream.records import RawRecord
@@ -86,3 +87,51 @@ def test_a_worker_knows_when_other_workers_hold_part_of_its_topics() -> None:
     assert shares_partitions(everything[:-1], topics, counts)
     assert shares_partitions([TP("b.bank.customers", p) for p in range(3)], topics, counts)
     assert not shares_partitions([], topics, lambda _: None)  # not known yet: alone
+
+
+def _answered(counts: dict[str, int] | Exception) -> Future[dict[str, int]]:
+    future: Future[dict[str, int]] = Future()
+    if isinstance(counts, Exception):
+        future.set_exception(counts)
+    else:
+        future.set_result(counts)
+    return future
+
+
+def test_group_sharing_reads_partition_counts_from_the_brokers_on_each_new_assignment() -> None:
+    from faust.types import TP  # noqa: PLC0415 - only this test needs faust's types
+
+    topics = ["b.bank.customers", "b.bank.transactions"]
+    answers: list[dict[str, int] | Exception] = [
+        LagUnavailableError("broker away"),  # unknown: shared, the safe side
+        {"b.bank.customers": 2, "b.bank.transactions": 2},
+        {"b.bank.customers": 2, "b.bank.transactions": 2},
+    ]
+    asked: list[int] = []
+
+    def fetch() -> Future[dict[str, int]]:
+        asked.append(1)
+        return _answered(answers.pop(0))
+
+    sharing = GroupSharing(topics, fetch)
+    everything = [TP(t, p) for t in topics for p in range(2)]
+
+    async def scenario() -> list[bool]:
+        return [
+            await sharing.now(everything),  # counts unavailable
+            await sharing.now(everything),  # asked again: alone
+            await sharing.now(everything),  # same assignment: not asked again
+            await sharing.now(everything[:-1]),  # rebalanced: asked again, shared
+        ]
+
+    assert asyncio.run(scenario()) == [True, False, False, True]
+    assert len(asked) == 3
+
+
+def test_a_topic_not_created_yet_does_not_make_a_lone_worker_shared() -> None:
+    from faust.types import TP  # noqa: PLC0415 - only this test needs faust's types
+
+    topics = ["b.bank.customers", "b.bank.fraud_reports"]
+    sharing = GroupSharing(topics, lambda: _answered({"b.bank.customers": 2}))
+    mine = [TP("b.bank.customers", p) for p in range(2)]
+    assert asyncio.run(sharing.now(mine)) is False
