@@ -175,7 +175,7 @@ def write_graph(
     began = time.perf_counter()
     # `latest` is already partitioned by row (the plan's groupByKey): merging its
     # partitions into `writers` tasks keeps every row in one task without a second
-    # shuffle of every change through pickle (measured: most of this stage).
+    # shuffle (measured: 5 of this stage's 66 s; the graph writer took the other 61).
     tasks = latest.coalesce(writers).mapPartitions(_write_rows(target)).collect()
     stages["rows"] = time.perf_counter() - began
     # Of which in the graph writer (summed over tasks): the rest is Spark's shuffle and
