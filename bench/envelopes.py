@@ -94,7 +94,7 @@ def envelope(
             "before": None,
             "after": after,
             "source": {
-                "version": "3.5.2.Final",
+                "version": "3.7.0.Final",
                 "connector": "postgresql",
                 "name": connector,
                 "ts_ms": ts_ms,

@@ -52,11 +52,19 @@ def file_digest(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def maven_fetch(pom: Path, args: Sequence[str], *, marker: Path) -> bool:
-    """Run `mvn -f pom args` once per pom content. Returns True when it downloaded."""
+def maven_fetch(
+    pom: Path, args: Sequence[str], *, marker: Path, replace: Sequence[Path] = ()
+) -> bool:
+    """Run `mvn -f pom args` once per pom content. Returns True when it downloaded.
+
+    `replace`: folders the pom fills that must not keep an older version's files (a
+    plugin folder holding two versions' jars loads either): removed before a new fetch.
+    """
     stamp = file_digest(pom) + " " + " ".join(args)
     if marker.exists() and marker.read_text().strip() == stamp:
         return False
+    for folder in replace:
+        shutil.rmtree(folder, ignore_errors=True)
     ensure_debian_packages(["maven"], present="mvn")
     run_checked(
         ["mvn", "-q", "-B", "-f", str(pom), *args],

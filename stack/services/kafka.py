@@ -39,6 +39,7 @@ class KafkaRuntime:
             KAFKA_ASSETS / "pom.xml",
             [f"-Dstate.dir={self.root}", "generate-resources"],
             marker=self.root / ".fetched",
+            replace=[self.plugins_dir / "debezium-connector-postgres", self.root / ".mvn-markers"],
         )
 
     def log4j_flags(self, logs_dir: Path, log_name: str, config: str = "log4j2.xml") -> list[str]:
