@@ -178,7 +178,6 @@ def measure_backfill(
         "backfill_s": round(backfill.seconds, 1),
         "backfill_events_per_s": round(backfill.records_per_s, 1),
         "backfill_rows_written": backfill.rows_written,
-        "backfill_stub_nodes": backfill.stubs,
         **{f"backfill_{stage}_s": round(t, 1) for stage, t in backfill.stage_seconds.items()},
         "backfill_row_writes_per_s": round(
             backfill.rows_written / backfill.stage_seconds["rows"], 1

@@ -15,6 +15,9 @@ Guarantees the statements encode:
   identity nodes (Email, Phone, …) nobody else links to go with it.
 - Nodes known only by reference (e.g. the account of a payment not yet seen)
   are created as stubs without `_lsn`; their own row fills them when it arrives.
+  A stub left without relationships when a row lets go of it is removed, so the
+  graph does not depend on batch boundaries (a login inserted then erased in one
+  batch creates no IP node; in two batches it must leave none either).
 """
 
 from __future__ import annotations
@@ -88,18 +91,15 @@ def _owned_link(index: int, link: LinkSpec) -> str:
         else f"(old:{ref.label})-[r:{link.type}]->(n)"
     )
     new = f"(n)-[r:{link.type}]->(m)" if outgoing else f"(m)-[r:{link.type}]->(n)"
-    orphan_cleanup = (
-        "  WITH old WHERE old IS NOT NULL AND NOT EXISTS { (old)--() }\n  DELETE old\n"
-        if ref.hash is not None
-        else ""
-    )
     set_properties = f"SET r += row.p{index}" if link.properties else ""
     return (
         "CALL (n, row) {\n"
         f"  OPTIONAL MATCH {old}\n"
         f"  WHERE {target} IS NULL OR old.{ref.key} <> {target}\n"
         "  DELETE r\n"
-        f"{orphan_cleanup}"
+        # Identity nodes (no row of their own) and stubs go when nothing links them.
+        "  WITH old WHERE old IS NOT NULL AND old._lsn IS NULL AND NOT EXISTS { (old)--() }\n"
+        "  DELETE old\n"
         "}\n"
         f"WITH n, row, fresh WHERE {target} IS NOT NULL\n"
         f"MERGE (m:{ref.label} {{{ref.key}: {target}}})\n" + _create_or_merge(new, set_properties)
@@ -130,11 +130,24 @@ def _keyed_link(index: int, link: LinkSpec, *, guard_by_relationship: bool) -> s
         f"  OPTIONAL MATCH (a)-[old:{rel}]->(b)\n"
         f"  WHERE {f} IS NULL OR {t} IS NULL OR a.{from_ref.key} <> {f} OR b.{to_ref.key} <> {t}\n"
         "  DELETE old\n"
+        f"{_stubs_let_go('a', 'b')}"
         "}\n"
         f"WITH row, fresh WHERE {f} IS NOT NULL AND {t} IS NOT NULL\n"
         f"MERGE (a:{from_ref.label} {{{from_ref.key}: {f}}})\n"
         f"MERGE (b:{to_ref.label} {{{to_ref.key}: {t}}})\n"
         + _create_or_merge(f"(a)-[r:{rel}]->(b)", f"SET r += row.p{index}, r._lsn = row.lsn")
+    )
+
+
+def _stubs_let_go(*ends: str) -> str:
+    """Clauses (inside a unit subquery, after a relationship delete) removing the ends
+    that are stubs (no `_lsn`: never their own row) and that nothing links any more."""
+    listed = ", ".join(ends)
+    return (
+        f"  WITH [x IN [{listed}] WHERE x IS NOT NULL AND x._lsn IS NULL] AS ends\n"
+        "  UNWIND ends AS x\n"
+        "  WITH DISTINCT x WHERE NOT EXISTS { (x)--() }\n"
+        "  DELETE x\n"
     )
 
 
@@ -192,11 +205,18 @@ def _delete(table: TableMapping) -> str:
     if keyed:
         key = table.key  # the mapping guarantees keyed links use the table key
         types = "|".join(sorted({link.type for link in keyed}))
+        # Collected first: a row's relationships share ends (a login's customer), and a
+        # stub is removed once, after every relationship of the row is gone.
         statement += (
             "CALL (row) {\n"
-            f"  MATCH ()-[r:{types} {{{key}: row.key}}]->()\n"
+            f"  MATCH (a)-[r:{types} {{{key}: row.key}}]->(b)\n"
             "  WHERE coalesce(r._lsn, -1) <= row.lsn\n"
-            "  DELETE r\n"
+            "  WITH collect(r) AS gone, collect(a) + collect(b) AS ends\n"
+            "  FOREACH (r IN gone | DELETE r)\n"
+            "  WITH [x IN ends WHERE x._lsn IS NULL] AS ends\n"
+            "  UNWIND ends AS x\n"
+            "  WITH DISTINCT x WHERE NOT EXISTS { (x)--() }\n"
+            "  DELETE x\n"
             "}\n"
         )
     if table.node is None:
@@ -205,25 +225,15 @@ def _delete(table: TableMapping) -> str:
     statement += (
         f"MATCH (n:{node.label} {{{node.key}: row.key}}) WHERE coalesce(n._lsn, -1) <= row.lsn\n"
     )
-    identity_labels = sorted(
-        {
-            end.label
-            for link in table.links
-            for end in (link.from_, link.to)
-            if isinstance(end, NodeRef) and end.hash is not None
-        }
-    )
-    if not identity_labels:
-        return statement + "DETACH DELETE n"
-    # Erasure: identity nodes (Email, Phone, ...) go too unless someone else links to them.
-    label_test = " OR ".join(f"pii:{label}" for label in identity_labels)
+    # Erasure: identity nodes (Email, Phone, ...) go too unless someone else links to
+    # them, and so do stubs (no `_lsn`) the node was the last to link.
     return statement + (
-        f"OPTIONAL MATCH (n)--(pii) WHERE {label_test}\n"
-        "WITH n, collect(DISTINCT pii) AS identities\n"
+        "OPTIONAL MATCH (n)--(end) WHERE end._lsn IS NULL\n"
+        "WITH n, collect(DISTINCT end) AS ends\n"
         "DETACH DELETE n\n"
-        "WITH identities UNWIND identities AS pii\n"
-        "WITH DISTINCT pii WHERE NOT EXISTS { (pii)--() }\n"
-        "DELETE pii"
+        "WITH ends UNWIND ends AS end\n"
+        "WITH DISTINCT end WHERE NOT EXISTS { (end)--() }\n"
+        "DELETE end"
     )
 
 

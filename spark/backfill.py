@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby, islice
+from itertools import islice
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -23,7 +23,7 @@ from cdc.changes import RowChange
 from fraudgraph.errors import ConfigError, RetryableError
 from fraudgraph.settings import Settings
 from graph.connection import graph_writer, open_driver
-from graph.mapping import GraphMapping, NodeRef, default_mapping
+from graph.mapping import default_mapping
 from graph.pii import PiiHasher
 from graph.writer import GraphWriter
 from spark.neo4j_target import GraphTarget
@@ -46,11 +46,10 @@ class BackfillResult:
     records: int
     changes: int
     rows_written: int
-    stubs: int
     dead_letters: int
     seconds: float
     handed_over: dict[str, int] = field(default_factory=dict)
-    # Where the time went: read + decode + newest per row, stub nodes, row writes.
+    # Where the time went: read + decode + newest per row, row writes.
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -58,73 +57,24 @@ class BackfillResult:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-def stub_references(change: RowChange, mapping: GraphMapping) -> Iterator[tuple[str, str, Any]]:
-    """(label, key, value) of the nodes a change points at by a plain column.
-
-    The worker MERGEs these as it goes and never removes them when the row that
-    pointed at them changes (an IP a deleted login came from stays), so the backfill
-    creates the ones superseded changes pointed at (`residue`); the newest change's
-    own are MERGEd with its row.
-    """
-    if change.row is None:
-        return
-    for link in mapping.tables[change.table].links:
-        for end in (link.from_, link.to):
-            if isinstance(end, NodeRef) and end.column is not None:
-                value = change.row.get(end.column)
-                if value is not None:
-                    yield (end.label, end.key, value)
-
-
-def writes_and_residue(
-    versions: Iterable[RowChange],
-) -> tuple[list[RowChange], set[tuple[str, str, Any]]]:
-    """A row's changes to write, its newest (as `sources.latest_per_row` picks it)
-    last, and the references only its older changes made.
+def writes_of(versions: Iterable[RowChange]) -> list[RowChange]:
+    """A row's changes to write, its newest (as `sources.latest_per_row` picks it) last.
 
     The newest alone, except where the row's node keeps a `history` property (a
     customer's change times): there the older upserts are written too, oldest first,
-    so their values reach the history as the stream leaves it.
+    so their values reach the history as the stream leaves it. Superseded versions
+    leave nothing else behind in the stream: a stub a row lets go of is removed once
+    nothing links it (graph/cypher.py), so no older version's references are written.
     """
     ordered = list(versions)
     newest = ordered[0]
     for change in ordered[1:]:
         newest = newer_change(newest, change)
-    mapping = default_mapping()
-    residue = {ref for c in ordered if c is not newest for ref in stub_references(c, mapping)}
-    node = mapping.tables[newest.table].node
-    writes = [newest]
-    if node is not None and node.history:
-        older = [c for c in ordered if c is not newest and c.row is not None]
-        writes = sorted(older, key=lambda c: (c.lsn, c.position.offset)) + writes
-    return writes, residue - set(stub_references(newest, mapping))
-
-
-def _write_stubs(target: GraphTarget) -> Any:
-    mapping = default_mapping()
-    allowed = {
-        (end.label, end.key)
-        for table in mapping.tables.values()
-        for link in table.links
-        for end in (link.from_, link.to)
-        if isinstance(end, NodeRef)
-    }
-
-    def write(items: Iterable[tuple[str, str, Any]]) -> None:
-        ordered = sorted(items, key=lambda item: (item[0], item[1]))
-        with target.driver() as driver:
-            for (label, key), group in groupby(ordered, key=lambda item: (item[0], item[1])):
-                if (label, key) not in allowed:  # names reach Cypher text: mapping only
-                    raise ConfigError(f"unknown reference {label}.{key}")
-                values = [value for _, _, value in group]
-                for start in range(0, len(values), WRITE_BATCH):
-                    driver.execute_query(
-                        f"UNWIND $values AS v MERGE (:{label} {{{key}: v}})",
-                        values=values[start : start + WRITE_BATCH],
-                        database_=target.database,
-                    )
-
-    return write
+    node = default_mapping().tables[newest.table].node
+    if node is None or not node.history:
+        return [newest]
+    older = [c for c in ordered if c is not newest and c.row is not None]
+    return [*sorted(older, key=lambda c: (c.lsn, c.position.offset)), newest]
 
 
 def _write_rows(target: GraphTarget) -> Any:
@@ -147,18 +97,14 @@ def _write_rows(target: GraphTarget) -> Any:
 
 def write_graph(
     latest: RDD[RowChange],
-    stubs: RDD[tuple[str, str, Any]],
     target: GraphTarget,
-    partitions: int,
     writers: int,
     *,
     stages: dict[str, float] | None = None,
-) -> tuple[int, int]:
-    """Stubs first, from `partitions` tasks (each node in one task: no lock cycles; a
-    later delete of their own row removes them, as in the stream); then the newest
-    change of every row from `writers` tasks. `latest` must be partitioned by row (all
-    of a row's changes in one partition), so no two tasks write one row. Returns (rows
-    written, stubs).
+) -> int:
+    """The newest change of every row from `writers` tasks. `latest` must be
+    partitioned by row (all of a row's changes in one partition), so no two tasks write
+    one row. Returns the rows written.
 
     Rows create relationships on shared nodes (merchants, devices, IPs): concurrent
     transactions lock those in different orders and Neo4j aborts one as a deadlock
@@ -166,12 +112,6 @@ def write_graph(
     deduplication and planning stay parallel.
     """
     stages = stages if stages is not None else {}
-    began = time.perf_counter()
-    distinct_stubs = stubs.distinct(partitions).cache()
-    distinct_stubs.foreachPartition(_write_stubs(target))
-    count = distinct_stubs.count()
-    distinct_stubs.unpersist()
-    stages["stubs"] = time.perf_counter() - began
     began = time.perf_counter()
     # `latest` is already partitioned by row (the plan's groupByKey): merging its
     # partitions into `writers` tasks keeps every row in one task without a second
@@ -181,7 +121,7 @@ def write_graph(
     # Of which in the graph writer (summed over tasks): the rest is Spark's shuffle and
     # the tasks' unpickling of the changes.
     stages["rows_writer"] = sum(waited for _, waited in tasks)
-    return sum(written for written, _ in tasks), count
+    return sum(written for written, _ in tasks)
 
 
 def committed_offsets(
@@ -254,29 +194,23 @@ def run_backfill(
     dead = send_dead_letters(decoded, settings)
     changes = changes_of(decoded)
     change_count = changes.count()
-    # One shuffle gives each row's newest change and what its older ones pointed at.
+    # One shuffle gives each row's changes to write (see `writes_of`).
     planned = (
         changes.keyBy(lambda c: (c.table, next(iter(c.key.values()))))
         .groupByKey(partitions)
-        .mapValues(writes_and_residue)
-        .values()
+        .flatMap(lambda item: writes_of(item[1]))
         .cache()
     )
     planned.count()
     decoded.unpersist()
     stages["read_decode_plan"] = time.perf_counter() - began
-    latest = planned.flatMap(lambda item: item[0])
-    stubs = planned.flatMap(lambda item: item[1])
-    rows, stub_count = write_graph(
-        latest, stubs, GraphTarget.from_settings(settings), partitions, writers, stages=stages
-    )
+    rows = write_graph(planned, GraphTarget.from_settings(settings), writers, stages=stages)
     planned.unpersist()
     handed = hand_over(settings, covered) if handover else {}
     return BackfillResult(
         records=covered.records,
         changes=change_count,
         rows_written=rows,
-        stubs=stub_count,
         dead_letters=dead,
         seconds=time.perf_counter() - began,
         handed_over=handed,

@@ -100,7 +100,7 @@ def backfill(
         )
     _out.print(
         f"{result.records:,} records ({result.changes:,} changes) -> {result.rows_written:,} rows"
-        f" and {result.stubs:,} referenced nodes in {result.seconds:.1f}s "
+        f" in {result.seconds:.1f}s "
         f"({result.records_per_s:,.0f} records/s); {result.dead_letters} dead letters"
     )
     if result.handed_over:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import neo4j
@@ -25,12 +26,14 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from psycopg.rows import dict_row
 
+from cdc.changes import Position, RowChange
 from detection.graph_history import GraphHistory
 from detection.memory_history import MemoryHistory
 from detection.records import RecordBuilder
 from fraudgraph.contract import BANK_TABLES
 from fraudgraph.settings import Settings
 from graph.admin import canonical_lines, clear_graph, graph_checksum
+from graph.connection import graph_writer
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
 from graph.plan import graph_value
@@ -539,3 +542,65 @@ def test_kill_9_during_a_live_load_ends_identical_to_an_uninterrupted_run(
     only_interrupted = sorted(set(interrupted) - set(rebuilt))[:5]
     only_rebuilt = sorted(set(rebuilt) - set(interrupted))[:5]
     assert rebuilt == interrupted, (only_interrupted, only_rebuilt)
+
+
+def _login_change(login_id: int, customer_id: int, ip: str, lsn: int, op: str) -> RowChange:
+    row = {
+        "login_id": login_id,
+        "customer_id": customer_id,
+        "device_id": customer_id,
+        "ip_address": ip,
+        "success": True,
+        "occurred_at": datetime(2026, 3, 2, tzinfo=UTC),
+    }
+    return RowChange(
+        table="logins",
+        op=op,  # type: ignore[arg-type]
+        key={"login_id": login_id},
+        row=None if op == "d" else row,
+        lsn=lsn,
+        committed_at_ms=0,
+        position=Position("test", 0, lsn),
+    )
+
+
+def _left_by_login(pipeline: Pipeline, customer_id: int, ip: str) -> list[str]:
+    records = pipeline.query(
+        "MATCH (n) WHERE (n:Customer AND n.customer_id = $id) OR (n:Device AND n.device_id = $id)"
+        " OR (n:IP AND n.address = $ip) RETURN labels(n)[0] AS label ORDER BY label",
+        id=customer_id,
+        ip=ip,
+    )
+    return [record["label"] for record in records]
+
+
+def test_a_login_erased_in_a_later_batch_leaves_no_stub_as_in_one_batch(
+    pipeline: Pipeline,
+) -> None:
+    """A login inserted and erased leaves the same graph whether one batch held both
+    changes (only the delete is written) or two did (the insert made stubs of its
+    customer, device and IP, which the delete must then remove)."""
+    writer = graph_writer(pipeline.settings, pipeline.driver)
+    base = 9_700_000 + uuid.uuid4().int % 100_000
+    graphs = []
+    for batches in ([["c", "d"]], [["c"], ["d"]]):
+        base += 1
+        ip = f"198.18.{base % 250}.{base // 250 % 250}"
+        for n, batch in enumerate(batches):
+            writer.apply(
+                [
+                    _login_change(base, base, ip, lsn=10 + i + 10 * n, op=op)
+                    for i, op in enumerate(batch)
+                ]
+            )
+        graphs.append(_left_by_login(pipeline, base, ip))
+    assert graphs == [[], []]
+    # A stub something else still links stays: the IP of another login.
+    base += 1
+    ip = f"198.18.{base % 250}.{base // 250 % 250}"
+    writer.apply(
+        [_login_change(base, base, ip, 10, "c"), _login_change(base + 1, base + 1, ip, 11, "c")]
+    )
+    writer.apply([_login_change(base, base, ip, 12, "d")])
+    assert _left_by_login(pipeline, base + 1, ip) == ["Customer", "Device", "IP"]
+    assert _left_by_login(pipeline, base, "-") == []

@@ -5,7 +5,8 @@ One private connector (own topics) captures a small simulated bank; history gets
 updates and deletes before and after the backfill. The module starts a Neo4j of its
 own (others write to the shared one meanwhile); Community has one database, so the
 two graphs are built one after the other and compared by their canonical lines
-(`graph/admin.py`, less orphaned reference stubs: see ORPHAN_STUBS), emptied in between.
+(`graph/admin.py`; neither may hold an orphaned reference stub: see ORPHAN_STUBS),
+emptied in between.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import neo4j
-import orjson
 import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -195,10 +195,9 @@ def graphs(bank: Bank, spark: SparkSession) -> dict[str, Any]:
 
 
 # A node known only by reference (no row of its own: no _lsn) that nothing links to
-# any more, e.g. the IP of a deleted login. The worker leaves one when the row's
-# older version and its change arrive in different batches, and none when one batch
-# holds both (it writes only the newest change of a row per batch): an artefact of
-# batch boundaries, so the comparison leaves these out (spark/README.md).
+# any more, e.g. the IP of a deleted login. The worker used to leave one when the row's
+# older version and its change arrived in different batches (none when one batch held
+# both); it now removes such stubs (graph/cypher.py), so neither graph may hold one.
 ORPHAN_STUBS = """
 MATCH (n) WHERE n._lsn IS NULL AND NOT n:_Deleted AND NOT EXISTS { (n)--() }
 RETURN labels(n) AS labels, properties(n) AS props
@@ -206,10 +205,10 @@ RETURN labels(n) AS labels, properties(n) AS props
 
 
 def settled_lines(driver: neo4j.Driver) -> list[bytes]:
-    """The canonical lines (graph/admin.py) without orphaned reference stubs."""
+    """The canonical lines (graph/admin.py), after checking no orphaned stub is left."""
     records, _, _ = driver.execute_query(ORPHAN_STUBS)
-    orphans = {orjson.dumps(r.data(), option=orjson.OPT_SORT_KEYS) for r in records}
-    return [line for line in canonical_lines(driver) if line not in orphans]
+    assert [r.data() for r in records][:5] == []
+    return canonical_lines(driver)
 
 
 def test_backfill_then_stream_equals_streaming_everything(

@@ -206,15 +206,27 @@ def test_upserts_guard_nodes_by_lsn_and_deletes_leave_a_marker() -> None:
             assert "WHERE coalesce(n._lsn, -1) <= row.lsn" in delete
 
 
-def test_customer_delete_erases_unshared_identity_nodes() -> None:
-    text = cypher("customers", "delete")
-    assert "pii:Address OR pii:Email OR pii:NationalId OR pii:Phone" in text
-    assert text.endswith("DELETE pii")
+def test_a_node_delete_erases_identity_nodes_and_stubs_nobody_else_links() -> None:
+    for table in ("customers", "accounts", "devices"):
+        text = cypher(table, "delete")
+        assert "OPTIONAL MATCH (n)--(end) WHERE end._lsn IS NULL" in text
+        assert text.endswith("WITH DISTINCT end WHERE NOT EXISTS { (end)--() }\nDELETE end")
 
 
-def test_keyed_relationships_are_removed_with_their_row() -> None:
-    assert "MATCH ()-[r:LOGGED_IN_FROM|USED {login_id: row.key}]->()" in cypher("logins", "delete")
-    assert "MATCH ()-[r:PAID|TRANSFERRED {txn_id: row.key}]->()" in cypher("transactions", "delete")
+def test_keyed_relationships_are_removed_with_their_row_and_their_stub_ends() -> None:
+    logins, payments = cypher("logins", "delete"), cypher("transactions", "delete")
+    assert "MATCH (a)-[r:LOGGED_IN_FROM|USED {login_id: row.key}]->(b)" in logins
+    assert "MATCH (a)-[r:PAID|TRANSFERRED {txn_id: row.key}]->(b)" in payments
+    for text in (logins, payments):
+        assert "WITH [x IN ends WHERE x._lsn IS NULL] AS ends" in text
+
+
+def test_a_reference_the_row_lets_go_of_is_removed_if_it_is_a_stub_left_alone() -> None:
+    # An owned link (an account's customer) and a keyed one (a payment's merchant).
+    assert "WITH old WHERE old IS NOT NULL AND old._lsn IS NULL AND NOT EXISTS" in cypher(
+        "accounts", "upsert"
+    )
+    assert "WITH DISTINCT x WHERE NOT EXISTS { (x)--() }" in cypher("transactions", "upsert")
 
 
 def merged_nodes(text: str) -> set[tuple[str, str]]:
