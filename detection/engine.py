@@ -123,14 +123,7 @@ class DetectionEngine:
         events = self.events(changes)
         result.events = len(events)
         if events and self.detectors:
-            ctx = Context(self.source, self.config.history, self.cache)
-            ctx.prefetch(events)
-            ctx.judging(events)
-            again = self._judged_again(events, ctx)
-            result.rejudged = len(again)
-            judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))
-            self._note_judged(judged)
-            self._judge(judged, ctx, result)
+            ctx = self._judge_batch(events, result, by_anyone=False)
             self.cache.settle(ctx.window_starts(events[0].at))
         if self._shared:
             due = written_by + self.config.cache.shared_refresh_seconds
@@ -167,18 +160,29 @@ class DetectionEngine:
             result.trace_contexts.update(batch.trace_contexts)
             if not batch.events or not self.detectors:
                 continue
-            ctx = Context(self.source, self.config.history, self.cache)
-            ctx.prefetch(batch.events)
-            ctx.judging(batch.events)
-            again = self._judged_again(batch.events, ctx, by_anyone=True)
-            judged = sorted([*batch.events, *again], key=lambda e: (e.at, e.lsn))
-            self._note_judged(judged)
-            self._judge(judged, ctx, result)
-            result.rechecked += len(judged)
+            self._judge_batch(batch.events, result, by_anyone=True)
         # Only now: a graph outage above leaves every batch queued, to be judged again.
         for _ in due:
             self._rechecks.popleft()
         return result, len(due)
+
+    def _judge_batch(
+        self, events: Sequence[Event], result: DetectionResult, *, by_anyone: bool
+    ) -> Context:
+        """A batch's events and the later payments to judge again with them (see
+        `_judged_again`), in event-time order; a second judgement counts as rechecked."""
+        ctx = Context(self.source, self.config.history, self.cache)
+        ctx.prefetch(events)
+        ctx.judging(events)
+        again = self._judged_again(events, ctx, by_anyone=by_anyone)
+        judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))
+        self._note_judged(judged)
+        self._judge(judged, ctx, result)
+        if by_anyone:
+            result.rechecked += len(judged)
+        else:
+            result.rejudged = len(again)
+        return ctx
 
     def _judge(self, events: Sequence[Event], ctx: Context, result: DetectionResult) -> None:
         for event in events:
