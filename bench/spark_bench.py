@@ -174,6 +174,7 @@ def measure_backfill(
         driver.close()
     return {
         "backfill_writers": writers,
+        "backfill_mode": backfill.mode,
         "backfill_events": backfill.records,
         "backfill_s": round(backfill.seconds, 1),
         "backfill_events_per_s": round(backfill.records_per_s, 1),

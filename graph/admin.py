@@ -19,6 +19,14 @@ def clear_graph(driver: neo4j.Driver, database: str = "neo4j") -> None:
         session.run(CLEAR_NODES).consume()
 
 
+def graph_is_empty(driver: neo4j.Driver, database: str = "neo4j") -> bool:
+    """No node at all (a deletion marker counts: its row's history is in the graph)."""
+    records, _, _ = driver.execute_query(
+        "MATCH (n) RETURN count(n) > 0 AS held LIMIT 1", database_=database
+    )
+    return not records[0]["held"]
+
+
 CANONICAL_NODES = """
 MATCH (n) WHERE NOT n:_Deleted
 RETURN labels(n) AS labels, properties(n) AS props

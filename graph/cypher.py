@@ -237,6 +237,72 @@ def _delete(table: TableMapping) -> str:
     )
 
 
+def _load_link(index: int, link: LinkSpec) -> str:
+    """Body of a subquery over (n, row) or (row): one relationship of a row loaded once."""
+    if link_is_keyed(link):
+        from_ref, to_ref = link.from_, link.to
+        assert isinstance(from_ref, NodeRef) and isinstance(to_ref, NodeRef)  # mapping-checked
+        f, t = f"row.f{index}", f"row.t{index}"
+        return (
+            f"WITH row WHERE {f} IS NOT NULL AND {t} IS NOT NULL\n"
+            f"MERGE (a:{from_ref.label} {{{from_ref.key}: {f}}})\n"
+            f"MERGE (b:{to_ref.label} {{{to_ref.key}: {t}}})\n"
+            f"CREATE (a)-[r:{link.type} {{{link.key}: row.key}}]->(b) "
+            f"SET r += row.p{index}, r._lsn = row.lsn"
+        )
+    outgoing = link.from_ == "self"
+    ref = link.to if outgoing else link.from_
+    assert isinstance(ref, NodeRef)
+    target = f"row.t{index}" if outgoing else f"row.f{index}"
+    pattern = f"(n)-[r:{link.type}]->(m)" if outgoing else f"(m)-[r:{link.type}]->(n)"
+    set_properties = f" SET r += row.p{index}" if link.properties else ""
+    return (
+        f"WITH n, row WHERE {target} IS NOT NULL\n"
+        f"MERGE (m:{ref.label} {{{ref.key}: {target}}})\n"
+        f"CREATE {pattern}{set_properties}"
+    )
+
+
+def _load(table: TableMapping) -> str:
+    """A row's newest version into a graph that holds none of the rows being loaded.
+
+    What `_upsert` guards against cannot happen there: no older version, no marker,
+    no relationship to let go of; so no guard, and CREATE for every relationship the
+    row owns. Nodes are still MERGEd: another row's reference may have made the stub.
+    The history arrives whole (every version's values), so it is set, not merged.
+    """
+    lines = "UNWIND $rows AS row\n"
+    scope = "row"
+    if table.node is not None:
+        node = table.node
+        lines += (
+            f"MERGE (n:{node.label} {{{node.key}: row.key}})\n"
+            "SET n += row.props, n._lsn = row.lsn\n"
+        )
+        for prop in node.history:
+            lines += f"SET n.{prop} = row.history.{prop}\n"
+        if table.links:
+            lines += "WITH n, row\n"
+        scope = "n, row"
+    for index, link in enumerate(table.links):
+        lines += f"CALL ({scope}) {{\n{_indent(_load_link(index, link))}}}\n"
+    return lines.rstrip("\n")
+
+
+# A loaded row whose newest change is a delete leaves only its marker (as `_delete`
+# does on a graph without the row); so does an older delete of a row inserted again.
+LOAD_DELETED = Statement(
+    "deleted.load",
+    f"UNWIND $rows AS row\nCREATE (:{DELETED_LABEL} {{id: row.tomb, lsn: row.lsn}})",
+)
+
+
+def build_load_statements(mapping: GraphMapping) -> dict[str, Statement]:
+    """Per table, the statement loading rows into a graph holding none of them (a bulk
+    backfill into an empty database): a fraction of the guarded statements' work."""
+    return {name: Statement(f"{name}.load", _load(table)) for name, table in mapping.tables.items()}
+
+
 def build_statements(mapping: GraphMapping) -> dict[str, TableStatements]:
     return {
         name: TableStatements(

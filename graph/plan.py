@@ -9,11 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from cdc.changes import RowChange
-from graph.cypher import Statement, TableStatements, build_statements
-from graph.mapping import GraphMapping, NodeRef, TableMapping
+from graph.cypher import (
+    LOAD_DELETED,
+    Statement,
+    TableStatements,
+    build_load_statements,
+    build_statements,
+)
+from graph.mapping import HISTORY_LIMIT, GraphMapping, NodeRef, TableMapping
 from graph.pii import PiiHasher
 
 Row = dict[str, Any]
@@ -21,6 +27,30 @@ Row = dict[str, Any]
 _Histories = dict[tuple[str, Any], dict[str, set[Any]]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MILLISECOND = timedelta(milliseconds=1)
+
+
+class RowLoad(NamedTuple):
+    """A row's load over some of its changes (see `WritePlanner.load_version`)."""
+
+    order: tuple[int, int]  # (LSN, arrival offset) of the newest change seen
+    identity: Row
+    table: str | None  # the newest change's table; None when it is a delete
+    # history property -> each value seen -> the newest (LSN, offset) that carried it
+    history: dict[str, dict[Any, tuple[int, int]]]
+    deleted: tuple[int, int] | None  # (LSN, offset) of the newest delete seen
+    row: Row | None = None  # the newest upsert's row
+
+
+def merge_loads(a: RowLoad, b: RowLoad) -> RowLoad:
+    """Two parts of one row's load: commutative and associative."""
+    newer = a if a.order >= b.order else b
+    history = {prop: dict(values) for prop, values in a.history.items()}
+    for prop, values in b.history.items():
+        held = history.setdefault(prop, {})
+        for value, order in values.items():
+            held[value] = max(order, held.get(value, order))
+    deletes = [order for order in (a.deleted, b.deleted) if order is not None]
+    return newer._replace(history=history, deleted=max(deletes) if deletes else None)
 
 
 @dataclass(frozen=True)
@@ -61,6 +91,9 @@ class WritePlanner:
         self.mapping = mapping
         self.hasher = hasher
         self.statements: dict[str, TableStatements] = build_statements(mapping)
+        self.load_statements: dict[str, Statement] = build_load_statements(mapping)
+        loads = [*self.load_statements.values(), LOAD_DELETED]
+        self.load_statement_named = {statement.name: statement for statement in loads}
         self._with_history = {
             name: table.node.history
             for name, table in mapping.tables.items()
@@ -85,6 +118,51 @@ class WritePlanner:
             rows = [self._delete_row(table_name, change) for change in table_changes]
             writes.append(PlannedWrite(self.statements[table_name].delete, rows))
         return writes
+
+    def load(self, versions: Sequence[RowChange]) -> list[tuple[str, Row]]:
+        """Every change of one row, as (load statement name, its row) pairs (graph/cypher.py
+        `build_load_statements`): what the guarded statements leave in a graph that
+        receives these changes in any batches, for a graph that holds none of them."""
+        loads = [self.load_version(change) for change in versions]
+        merged = loads[0]
+        for other in loads[1:]:
+            merged = merge_loads(merged, other)
+        return self.load_rows(merged)
+
+    def load_version(self, change: RowChange) -> RowLoad:
+        """One change's part of its row's load; `merge_loads` combines a row's parts in
+        any order (a Spark combiner), `load_rows` turns the result into rows."""
+        identity = self._identity(change.table, change)
+        order = (change.lsn, change.position.offset)
+        if change.is_delete:
+            return RowLoad(order, identity, None, {}, order)
+        table = self.mapping.tables[change.table]
+        values = self._history_of([change]).get((change.table, identity["key"]), {})
+        history = {prop: dict.fromkeys(held, order) for prop, held in values.items()}
+        row = self._upsert_row(change.table, table, change, {})
+        row.pop("history", None)
+        return RowLoad(order, identity, change.table, history, None, row)
+
+    def load_rows(self, load: RowLoad) -> list[tuple[str, Row]]:
+        """The newest change decides: its values, or its marker if it is a delete. An
+        older delete leaves its marker too, and the history holds the values of every
+        version since it (a delete removes the node, and its history, from the graph)."""
+        marker = None if load.deleted is None else {**load.identity, "lsn": load.deleted[0]}
+        if load.table is None:
+            return [(LOAD_DELETED.name, marker or load.identity)]
+        planned: list[tuple[str, Row]] = [] if marker is None else [(LOAD_DELETED.name, marker)]
+        row = dict(load.row or {})
+        if history := self._with_history.get(load.table):
+            since = load.deleted or (-1, -1)
+            row["history"] = {
+                prop: sorted(
+                    (v for v, order in load.history.get(prop, {}).items() if order > since),
+                    reverse=True,
+                )[:HISTORY_LIMIT]
+                for prop in history
+            }
+        planned.append((self.load_statements[load.table].name, row))
+        return planned
 
     def _history_of(self, changes: Sequence[RowChange]) -> _Histories:
         """Each row's values of its history properties over every change in the batch:

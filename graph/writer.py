@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,25 @@ class GraphWriter:
         writes = self.planner.plan(changes)
         if not writes:
             return WriteResult(len(changes), 0, 0)
+        self._write(writes)
+        return WriteResult(len(changes), sum(len(w.rows) for w in writes), len(writes))
+
+    def load(self, planned: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Write rows planned by `WritePlanner.load` in one transaction; returns how many.
+
+        Only for a graph that holds none of the rows (see `build_load_statements`).
+        """
+        by_statement: dict[str, PlannedWrite] = {}
+        for name, row in planned:
+            if name not in by_statement:
+                by_statement[name] = PlannedWrite(self.planner.load_statement_named[name], [])
+            by_statement[name].rows.append(row)
+        writes = list(by_statement.values())
+        if writes:
+            self._write(writes)
+        return sum(len(w.rows) for w in writes)
+
+    def _write(self, writes: list[PlannedWrite]) -> None:
         try:
             with self.driver.session(database=self.database) as session:
                 # execute_write retries transient errors (deadlocks, leader switches)
@@ -83,7 +102,6 @@ class GraphWriter:
             raise GraphWriteError(f"Neo4j failed the batch: {error.message or error}") from error
         except (Neo4jError, DriverError) as error:
             raise GraphUnavailableError(f"Neo4j driver error: {error}") from error
-        return WriteResult(len(changes), sum(len(w.rows) for w in writes), len(writes))
 
 
 class _Rows(list[dict[str, Any]]):

@@ -22,19 +22,19 @@ from pyspark.sql import SparkSession
 from cdc.changes import RowChange
 from fraudgraph.errors import ConfigError, RetryableError
 from fraudgraph.settings import Settings
+from graph.admin import graph_is_empty
 from graph.connection import graph_writer, open_driver
 from graph.mapping import default_mapping
 from graph.pii import PiiHasher
+from graph.plan import RowLoad, WritePlanner, merge_loads
 from graph.writer import GraphWriter
 from spark.neo4j_target import GraphTarget
 from spark.sources import (
     KafkaRange,
-    changes_of,
-    decode_kafka,
+    decode_with_dead_letters,
     kafka_range,
     kafka_records,
     newer_change,
-    send_dead_letters,
 )
 from stream.topics import cdc_topics
 
@@ -51,6 +51,8 @@ class BackfillResult:
     handed_over: dict[str, int] = field(default_factory=dict)
     # Where the time went: read + decode + newest per row, row writes.
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # "load": into an empty graph, unguarded; "guarded": the stream's statements.
+    mode: str = "guarded"
 
     @property
     def records_per_s(self) -> float:
@@ -77,6 +79,42 @@ def writes_of(versions: Iterable[RowChange]) -> list[RowChange]:
     return [*sorted(older, key=lambda c: (c.lsn, c.position.offset)), newest]
 
 
+def _load_versions(pii_key: str) -> Any:
+    def plan(changes: Iterable[RowChange]) -> Iterator[tuple[tuple[str, Any], RowLoad]]:
+        planner = WritePlanner(default_mapping(), PiiHasher(pii_key))
+        for change in changes:
+            yield (change.table, next(iter(change.key.values()))), planner.load_version(change)
+
+    return plan
+
+
+def _load_rows(pii_key: str) -> Any:
+    def plan(loads: Iterable[tuple[Any, RowLoad]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        planner = WritePlanner(default_mapping(), PiiHasher(pii_key))
+        for _, load in loads:
+            yield from planner.load_rows(load)
+
+    return plan
+
+
+def _write_loads(target: GraphTarget) -> Any:
+    def write(planned: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[tuple[int, float]]:
+        """(rows written, seconds in the graph writer: Neo4j) of one task."""
+        # By statement: a transaction then runs few statements over many rows.
+        ordered = iter(sorted(planned, key=lambda item: item[0]))
+        written = 0
+        waited = 0.0
+        with target.driver() as driver:
+            writer = GraphWriter(driver, default_mapping(), PiiHasher(target.pii_key))
+            while chunk := list(islice(ordered, WRITE_BATCH)):
+                began = time.perf_counter()
+                written += writer.load(chunk)
+                waited += time.perf_counter() - began
+        yield written, waited
+
+    return write
+
+
 def _write_rows(target: GraphTarget) -> Any:
     def write(changes: Iterable[RowChange]) -> Iterator[tuple[int, float]]:
         """(rows written, seconds in the graph writer: planning and Neo4j) of one task."""
@@ -96,15 +134,17 @@ def _write_rows(target: GraphTarget) -> Any:
 
 
 def write_graph(
-    latest: RDD[RowChange],
+    latest: RDD[Any],
     target: GraphTarget,
     writers: int,
     *,
+    load: bool = False,
     stages: dict[str, float] | None = None,
 ) -> int:
-    """The newest change of every row from `writers` tasks. `latest` must be
-    partitioned by row (all of a row's changes in one partition), so no two tasks write
-    one row. Returns the rows written.
+    """Every row from `writers` tasks: `latest` holds the changes `writes_of` picks, or
+    with `load` the rows `WritePlanner.load` planned. It must be partitioned by row (all
+    of a row's changes in one partition), so no two tasks write one row. Returns the
+    rows written.
 
     Rows create relationships on shared nodes (merchants, devices, IPs): concurrent
     transactions lock those in different orders and Neo4j aborts one as a deadlock
@@ -116,7 +156,8 @@ def write_graph(
     # `latest` is already partitioned by row (the plan's groupByKey): merging its
     # partitions into `writers` tasks keeps every row in one task without a second
     # shuffle (measured: 5 of this stage's 66 s; the graph writer took the other 61).
-    tasks = latest.coalesce(writers).mapPartitions(_write_rows(target)).collect()
+    write = _write_loads(target) if load else _write_rows(target)
+    tasks = latest.coalesce(writers).mapPartitions(write).collect()
     stages["rows"] = time.perf_counter() - began
     # Of which in the graph writer (summed over tasks): the rest is Spark's shuffle and
     # the tasks' unpickling of the changes.
@@ -189,30 +230,43 @@ def run_backfill(
         )
     with open_driver(settings) as driver:
         graph_writer(settings, driver, mapping).setup()
+        # Into an empty graph, each row is loaded once by the unguarded load statements;
+        # otherwise (a rerun after a failed backfill) the stream's guarded ones, which
+        # make a rerun a no-op for what the graph already holds.
+        mode = "load" if graph_is_empty(driver) else "guarded"
+    target = GraphTarget.from_settings(settings)
     stages: dict[str, float] = {}
-    decoded = decode_kafka(kafka_records(spark, settings, covered), partitions).cache()
-    dead = send_dead_letters(decoded, settings)
-    changes = changes_of(decoded)
-    change_count = changes.count()
-    # One shuffle gives each row's changes to write (see `writes_of`).
-    planned = (
-        changes.keyBy(lambda c: (c.table, next(iter(c.key.values()))))
-        .groupByKey(partitions)
-        .flatMap(lambda item: writes_of(item[1]))
-        .cache()
+    counts = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
+    changes = decode_with_dead_letters(
+        kafka_records(spark, settings, covered), settings, partitions, counts
     )
-    planned.count()
-    decoded.unpersist()
+    # One shuffle brings each row's changes together.
+    if mode == "load":
+        # Planned per change on the map side, combined per row (`merge_loads`): what
+        # crosses the shuffle is one planned part per row and task, not every change.
+        planned = (
+            changes.mapPartitions(_load_versions(target.pii_key))
+            .reduceByKey(merge_loads, partitions)
+            .mapPartitions(_load_rows(target.pii_key))
+        )
+    else:
+        planned = (
+            changes.keyBy(lambda c: (c.table, next(iter(c.key.values()))))
+            .groupByKey(partitions)
+            .flatMap(lambda item: writes_of(item[1]))
+        )
+    planned.cache().count()
     stages["read_decode_plan"] = time.perf_counter() - began
-    rows = write_graph(planned, GraphTarget.from_settings(settings), writers, stages=stages)
+    rows = write_graph(planned, target, writers, load=mode == "load", stages=stages)
     planned.unpersist()
     handed = hand_over(settings, covered) if handover else {}
     return BackfillResult(
         records=covered.records,
-        changes=change_count,
+        changes=counts[0].value,
         rows_written=rows,
-        dead_letters=dead,
+        dead_letters=counts[1].value,
         seconds=time.perf_counter() - began,
         handed_over=handed,
         stage_seconds=stages,
+        mode=mode,
     )

@@ -101,7 +101,12 @@ def backfill(
     _out.print(
         f"{result.records:,} records ({result.changes:,} changes) -> {result.rows_written:,} rows"
         f" in {result.seconds:.1f}s "
-        f"({result.records_per_s:,.0f} records/s); {result.dead_letters} dead letters"
+        f"({result.records_per_s:,.0f} records/s); {result.dead_letters} dead letters; "
+        + (
+            "loaded into an empty graph"
+            if result.mode == "load"
+            else "graph not empty: written with the stream's guarded statements"
+        )
     )
     if result.handed_over:
         _out.print(

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from pyspark import RDD
+from pyspark import RDD, Accumulator
 from pyspark.sql import DataFrame, SparkSession
 
 from cdc.changes import Position, RowChange
@@ -126,18 +126,37 @@ def decode_kafka(records: DataFrame, partitions: int | None = None) -> RDD[Decod
     return rows.mapPartitions(_decode_partition)
 
 
-def send_dead_letters(decoded: RDD[Decoded], settings: Settings) -> int:
-    """Dead letters go to the dead-letter topic from the executors; returns how many."""
+def decode_with_dead_letters(
+    records: DataFrame,
+    settings: Settings,
+    partitions: int | None,
+    counts: tuple[Accumulator[int], Accumulator[int]],
+) -> RDD[RowChange]:
+    """The covered changes in one pass: each task sends its dead letters to the
+    dead-letter topic and adds to `counts` (changes, dead letters). A retried task
+    sends its letters again (at least once, as the worker)."""
     bootstrap, topic = settings.kafka_bootstrap, settings.deadletter_topic
-    dead = decoded.filter(lambda item: item[0] == "dead")
+    changes, dead = counts
+    rows = records.rdd
+    if partitions is not None and rows.getNumPartitions() > partitions:
+        rows = rows.coalesce(partitions)
 
-    def send(items: Iterable[Decoded]) -> None:
-        letters = [DeadLetter(raw, reason, detail) for _, raw, reason, detail in items]
+    def decode(part: Iterable[Any]) -> Iterator[RowChange]:
+        letters: list[DeadLetter] = []
+        decoded = 0
+        for item in _decode_partition(part):
+            if item[0] == "dead":
+                letters.append(DeadLetter(item[1], item[2], item[3]))
+            else:
+                decoded += 1
+                yield item[1]
+        # The task's output counts only once it ends, so sending at its end loses none.
         if letters:
             KafkaDeadLetterSink(bootstrap, topic).send(letters)
+            dead.add(len(letters))
+        changes.add(decoded)
 
-    dead.foreachPartition(send)
-    return dead.count()
+    return rows.mapPartitions(decode)
 
 
 def changes_of(decoded: RDD[Decoded]) -> RDD[RowChange]:

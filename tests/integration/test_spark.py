@@ -180,6 +180,10 @@ def graphs(bank: Bank, spark: SparkSession) -> dict[str, Any]:
     covered_end = end_offsets(bank.settings.kafka_bootstrap, bank.topics)
     result = run_backfill(spark, handed, partitions=4)
     after_backfill = _committed(bank, handed.worker_group)
+    loaded = settled_lines(bank.driver)
+    # As after a backfill that failed late: the graph is no longer empty.
+    rerun = run_backfill(spark, handed, partitions=4, handover=False)
+    rerun_lines = settled_lines(bank.driver)
     bank.change_history(2)
     _stream(bank, handed.worker_group)
     backfilled = settled_lines(bank.driver)
@@ -187,6 +191,9 @@ def graphs(bank: Bank, spark: SparkSession) -> dict[str, Any]:
     _stream(bank, f"{bank.settings.topic_prefix}-only")
     return {
         "backfill": result,
+        "loaded": loaded,
+        "rerun": rerun,
+        "rerun_lines": rerun_lines,
         "covered_end": covered_end,
         "handover": after_backfill,
         "backfilled": backfilled,
@@ -227,6 +234,18 @@ def test_backfill_then_stream_equals_streaming_everything(
             f"only after backfill: {sorted(only_backfilled)[:3]}; "
             f"only streamed: {sorted(only_streamed)[:3]}"
         )
+
+
+def test_a_backfill_into_an_empty_graph_loads_it(graphs: dict[str, Any]) -> None:
+    assert graphs["backfill"].mode == "load"
+
+
+def test_a_rerun_over_a_written_graph_is_guarded_and_changes_nothing(
+    graphs: dict[str, Any],
+) -> None:
+    assert graphs["rerun"].mode == "guarded"
+    assert graphs["rerun"].rows_written > 0
+    assert graphs["rerun_lines"] == graphs["loaded"]
 
 
 def test_handover_starts_the_worker_where_the_backfill_ended(graphs: dict[str, Any]) -> None:
