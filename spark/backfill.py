@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark import RDD
@@ -52,7 +52,7 @@ class BackfillResult:
     # Where the time went: read + decode + newest per row, row writes.
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # "load": into an empty graph, unguarded; "guarded": the stream's statements.
-    mode: str = "guarded"
+    mode: Literal["load", "guarded"] = "guarded"
 
     @property
     def records_per_s(self) -> float:
@@ -99,17 +99,30 @@ def _load_rows(pii_key: str) -> Any:
 
 def _write_loads(target: GraphTarget) -> Any:
     def write(planned: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[tuple[int, float]]:
-        """(rows written, seconds in the graph writer: Neo4j) of one task."""
-        # By statement: a transaction then runs few statements over many rows.
-        ordered = iter(sorted(planned, key=lambda item: item[0]))
+        """(rows written, seconds in the graph writer: Neo4j) of one task.
+
+        Rows wait per statement until it has a batch (one statement over many rows per
+        transaction), so memory stays a batch per statement however large the task.
+        """
+        held: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         written = 0
         waited = 0.0
         with target.driver() as driver:
             writer = GraphWriter(driver, default_mapping(), PiiHasher(target.pii_key))
-            while chunk := list(islice(ordered, WRITE_BATCH)):
+
+            def flush(batch: list[tuple[str, dict[str, Any]]]) -> None:
+                nonlocal written, waited
                 began = time.perf_counter()
-                written += writer.load(chunk)
+                written += writer.load(batch)
                 waited += time.perf_counter() - began
+
+            for item in planned:
+                batch = held.setdefault(item[0], [])
+                batch.append(item)
+                if len(batch) >= WRITE_BATCH:
+                    flush(held.pop(item[0]))
+            for batch in held.values():
+                flush(batch)
         yield written, waited
 
     return write
@@ -233,7 +246,7 @@ def run_backfill(
         # Into an empty graph, each row is loaded once by the unguarded load statements;
         # otherwise (a rerun after a failed backfill) the stream's guarded ones, which
         # make a rerun a no-op for what the graph already holds.
-        mode = "load" if graph_is_empty(driver) else "guarded"
+        mode: Literal["load", "guarded"] = "load" if graph_is_empty(driver) else "guarded"
     target = GraphTarget.from_settings(settings)
     stages: dict[str, float] = {}
     counts = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
