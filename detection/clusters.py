@@ -196,6 +196,10 @@ def is_tight(graph: nx.Graph, members: Collection[int]) -> bool:
     return any(count > 0 for count in nx.triangles(strong).values())
 
 
+def canonical_order(link: Link) -> tuple[int, int, int, str, float]:
+    return (min(link.a, link.b), max(link.a, link.b), link.a, link.kind, link.amount)
+
+
 def find_rings(
     links: Iterable[Link],
     reported: Collection[int] = (),
@@ -210,7 +214,10 @@ def find_rings(
     A community is a ring when it is tight (`is_tight`) and at least
     `min_strong_share` of its members share a strong identifier inside it.
     """
-    graph = build_graph(focus(links))
+    # Louvain visits nodes and neighbours in the graph's insertion order (shuffled by
+    # the seed), so the links go in a canonical order: the same links give the same
+    # rings whether they came from Neo4j, a Spark shuffle or a generator.
+    graph = build_graph(sorted(focus(links), key=canonical_order))
     component_of: dict[int, int] = {}
     for component in components(graph, min_size):
         for member in component:

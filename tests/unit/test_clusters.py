@@ -3,6 +3,7 @@ and the Neo4j reader through a fake driver (the real one is exercised elsewhere)
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -96,6 +97,18 @@ def test_louvain_splits_two_rings_joined_by_a_tablet_and_is_seeded() -> None:
 
 
 # -- what counts as a ring ----------------------------------------------------------------
+
+
+def test_rings_do_not_depend_on_the_order_the_links_arrive_in() -> None:
+    """Neo4j, a Spark shuffle and a generator hand the same links over in different
+    orders; Louvain follows the graph's insertion order, so find_rings sorts first."""
+    every = [k for k in synthetic_identity_bank(1_000, seed=1).links if k.a != k.b]
+    shuffled = list(every)
+    random.Random(7).shuffle(shuffled)
+    first = [ring.members for ring in find_rings(every)]
+    assert first
+    assert [ring.members for ring in find_rings(list(reversed(every)))] == first
+    assert [ring.members for ring in find_rings(shuffled)] == first
 
 
 def test_focus_keeps_strong_links_their_devices_and_money_among_them() -> None:
