@@ -4,18 +4,15 @@ Faust does not export lag, and the stall alert needs it from outside the
 consume loop (a stuck loop would stop updating anything it computes itself), so
 the worker runs `LagProbe.measure` on a timer of its own and publishes the result
 with `publish_lag`. The arithmetic is a plain function; the probe is a thin
-adapter over confluent-kafka's AdminClient, which reads offsets without joining
-the group (no rebalance is triggered).
+adapter over a confluent-kafka Consumer that reads offsets without joining the
+group (no rebalance is triggered).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-
-# confluent-kafka re-exports OffsetSpec without listing it, and leaves its factories untyped.
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from observability.logs import kafka_client_logger
 from observability.metrics import CONSUMER_LAG
@@ -55,7 +52,16 @@ def publish_lag(lags: Mapping[PartitionKey, int]) -> None:
 
 
 class LagProbe:
-    """Measures one group's lag on some topics. No I/O until `measure`."""
+    """Measures one group's lag on some topics. No I/O until `measure`.
+
+    A plain Consumer that never subscribes: `committed` reads the group's offsets
+    through its coordinator without joining it (no rebalance), and watermarks are
+    per-partition offset queries. Not the AdminClient: its offset and group requests
+    crash the process (SIGSEGV, or librdkafka's `eonce->refcnt > 0` assertion) when a
+    broker restarts while they are pending (confluentinc/librdkafka#4605, #3663; it
+    took the exporter down in a broker-restart chaos run). After a failed
+    measurement the client is rebuilt, so no request of the outage lingers.
+    """
 
     def __init__(
         self, bootstrap: str, group: str, topics: Iterable[str], timeout_s: float = 5.0
@@ -64,45 +70,60 @@ class LagProbe:
         self.group = group
         self.topics = sorted(set(topics))
         self.timeout_s = timeout_s
-        self._admin: AdminClient | None = None
+        self._consumer: Consumer | None = None
 
-    def _client(self) -> AdminClient:
-        if self._admin is None:
+    def _client(self) -> Consumer:
+        if self._consumer is None:
             # Through `logging` (served by poll): a broker that is down makes librdkafka
             # report connection failures, raw on stderr otherwise, which broke the
             # exporter's one-JSON-object-per-line log while the broker restarted.
-            self._admin = AdminClient(
+            self._consumer = Consumer(
                 {
                     "bootstrap.servers": self.bootstrap,
+                    "group.id": self.group,
+                    "enable.auto.commit": False,
                     "socket.timeout.ms": 5000,
                     "log_level": 3,
-                    "logger": kafka_client_logger(),  # type: ignore[dict-item]  # accepted at run time (confluent-kafka 2.16)
+                    "logger": kafka_client_logger(),
                 }
             )
-        return self._admin
+        return self._consumer
+
+    def _drop_client(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
 
     def measure(self) -> dict[PartitionKey, int]:
         """Lag of every partition of the topics that exist (missing topics are left out)."""
-        admin = self._client()
-        admin.poll(0)  # serve the client's queued log lines
+        consumer = self._client()
+        consumer.poll(0)  # serves the client's queued log lines; never subscribed: no records
         try:
-            partitions = self._partitions(admin)
+            partitions = self._partitions(consumer)
             if not partitions:
                 return {}
-            high = self._watermarks(admin, partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
-            low = self._watermarks(admin, partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
-            committed = self._committed(admin, partitions)
+            low: dict[PartitionKey, int] = {}
+            high: dict[PartitionKey, int] = {}
+            for part in partitions:
+                key = (part.topic, part.partition)
+                low[key], high[key] = consumer.get_watermark_offsets(
+                    part, timeout=self.timeout_s, cached=False
+                )
+            answer = consumer.committed(partitions, timeout=self.timeout_s)
         except KafkaException as error:
+            self._drop_client()
             raise LagUnavailableError(f"consumer lag of {self.group}: {error}") from error
+        committed = {(part.topic, part.partition): int(part.offset) for part in answer}
         return compute_lag(high, committed, low)
 
     def partition_counts(self) -> dict[str, int]:
         """How many partitions each of the topics has (the topics that exist)."""
-        admin = self._client()
-        admin.poll(0)
+        consumer = self._client()
+        consumer.poll(0)
         try:
-            metadata = admin.list_topics(timeout=self.timeout_s)
+            metadata = consumer.list_topics(timeout=self.timeout_s)
         except KafkaException as error:
+            self._drop_client()
             raise LagUnavailableError(f"topic metadata for {self.group}: {error}") from error
         return {
             topic: len(metadata.topics[topic].partitions)
@@ -110,30 +131,14 @@ class LagProbe:
             if topic in metadata.topics and metadata.topics[topic].partitions
         }
 
-    def _partitions(self, admin: AdminClient) -> list[TopicPartition]:
-        metadata = admin.list_topics(timeout=self.timeout_s)
+    def close(self) -> None:
+        self._drop_client()
+
+    def _partitions(self, consumer: Consumer) -> list[TopicPartition]:
+        metadata = consumer.list_topics(timeout=self.timeout_s)
         return [
             TopicPartition(topic, partition)
             for topic in self.topics
             if topic in metadata.topics
             for partition in sorted(metadata.topics[topic].partitions)
         ]
-
-    def _watermarks(
-        self, admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec
-    ) -> dict[PartitionKey, int]:
-        futures = admin.list_offsets(
-            {part: spec for part in partitions}, request_timeout=self.timeout_s
-        )
-        return {
-            (part.topic, part.partition): int(future.result().offset)
-            for part, future in futures.items()
-        }
-
-    def _committed(
-        self, admin: AdminClient, partitions: list[TopicPartition]
-    ) -> dict[PartitionKey, int]:
-        request = ConsumerGroupTopicPartitions(self.group, partitions)
-        futures = admin.list_consumer_group_offsets([request], request_timeout=self.timeout_s)
-        answer = futures[self.group].result()
-        return {(part.topic, part.partition): int(part.offset) for part in answer.topic_partitions}

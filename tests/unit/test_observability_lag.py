@@ -37,7 +37,7 @@ def test_publish_lag_sets_one_series_per_partition() -> None:
 def test_the_probe_does_no_io_until_measured() -> None:
     probe = LagProbe("127.0.0.1:1", "g", ["b", "a", "a"])
     assert probe.topics == ["a", "b"]
-    assert probe._admin is None
+    assert probe._consumer is None
 
 
 def test_a_broker_that_is_down_never_writes_raw_librdkafka_lines(
@@ -48,4 +48,9 @@ def test_a_broker_that_is_down_never_writes_raw_librdkafka_lines(
     for _ in range(2):
         with pytest.raises(LagUnavailableError):
             probe.measure()
+        # Rebuilt on the next call: no request of the outage lingers in a live client.
+        assert probe._consumer is None
+    with pytest.raises(LagUnavailableError):
+        probe.partition_counts()
+    assert probe._consumer is None
     assert "|FAIL|" not in capfd.readouterr().err
