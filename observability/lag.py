@@ -131,9 +131,6 @@ class LagProbe:
             if topic in metadata.topics and metadata.topics[topic].partitions
         }
 
-    def close(self) -> None:
-        self._drop_client()
-
     def _partitions(self, consumer: Consumer) -> list[TopicPartition]:
         metadata = consumer.list_topics(timeout=self.timeout_s)
         return [
