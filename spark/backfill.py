@@ -36,7 +36,7 @@ from spark.sources import (
     kafka_records,
     newer_change,
 )
-from stream.topics import cdc_topics
+from stream.topics import cdc_topics, ensure_topics
 
 WRITE_BATCH = 5000  # rows per transaction, as the worker's batches
 
@@ -247,6 +247,9 @@ def run_backfill(
         # otherwise (a rerun after a failed backfill) the stream's guarded ones, which
         # make a rerun a no-op for what the graph already holds.
         mode: Literal["load", "guarded"] = "load" if graph_is_empty(driver) else "guarded"
+    # As the worker does at start: the backfill usually runs before it, and the brokers
+    # do not auto-create topics (a refused record would fail the job after the read).
+    ensure_topics(settings.kafka_bootstrap, [settings.deadletter_topic])
     target = GraphTarget.from_settings(settings)
     stages: dict[str, float] = {}
     counts = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))

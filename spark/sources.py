@@ -137,14 +137,11 @@ def decode_with_dead_letters(
     sends its letters again (at least once, as the worker)."""
     bootstrap, topic = settings.kafka_bootstrap, settings.deadletter_topic
     changes, dead = counts
-    rows = records.rdd
-    if partitions is not None and rows.getNumPartitions() > partitions:
-        rows = rows.coalesce(partitions)
 
-    def decode(part: Iterable[Any]) -> Iterator[RowChange]:
+    def split(items: Iterable[Decoded]) -> Iterator[RowChange]:
         letters: list[DeadLetter] = []
         decoded = 0
-        for item in _decode_partition(part):
+        for item in items:
             if item[0] == "dead":
                 letters.append(DeadLetter(item[1], item[2], item[3]))
             else:
@@ -156,7 +153,8 @@ def decode_with_dead_letters(
             dead.add(len(letters))
         changes.add(decoded)
 
-    return rows.mapPartitions(decode)
+    # Pipelined with the decoding in one stage: the records are read once.
+    return decode_kafka(records, partitions).mapPartitions(split)
 
 
 def changes_of(decoded: RDD[Decoded]) -> RDD[RowChange]:

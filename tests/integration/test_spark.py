@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import neo4j
+import orjson
 import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -37,6 +38,7 @@ from spark.backfill import run_backfill
 from spark.features import FEATURE_COLUMNS, Window, reference_features
 from spark.history import Source
 from spark.results import publish_alerts, ring_alerts
+from spark.sources import decode_with_dead_letters
 from stack.manager import Stack
 from stack.waiting import wait_for
 from stream.topics import cdc_topics, ensure_topics
@@ -327,3 +329,74 @@ def test_postgres_snapshot_finds_the_same_rings(
     ]
     assert from_postgres.window == analysis.window
     assert from_postgres.features.count() == analysis.features.count()
+
+
+KAFKA_RECORD = (
+    "key binary, value binary, topic string, partition int, offset long,"
+    " headers array<struct<key: string, value: binary>>"
+)
+
+
+def test_a_record_the_decoder_refuses_is_dead_lettered_and_the_rest_goes_on(
+    spark: SparkSession, settings: Settings
+) -> None:
+    """The backfill's one pass: the refused record reaches the dead-letter topic with
+    its reason and coordinates, the good one becomes a change, both are counted."""
+    local = settings.model_copy(
+        update={"deadletter_topic": f"spark-dl-{uuid.uuid4().hex[:8]}.deadletter"}
+    )
+    topic = f"{local.topic_prefix}.{local.source_schema}.merchants"
+    good = orjson.dumps(
+        {
+            "before": None,
+            "after": {"merchant_id": 41, "name": "M", "mcc": "5999", "country": "FR"},
+            "source": {"table": "merchants", "lsn": 5, "ts_ms": 1},
+            "op": "c",
+        }
+    )
+    headers = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+    frame = spark.createDataFrame(
+        [(b"k1", b"{not json", topic, 2, 7, headers), (b"k2", good, topic, 2, 8, [])],
+        KAFKA_RECORD,
+    )
+    counts = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
+    try:
+        ensure_topics(local.kafka_bootstrap, [local.deadletter_topic])  # as run_backfill does
+        changes = decode_with_dead_letters(frame, local, 1, counts).collect()
+        assert [(c.table, dict(c.key)) for c in changes] == [("merchants", {"merchant_id": 41})]
+        assert (counts[0].value, counts[1].value) == (1, 1)
+        letters = read_with_headers(local.kafka_bootstrap, local.deadletter_topic, expected=1)
+    finally:
+        delete_run_topics(local.kafka_bootstrap, local.deadletter_topic.split(".")[0])
+    value, letter_headers = letters[0]
+    assert value == b"{not json"
+    assert letter_headers["dlq.reason"] == b"malformed_json"
+    assert (letter_headers["dlq.topic"], letter_headers["dlq.offset"]) == (topic.encode(), b"7")
+    assert letter_headers["dlq.partition"] == b"2"
+    assert letter_headers["traceparent"] == headers[0][1]
+
+
+def read_with_headers(
+    bootstrap: str, topic: str, expected: int
+) -> list[tuple[bytes, dict[str, bytes]]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"read-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    found: list[tuple[bytes, dict[str, bytes]]] = []
+    try:
+        consumer.subscribe([topic])
+
+        def enough() -> bool:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                found.append((message.value(), dict(message.headers() or [])))
+            return len(found) >= expected
+
+        wait_for(enough, what=f"{expected} records on {topic}", timeout=60)
+    finally:
+        consumer.close()
+    return found
