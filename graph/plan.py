@@ -140,17 +140,18 @@ class WritePlanner:
         values = self._history_of([change]).get((change.table, identity["key"]), {})
         history = {prop: dict.fromkeys(held, order) for prop, held in values.items()}
         row = self._upsert_row(change.table, table, change, {})
-        row.pop("history", None)
+        row.pop("history", None)  # set whole by `load_rows`, from every part's values
         return RowLoad(order, identity, change.table, history, None, row)
 
     def load_rows(self, load: RowLoad) -> list[tuple[str, Row]]:
         """The newest change decides: its values, or its marker if it is a delete. An
         older delete leaves its marker too, and the history holds the values of every
         version since it (a delete removes the node, and its history, from the graph)."""
-        marker = None if load.deleted is None else {**load.identity, "lsn": load.deleted[0]}
-        if load.table is None:
-            return [(LOAD_DELETED.name, marker or load.identity)]
-        planned: list[tuple[str, Row]] = [] if marker is None else [(LOAD_DELETED.name, marker)]
+        planned: list[tuple[str, Row]] = []
+        if load.deleted is not None:
+            planned.append((LOAD_DELETED.name, {**load.identity, "lsn": load.deleted[0]}))
+        if load.table is None:  # the newest change is that delete: nothing but its marker
+            return planned
         row = dict(load.row or {})
         if history := self._with_history.get(load.table):
             since = load.deleted or (-1, -1)

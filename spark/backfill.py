@@ -166,7 +166,7 @@ def write_graph(
     """
     stages = stages if stages is not None else {}
     began = time.perf_counter()
-    # `latest` is already partitioned by row (the plan's groupByKey): merging its
+    # `latest` is already partitioned by row (the plan's groupByKey or reduceByKey): merging its
     # partitions into `writers` tasks keeps every row in one task without a second
     # shuffle (measured: 5 of this stage's 66 s; the graph writer took the other 61).
     write = _write_loads(target) if load else _write_rows(target)
