@@ -21,10 +21,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from fraudgraph.errors import RetryableError
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.logs import kafka_client_logger
+from fraudgraph.observability.tracing import headers_of, tracer
 from fraudgraph.settings import Settings
-from observability import trace_semconv as sc
-from observability.logs import kafka_client_logger
-from observability.tracing import headers_of, tracer
 
 
 class AlertSink(Protocol):

@@ -22,8 +22,8 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
-from bench.ingest import clear_shared_graph
-from bench.pipeline import (
+from fraudgraph.bench.ingest import clear_shared_graph
+from fraudgraph.bench.pipeline import (
     cdc_ends_before_load,
     end_offsets,
     group_lag,
@@ -32,14 +32,14 @@ from bench.pipeline import (
     start_fresh_worker,
     start_worker,
 )
-from evaluation.scoring import parse_time
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.evaluation.scoring import parse_time
+from fraudgraph.graph.connection import open_driver
+from fraudgraph.observability.trace_cli import summarise, summary_table
+from fraudgraph.observability.trace_files import span_files
+from fraudgraph.observability.tracing import traces_dir
 from fraudgraph.settings import Settings
-from graph.connection import open_driver
-from observability.trace_cli import summarise, summary_table
-from observability.trace_files import span_files
-from observability.tracing import traces_dir
-from stack.waiting import wait_for
+from fraudgraph.stack.waiting import wait_for
 
 
 class LatencyBenchError(FraudgraphError):

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from cdc.changes import Position
-from cdc.decode import decode_record
+from fraudgraph.cdc.changes import Position
+from fraudgraph.cdc.decode import decode_record
 from fraudgraph.errors import FraudgraphError
-from graph.mapping import GraphMapping
-from graph.writer import GraphWriter
+from fraudgraph.graph.mapping import GraphMapping
+from fraudgraph.graph.writer import GraphWriter
 
 Progress = Callable[[int, int], None]
 

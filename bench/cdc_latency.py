@@ -14,7 +14,7 @@ from rich.progress import track
 
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.settings import Settings
-from stack.waiting import wait_for
+from fraudgraph.stack.waiting import wait_for
 
 BENCH_ID_BASE = 8 * 10**15  # far above any simulated id
 INSERT = (

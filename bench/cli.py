@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bench.alert_latency import measure_alert_latency
-from bench.cdc_latency import measure_cdc_latency
-from bench.ingest import IngestOptions, measure_ingest
-from bench.report import publish
-from bench.stack_startup import measure_stack_startup
+from fraudgraph.bench.alert_latency import measure_alert_latency
+from fraudgraph.bench.cdc_latency import measure_cdc_latency
+from fraudgraph.bench.ingest import IngestOptions, measure_ingest
+from fraudgraph.bench.report import publish
+from fraudgraph.bench.stack_startup import measure_stack_startup
 from fraudgraph.settings import get_settings
 
 app = typer.Typer(help="Benchmarks; each prints a table and writes JSON with --json.")
@@ -109,7 +109,7 @@ def quality(
     json_out: JsonOut = None,
 ) -> None:
     """Precision/recall per typology of the live pipeline's alerts (resets the demo bank)."""
-    from bench.live_quality import measure_live_quality  # noqa: PLC0415
+    from fraudgraph.bench.live_quality import measure_live_quality  # noqa: PLC0415
 
     figures = measure_live_quality(
         get_settings(), customers=customers, days=days, seed=seed, console=_console
@@ -131,7 +131,7 @@ def clusters(
 ) -> None:
     """Ring analysis on a synthetic bank-like identity graph: components, Louvain and
     the stream's per-event component expansion (no services needed)."""
-    from bench.clusters import measure_clusters  # noqa: PLC0415 - networkx only when asked
+    from fraudgraph.bench.clusters import measure_clusters  # noqa: PLC0415 - networkx only when asked
 
     publish("clusters", measure_clusters(edges, events, seed), json_out, _console)
 
@@ -156,7 +156,7 @@ def spark(
 ) -> None:
     """Spark vs networkx on components + ring scoring at 1x/2x/4x, and the Spark
     backfill rate into Neo4j vs the stream worker's (in a Neo4j of its own)."""
-    from bench.spark_bench import measure_spark  # noqa: PLC0415 - pyspark only when asked
+    from fraudgraph.bench.spark_bench import measure_spark  # noqa: PLC0415 - pyspark only when asked
 
     figures = measure_spark(
         get_settings(),

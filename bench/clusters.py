@@ -28,10 +28,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from detection import clusters
-from detection.context import DAY_MS, Context
-from detection.detectors.identity import IdentityRingParams, expand_component, ring_signals
-from detection.history import (
+from fraudgraph.detection import clusters
+from fraudgraph.detection.context import DAY_MS, Context
+from fraudgraph.detection.detectors.identity import (
+    IdentityRingParams,
+    expand_component,
+    ring_signals,
+)
+from fraudgraph.detection.history import (
     AccountInfo,
     CustomerInfo,
     IdentityKey,
@@ -40,7 +44,7 @@ from detection.history import (
     Report,
     Txn,
 )
-from detection.settings import HistoryWindows
+from fraudgraph.detection.settings import HistoryWindows
 
 NOW_MS = 1_790_000_000_000  # the events' time: every synthetic customer exists by then
 HOUSEHOLD_SIZES = (1, 2, 3, 4)

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from graph.mapping import ColumnType, GraphMapping, TableMapping
-from simulator.generator import SimulatedBank
-from simulator.rows import EVENT_TIME_COLUMN, FraudReport, Row, Transaction
+from fraudgraph.graph.mapping import ColumnType, GraphMapping, TableMapping
+from fraudgraph.simulator.generator import SimulatedBank
+from fraudgraph.simulator.rows import EVENT_TIME_COLUMN, FraudReport, Row, Transaction
 
 EPOCH_DAY = date(1970, 1, 1)
 # Tables that are entities (loaded before anything refers to them) and the event

@@ -30,16 +30,16 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.baseline import measure_per_event
-from bench.observe import GroupProgress
-from bench.preload import BENCH_ID_BASE, PARTITIONS, delete_run_topics, preload
-from bench.pyspy import ProfileSummary, summarise, writer_wall_shares
-from bench.worker_run import WorkerRun, run_worker, worker_environment
+from fraudgraph.bench.baseline import measure_per_event
+from fraudgraph.bench.observe import GroupProgress
+from fraudgraph.bench.preload import BENCH_ID_BASE, PARTITIONS, delete_run_topics, preload
+from fraudgraph.bench.pyspy import ProfileSummary, summarise, writer_wall_shares
+from fraudgraph.bench.worker_run import WorkerRun, run_worker, worker_environment
 from fraudgraph.errors import ConfigError, FraudgraphError
+from fraudgraph.graph.admin import clear_graph
+from fraudgraph.graph.connection import graph_writer, open_driver
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.admin import clear_graph
-from graph.connection import graph_writer, open_driver
-from graph.mapping import default_mapping
 
 SHORT_EVENTS = 5_000
 SHORT_BASELINE_EVENTS = 500

@@ -18,21 +18,21 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from bench.ingest import clear_shared_graph
-from bench.pipeline import (
+from fraudgraph.bench.ingest import clear_shared_graph
+from fraudgraph.bench.pipeline import (
     cdc_ends_before_load,
     group_lag,
     private_run_env,
     run_fraudgraph,
     start_fresh_worker,
 )
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
-from evaluation.scoring import report_to_json, score
-from evaluation.sources import read_topic
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
+from fraudgraph.evaluation.scoring import report_to_json, score
+from fraudgraph.evaluation.sources import read_topic
+from fraudgraph.graph.connection import open_driver
 from fraudgraph.settings import Settings
-from graph.connection import open_driver
-from simulator.labels import read_labels
-from stack.waiting import wait_for
+from fraudgraph.simulator.labels import read_labels
+from fraudgraph.stack.waiting import wait_for
 
 
 def measure_live_quality(

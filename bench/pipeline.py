@@ -11,9 +11,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 
 
 class PipelineBenchError(FraudgraphError):

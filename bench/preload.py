@@ -19,15 +19,15 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is
     NewTopic,
 )
 
-from bench.envelopes import HEADERS, change_events, ordered_rows, transaction_ids
-from cdc.changes import Position
-from cdc.decode import decode_record
+from fraudgraph.bench.envelopes import HEADERS, change_events, ordered_rows, transaction_ids
+from fraudgraph.cdc.changes import Position
+from fraudgraph.cdc.decode import decode_record
 from fraudgraph.errors import FraudgraphError
-from graph.mapping import GraphMapping
-from simulator.generator import SimulatedBank, generate
-from simulator.ids import IdAllocator
-from simulator.options import MIN_CUSTOMERS, make_options
-from simulator.rows import TABLE_ORDER
+from fraudgraph.graph.mapping import GraphMapping
+from fraudgraph.simulator.generator import SimulatedBank, generate
+from fraudgraph.simulator.ids import IdAllocator
+from fraudgraph.simulator.options import MIN_CUSTOMERS, make_options
+from fraudgraph.simulator.rows import TABLE_ORDER
 
 PARTITIONS = 3
 DAYS = 30

@@ -26,24 +26,24 @@ from typing import Any
 from pyspark.sql import SparkSession
 from rich.console import Console
 
-from bench.clusters import synthetic_identity_bank
-from bench.observe import GroupProgress
-from bench.preload import PARTITIONS, delete_run_topics, preload
-from bench.spark_neo4j import own_neo4j
-from bench.worker_run import run_worker, worker_environment
-from detection import clusters
+from fraudgraph.bench.clusters import synthetic_identity_bank
+from fraudgraph.bench.observe import GroupProgress
+from fraudgraph.bench.preload import PARTITIONS, delete_run_topics, preload
+from fraudgraph.bench.spark_neo4j import own_neo4j
+from fraudgraph.bench.worker_run import run_worker, worker_environment
+from fraudgraph.detection import clusters
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.graph.admin import clear_graph
+from fraudgraph.graph.connection import graph_writer, open_driver
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.admin import clear_graph
-from graph.connection import graph_writer, open_driver
-from graph.mapping import default_mapping
-from spark.backfill import run_backfill
-from spark.components import connected_components
-from spark.options import SparkOptions
-from spark.rings import RingSettings, rings_from_links
-from spark.session import spark_session, ui_address
-from stack.config import StackConfig
-from stack.manager import Stack
+from fraudgraph.spark.backfill import run_backfill
+from fraudgraph.spark.components import connected_components
+from fraudgraph.spark.options import SparkOptions
+from fraudgraph.spark.rings import RingSettings, rings_from_links
+from fraudgraph.spark.session import spark_session, ui_address
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import Stack
 
 
 def _timed(action: Any) -> tuple[Any, float]:

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fraudgraph.settings import Settings
-from stack.config import StackConfig
-from stack.manager import Stack
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import Stack
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stack.config import StackConfig
-from stack.manager import Stack
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import Stack
 
 PORT_SHIFT = 20000  # run beside a live stack without touching its ports
 

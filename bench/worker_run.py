@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from bench.observe import CpuMark, CpuWatch, GroupProgress, TreeMemory, find_service
-from bench.pyspy import Recording, find_py_spy
+from fraudgraph.bench.observe import CpuMark, CpuWatch, GroupProgress, TreeMemory, find_service
+from fraudgraph.bench.pyspy import Recording, find_py_spy
 from fraudgraph.errors import FraudgraphError
 
 POLL_SECONDS = 0.5

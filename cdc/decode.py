@@ -7,10 +7,10 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from cdc.changes import Position, RowChange
-from cdc.errors import DecodeError, Reason
-from cdc.values import DECODERS, ValueDrift
-from graph.mapping import GraphMapping, TableMapping
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.errors import DecodeError, Reason
+from fraudgraph.cdc.values import DECODERS, ValueDrift
+from fraudgraph.graph.mapping import GraphMapping, TableMapping
 
 ROW_OPS = frozenset({"c", "r", "u", "d"})
 

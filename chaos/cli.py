@@ -10,14 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.report import machine
-from chaos.harness import run_scenario
-from chaos.options import ChaosOptions
-from chaos.scenarios import SCENARIOS
+from fraudgraph.bench.report import machine
+from fraudgraph.chaos.harness import run_scenario
+from fraudgraph.chaos.options import ChaosOptions
+from fraudgraph.chaos.scenarios import SCENARIOS
 from fraudgraph.errors import ConfigError
 from fraudgraph.settings import get_settings
-from stack.config import StackConfig
-from stack.manager import Stack
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import Stack
 
 _console = Console(stderr=True)
 SUMMARY = (

@@ -11,12 +11,12 @@ from dataclasses import replace
 
 import httpx
 
-from connectors.apply import apply_connector, parse_status
-from connectors.definitions import ConnectorDefinition, load_definitions
-from connectors.rest import ConnectClient
-from stack.manager import Stack
-from stack.services.postgres import PostgresService
-from stack.waiting import wait_for
+from fraudgraph.connectors.apply import apply_connector, parse_status
+from fraudgraph.connectors.definitions import ConnectorDefinition, load_definitions
+from fraudgraph.connectors.rest import ConnectClient
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.services.postgres import PostgresService
+from fraudgraph.stack.waiting import wait_for
 
 
 def run_definition(prefix: str) -> ConnectorDefinition:

@@ -28,28 +28,34 @@ import neo4j
 import orjson
 from rich.console import Console
 
-from alerts.webhooks.kafka import ensure_topics as ensure_alert_topics
-from alerts.webhooks.testing import new_secret
-from chaos import connector, kafka_io
-from chaos.compare import DeadLetter, ExpectedPoison, RunObservation, Verdict, judge
-from chaos.observe import graph_keys, graph_lines, key_differences, source_keys
-from chaos.options import ENDPOINT_TIMEOUT_S, ChaosOptions
-from chaos.poison import BASE_ID, SourcePoison, TopicPoison, topic_poison, write_source_poison
-from chaos.processes import Child, Supervisor, fraudgraph_argv
-from chaos.proxy import FaultyProxy
-from connectors.definitions import ConnectorDefinition
-from connectors.rest import ConnectClient
+from fraudgraph.alerts.webhooks.kafka import ensure_topics as ensure_alert_topics
+from fraudgraph.alerts.webhooks.testing import new_secret
+from fraudgraph.chaos import connector, kafka_io
+from fraudgraph.chaos.compare import DeadLetter, ExpectedPoison, RunObservation, Verdict, judge
+from fraudgraph.chaos.observe import graph_keys, graph_lines, key_differences, source_keys
+from fraudgraph.chaos.options import ENDPOINT_TIMEOUT_S, ChaosOptions
+from fraudgraph.chaos.poison import (
+    BASE_ID,
+    SourcePoison,
+    TopicPoison,
+    topic_poison,
+    write_source_poison,
+)
+from fraudgraph.chaos.processes import Child, Supervisor, fraudgraph_argv
+from fraudgraph.chaos.proxy import FaultyProxy
+from fraudgraph.connectors.definitions import ConnectorDefinition
+from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.graph.admin import clear_graph
+from fraudgraph.graph.connection import open_driver
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.admin import clear_graph
-from graph.connection import open_driver
-from graph.mapping import default_mapping
-from stack.manager import Stack
-from stack.waiting import DeadlineExceeded, wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.waiting import DeadlineExceeded, wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 
 if TYPE_CHECKING:
-    from chaos.scenarios.base import Scenario
+    from fraudgraph.chaos.scenarios.base import Scenario
 
 WEBHOOK_SECRET_ENV = "FRAUDGRAPH_CHAOS_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 SECONDS_BEFORE_FAULT = 20.0

@@ -7,7 +7,7 @@ from collections import Counter
 import neo4j
 import psycopg
 
-from graph.admin import canonical_lines
+from fraudgraph.graph.admin import canonical_lines
 
 # Source table -> (its key column, the Cypher that lists the keys the graph holds for it).
 # Nodes count only once written from their own row (_lsn set), not as a stub that a

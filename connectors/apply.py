@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.definitions import ConnectorDefinition
-from connectors.errors import ConnectorRejectedError
-from connectors.rest import ConnectClient
-from stack.waiting import DeadlineExceeded, wait_for
+from fraudgraph.connectors.definitions import ConnectorDefinition
+from fraudgraph.connectors.errors import ConnectorRejectedError
+from fraudgraph.connectors.rest import ConnectClient
+from fraudgraph.stack.waiting import DeadlineExceeded, wait_for
 
 RUNNING = "RUNNING"
 FAILED = "FAILED"

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from connectors.apply import apply_connector, parse_status
-from connectors.definitions import load_definition, load_definitions
-from connectors.rest import ConnectClient
+from fraudgraph.connectors.apply import apply_connector, parse_status
+from fraudgraph.connectors.definitions import load_definition, load_definitions
+from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.settings import get_settings
 
 app = typer.Typer(help="Apply and inspect the Debezium connectors declared in connectors/.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from connectors.errors import ConnectorDefinitionError
+from fraudgraph.connectors.errors import ConnectorDefinitionError
 from fraudgraph.paths import CONNECTORS_DIR
 
 

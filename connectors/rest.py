@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import ConnectorRejectedError, ConnectUnavailableError
+from fraudgraph.connectors.errors import ConnectorRejectedError, ConnectUnavailableError
 
 
 class ConnectClient:

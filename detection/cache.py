@@ -28,9 +28,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from cdc.changes import RowChange
-from detection import records
-from detection.history import (
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection import records
+from fraudgraph.detection.history import (
     AccountInfo,
     CustomerInfo,
     HistorySource,
@@ -40,7 +40,7 @@ from detection.history import (
     Report,
     Txn,
 )
-from detection.records import RecordBuilder
+from fraudgraph.detection.records import RecordBuilder
 
 R = TypeVar("R", Txn, Login)
 K = TypeVar("K")

@@ -13,16 +13,16 @@ import orjson
 import typer
 from rich.console import Console
 
-from detection.offline import Order, replay
-from detection.settings import load_detection_config
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
-from evaluation.scoring import report_to_json, score
+from fraudgraph.detection.offline import Order, replay
+from fraudgraph.detection.settings import load_detection_config
 from fraudgraph.errors import ConfigError, RetryableError
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from observability.logs import get_logger
-from simulator.generator import generate
-from simulator.options import make_options
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
+from fraudgraph.evaluation.scoring import report_to_json, score
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.observability.logs import get_logger
+from fraudgraph.simulator.generator import generate
+from fraudgraph.simulator.options import make_options
 
 app = typer.Typer(
     help="Fraud analytics on demand (clusters, offline replay).", no_args_is_help=True
@@ -101,9 +101,9 @@ def clusters(
     ] = None,
 ) -> None:
     """Rings in the whole graph: Louvain communities of customers sharing identifiers."""
-    from detection import clusters as analysis  # noqa: PLC0415 - networkx only when asked
+    from fraudgraph.detection import clusters as analysis  # noqa: PLC0415 - networkx only when asked
+    from fraudgraph.graph.connection import open_driver  # noqa: PLC0415
     from fraudgraph.settings import get_settings  # noqa: PLC0415
-    from graph.connection import open_driver  # noqa: PLC0415
 
     settings = get_settings()
     published: set[str] = set()  # ring alerts sent by earlier runs of `--every`

@@ -22,10 +22,10 @@ import neo4j
 import networkx as nx  # type: ignore[import-untyped]  # no stubs; typed at this boundary
 from rich.table import Table
 
-from alerts.model import Entity, Finding, to_alert
-from detection import views
-from detection.detectors.identity import ring_tier
-from detection.history import STRONG_IDENTITIES
+from fraudgraph.alerts.model import Entity, Finding, to_alert
+from fraudgraph.detection import views
+from fraudgraph.detection.detectors.identity import ring_tier
+from fraudgraph.detection.history import STRONG_IDENTITIES
 from fraudgraph.settings import Settings
 
 # How much one shared thing binds two customers. A national id belongs to one person;
@@ -421,7 +421,7 @@ def produce_ring_alerts(
     Hook into the alerts producer (alerts/producer.py, owned with the worker); imported
     here so an analysis that does not produce never loads the Kafka client.
     """
-    from alerts.producer import produce_alerts  # noqa: PLC0415 - only when producing
+    from fraudgraph.alerts.producer import produce_alerts  # noqa: PLC0415 - only when producing
 
     fresh = [f for f in findings if f.alert_id not in published]
     produce_alerts(settings, [to_alert(finding, now_ms) for finding in fresh])

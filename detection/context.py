@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from detection.cache import HistoryCache
-from detection.events import Event
-from detection.history import (
+from fraudgraph.detection.cache import HistoryCache
+from fraudgraph.detection.events import Event
+from fraudgraph.detection.history import (
     AccountInfo,
     CustomerInfo,
     HistorySource,
@@ -22,7 +22,7 @@ from detection.history import (
     Report,
     Txn,
 )
-from detection.settings import HistoryWindows
+from fraudgraph.detection.settings import HistoryWindows
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from alerts.model import Finding, Kind
-from detection.context import Context
-from detection.events import Event, EventKind
+from fraudgraph.alerts.model import Finding, Kind
+from fraudgraph.detection.context import Context
+from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.errors import ConfigError
 
 

@@ -15,17 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alerts.model import Finding, to_alert
-from cdc.changes import RowChange
-from detection.cache import HistoryCache
-from detection.context import DAY_MS, HOUR_MS, Context
-from detection.detector import Detector
-from detection.detectors.behaviour import CARD_CHANNELS
-from detection.events import Event, to_event, trace_id_of
-from detection.history import HistorySource
-from detection.records import RecordBuilder
-from detection.settings import DetectionConfig
-from observability.logs import get_logger
+from fraudgraph.alerts.model import Finding, to_alert
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.cache import HistoryCache
+from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.detectors.behaviour import CARD_CHANNELS
+from fraudgraph.detection.events import Event, to_event, trace_id_of
+from fraudgraph.detection.history import HistorySource
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.settings import DetectionConfig
+from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 RECENT_ALERT_IDS = 200_000

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from cdc.changes import RowChange
-from detection import records
-from detection.history import AccountInfo, CustomerInfo, Login, Report, Txn
-from detection.records import RecordBuilder
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection import records
+from fraudgraph.detection.history import AccountInfo, CustomerInfo, Login, Report, Txn
+from fraudgraph.detection.records import RecordBuilder
 
 EventKind = Literal["transaction", "login", "customer", "account", "report"]
 Record = Txn | Login | CustomerInfo | AccountInfo | Report

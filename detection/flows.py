@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from alerts.model import Entity
-from detection.context import Context
-from detection.history import Txn
+from fraudgraph.alerts.model import Entity
+from fraudgraph.detection.context import Context
+from fraudgraph.detection.history import Txn
 
 MOVED = ("posted", "pending")
 

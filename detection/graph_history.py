@@ -15,7 +15,7 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from detection.history import (
+from fraudgraph.detection.history import (
     IDENTITY_LABELS,
     AccountInfo,
     CustomerInfo,
@@ -25,7 +25,7 @@ from detection.history import (
     Report,
     Txn,
 )
-from graph.errors import GraphQueryError, GraphUnavailableError
+from fraudgraph.graph.errors import GraphQueryError, GraphUnavailableError
 
 IDENTITY_LINKS = {
     "Email": "HAS_EMAIL",

@@ -12,8 +12,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from detection import records
-from detection.history import (
+from fraudgraph.detection import records
+from fraudgraph.detection.history import (
     AccountInfo,
     CustomerInfo,
     IdentityKey,
@@ -22,8 +22,8 @@ from detection.history import (
     Report,
     Txn,
 )
-from detection.records import RecordBuilder
-from graph.mapping import HISTORY_LIMIT
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.graph.mapping import HISTORY_LIMIT
 
 Row = Mapping[str, Any]
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from cdc.changes import Position, RowChange
-from detection.detector import Detector
-from detection.engine import DetectionEngine
-from detection.memory_history import MemoryHistory
-from detection.records import RecordBuilder
-from detection.registry import build_detectors
-from detection.settings import DetectionConfig
+from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.contract import BANK_TABLES
-from graph.mapping import GraphMapping
-from graph.pii import PiiHasher
-from graph.plan import graph_value
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.registry import build_detectors
+from fraudgraph.detection.settings import DetectionConfig
+from fraudgraph.graph.mapping import GraphMapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import graph_value
 
 Order = Literal["snapshot", "time"]
 _EVENT_TIME = {

@@ -45,8 +45,8 @@ def run_cluster_job(
 ) -> ClusterRun:
     """Read the suspicious subgraph, find rings, publish the alerts not in `published`
     (child process)."""
-    from detection import clusters as analysis  # noqa: PLC0415 - networkx in the child only
-    from graph.connection import open_driver  # noqa: PLC0415
+    from fraudgraph.detection import clusters as analysis  # noqa: PLC0415 - networkx in the child only
+    from fraudgraph.graph.connection import open_driver  # noqa: PLC0415
 
     began = time.perf_counter()
     settings = Settings()  # the worker's environment, inherited by the child

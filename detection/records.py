@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from detection.history import (
+from fraudgraph.detection.history import (
     IDENTITY_LABELS,
     AccountInfo,
     CustomerInfo,
@@ -20,9 +20,9 @@ from detection.history import (
     Report,
     Txn,
 )
-from graph.mapping import GraphMapping, NodeRef
-from graph.pii import PiiHasher
-from graph.plan import graph_value
+from fraudgraph.graph.mapping import GraphMapping, NodeRef
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import graph_value
 
 Row = Mapping[str, Any]
 

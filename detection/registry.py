@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from detection.detector import Detector
-from detection.detectors import behaviour, identity, money
-from detection.settings import DetectionConfig
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.detectors import behaviour, identity, money
+from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.errors import ConfigError
 
 

@@ -14,8 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fraudgraph.errors import ConfigError
+from fraudgraph.paths import DETECTORS_YAML
 
-DEFAULT_DETECTORS_FILE = Path(__file__).with_name("detectors.yaml")
+DEFAULT_DETECTORS_FILE = DETECTORS_YAML
 
 
 class HistoryWindows(BaseModel):

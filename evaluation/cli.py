@@ -10,13 +10,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from evaluation import sources
-from evaluation.errors import EvaluationError
-from evaluation.scoring import DEFAULT_ENTITY_TYPES, Report, RuleMap, Score, report_to_json, score
+from fraudgraph.evaluation import sources
+from fraudgraph.evaluation.errors import EvaluationError
+from fraudgraph.evaluation.scoring import (
+    DEFAULT_ENTITY_TYPES,
+    Report,
+    RuleMap,
+    Score,
+    report_to_json,
+    score,
+)
+from fraudgraph.paths import RULE_TYPOLOGIES_JSON
 from fraudgraph.settings import get_settings
-from simulator.labels import ENTITY_TYPES, LabelFormatError, read_labels
+from fraudgraph.simulator.labels import ENTITY_TYPES, LabelFormatError, read_labels
 
-DEFAULT_RULE_MAP = Path(__file__).with_name("rule_typologies.json")
+DEFAULT_RULE_MAP = RULE_TYPOLOGIES_JSON
 _out = Console()
 _err = Console(stderr=True)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.labels import Label
+from fraudgraph.simulator.labels import Label
 
 Entity = tuple[str, str]
 DEFAULT_ENTITY_TYPES: tuple[str, ...] = ("customer", "account")

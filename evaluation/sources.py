@@ -16,8 +16,8 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 
-from evaluation.errors import EvaluationError
-from evaluation.scoring import parse_time
+from fraudgraph.evaluation.errors import EvaluationError
+from fraudgraph.evaluation.scoring import parse_time
 from fraudgraph.paths import ALERT_SCHEMA_JSON
 
 

@@ -7,21 +7,21 @@ import sys
 import typer
 from rich.console import Console
 
-from alerts.webhooks.cli import app as webhooks_app
-from bench.cli import app as bench_app
-from chaos.cli import chaos
-from connectors.cli import app as connectors_app
-from detection.cli import app as analyze_app
-from evaluation.cli import evaluate
+from fraudgraph.alerts.webhooks.cli import app as webhooks_app
+from fraudgraph.bench.cli import app as bench_app
+from fraudgraph.chaos.cli import chaos
+from fraudgraph.connectors.cli import app as connectors_app
 from fraudgraph.demo import run_demo
+from fraudgraph.detection.cli import app as analyze_app
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.evaluation.cli import evaluate
 from fraudgraph.exporter import exporter
+from fraudgraph.observability.trace_cli import trace
 from fraudgraph.settings import get_settings
-from observability.trace_cli import trace
-from simulator.cli import simulate
-from spark.cli import app as spark_app
-from stack.cli import app as stack_app
-from stream.cli import worker
+from fraudgraph.simulator.cli import simulate
+from fraudgraph.spark.cli import app as spark_app
+from fraudgraph.stack.cli import app as stack_app
+from fraudgraph.stream.cli import worker
 
 app = typer.Typer(
     help="Streaming CDC and fraud-graph analytics for a bank's PostgreSQL.",

@@ -19,15 +19,15 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evaluation import sources
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
-from evaluation.scoring import parse_time, score
 from fraudgraph.errors import FraudgraphError
+from fraudgraph.evaluation import sources
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
+from fraudgraph.evaluation.scoring import parse_time, score
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.observability.lag import LagProbe, LagUnavailableError
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from observability.lag import LagProbe, LagUnavailableError
-from simulator.labels import Label, read_labels
-from stream.topics import cdc_topics
+from fraudgraph.simulator.labels import Label, read_labels
+from fraudgraph.stream.topics import cdc_topics
 
 SHOWN = 14  # alerts kept on screen
 DRAIN_TIMEOUT_S = 120.0

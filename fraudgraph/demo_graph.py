@@ -12,12 +12,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from fraudgraph.errors import FraudgraphError
-from fraudgraph.paths import PROJECT_ROOT
+from fraudgraph.graph.connection import open_driver
+from fraudgraph.paths import SAVED_QUERIES_CYPHER
 from fraudgraph.settings import Settings
-from graph.connection import open_driver
-from simulator.cli import simulate
-from stack.config import StackConfig
-from stack.manager import demo_worker
+from fraudgraph.simulator.cli import simulate
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import demo_worker
 
 DEMO_CUSTOMERS = 1000
 DEMO_DAYS = 14
@@ -36,7 +36,7 @@ LABELS = (
     "ExternalAccount",
     "FraudReport",
 )
-SAVED_QUERIES = PROJECT_ROOT / "graph" / "saved-queries.cypher"
+SAVED_QUERIES = SAVED_QUERIES_CYPHER
 
 
 def ensure_bank(settings: Settings, console: Console) -> None:

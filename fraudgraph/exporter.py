@@ -13,14 +13,14 @@ from typing import Annotated
 
 import typer
 
-from connectors.rest import ConnectClient
+from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.errors import ConfigError
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.observability.exporter import exporter_registry, serve_exporter
+from fraudgraph.observability.lag import LagProbe
+from fraudgraph.observability.logs import configure_logging, get_logger
 from fraudgraph.settings import get_settings
-from graph.mapping import default_mapping
-from observability.exporter import exporter_registry, serve_exporter
-from observability.lag import LagProbe
-from observability.logs import configure_logging, get_logger
-from stream.topics import cdc_topics
+from fraudgraph.stream.topics import cdc_topics
 
 log = get_logger(__name__)
 

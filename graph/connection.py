@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import neo4j
 
+from fraudgraph.graph.mapping import GraphMapping, default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.writer import GraphWriter
 from fraudgraph.settings import Settings
-from graph.mapping import GraphMapping, default_mapping
-from graph.pii import PiiHasher
-from graph.writer import GraphWriter
 
 
 def open_driver(settings: Settings) -> neo4j.Driver:

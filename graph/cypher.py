@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fraudgraph.errors import ConfigError
-from graph.mapping import HISTORY_LIMIT, GraphMapping, LinkSpec, NodeRef, TableMapping
+from fraudgraph.graph.mapping import HISTORY_LIMIT, GraphMapping, LinkSpec, NodeRef, TableMapping
 
 DELETED_LABEL = "_Deleted"
 

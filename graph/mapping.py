@@ -15,8 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fraudgraph.errors import ConfigError
+from fraudgraph.paths import GRAPH_MAPPING_YAML
 
-MAPPING_FILE = Path(__file__).resolve().parent / "mapping.yaml"
+MAPPING_FILE = GRAPH_MAPPING_YAML
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 ColumnType = Literal["bigint", "text", "bool", "float", "decimal", "timestamptz", "date", "inet"]

@@ -11,16 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from cdc.changes import RowChange
-from graph.cypher import (
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.graph.cypher import (
     LOAD_DELETED,
     Statement,
     TableStatements,
     build_load_statements,
     build_statements,
 )
-from graph.mapping import HISTORY_LIMIT, GraphMapping, NodeRef, TableMapping
-from graph.pii import PiiHasher
+from fraudgraph.graph.mapping import HISTORY_LIMIT, GraphMapping, NodeRef, TableMapping
+from fraudgraph.graph.pii import PiiHasher
 
 Row = dict[str, Any]
 # (table, key) -> history property -> the values its changes in a batch carried.

@@ -17,12 +17,12 @@ from neo4j.exceptions import (
     TransientError,
 )
 
-from cdc.changes import RowChange
-from graph.cypher import schema_statements
-from graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
-from graph.mapping import GraphMapping
-from graph.pii import PiiHasher
-from graph.plan import PlannedWrite, WritePlanner
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.graph.cypher import schema_statements
+from fraudgraph.graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
+from fraudgraph.graph.mapping import GraphMapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import PlannedWrite, WritePlanner
 
 # Codes that mean the statement is wrong whatever the data (a bug in graph/cypher.py).
 STATEMENT_FAULTS = (

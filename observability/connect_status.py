@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from observability.logs import get_logger
+from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 

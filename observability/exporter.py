@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from observability.connect_status import ConnectStatusCollector, StatusFetch
-from observability.lag import LagProbe, LagUnavailableError, PartitionKey
-from observability.logs import get_logger
+from fraudgraph.observability.connect_status import ConnectStatusCollector, StatusFetch
+from fraudgraph.observability.lag import LagProbe, LagUnavailableError, PartitionKey
+from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 

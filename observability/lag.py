@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from observability.logs import kafka_client_logger
-from observability.metrics import CONSUMER_LAG
+from fraudgraph.observability.logs import kafka_client_logger
+from fraudgraph.observability.metrics import CONSUMER_LAG
 
 PartitionKey = tuple[str, int]
 

@@ -16,10 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudgraph.errors import ConfigError
-from fraudgraph.settings import get_settings
-from observability import trace_semconv as sc
-from observability.trace_files import SpanRecord, read_spans, span_files
-from observability.trace_journey import (
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.trace_files import SpanRecord, read_spans, span_files
+from fraudgraph.observability.trace_journey import (
     MILESTONES,
     Journey,
     hop_summary,
@@ -27,7 +26,8 @@ from observability.trace_journey import (
     journey_of,
     span_tree,
 )
-from observability.tracing import traces_dir
+from fraudgraph.observability.tracing import traces_dir
+from fraudgraph.settings import get_settings
 
 TRANSACTIONS = "transactions"
 

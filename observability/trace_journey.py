@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from rich.table import Table
 from rich.tree import Tree
 
-from observability import trace_semconv as sc
-from observability.trace_files import SpanRecord
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.trace_files import SpanRecord
 
 MILESTONES = ("commit", "debezium read", "kafka", "worker", "neo4j", "alert", "webhook")
 

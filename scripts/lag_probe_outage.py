@@ -15,12 +15,12 @@ import subprocess
 import sys
 import time
 
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.observability.lag import LagProbe, LagUnavailableError
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from observability.lag import LagProbe, LagUnavailableError
-from stack.config import StackConfig
-from stack.manager import Stack
-from stream.topics import cdc_topics
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stream.topics import cdc_topics
 
 TIMEOUTS_S = ("1", "2", "5", "1", "2", "5")
 RUN_S = 110.0

@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from simulator.catalog import Category, everyday_category, lognormal_cents
-from simulator.geo import City
-from simulator.rows import Transaction
-from simulator.world import DAY, HOUR, MerchantInfo, Person, World, to_dt
+from fraudgraph.simulator.catalog import Category, everyday_category, lognormal_cents
+from fraudgraph.simulator.geo import City
+from fraudgraph.simulator.rows import Transaction
+from fraudgraph.simulator.world import DAY, HOUR, MerchantInfo, Person, World, to_dt
 
 DECLINE_RATE = 0.015
 REVERSAL_RATE = 0.004

@@ -19,14 +19,14 @@ from rich.progress import (
 from rich.table import Table
 
 from fraudgraph.settings import get_settings
-from simulator import live as live_mode
-from simulator import loader
-from simulator.errors import DatabaseError, OptionError
-from simulator.generator import SimulatedBank, generate
-from simulator.labels import Label, write_labels
-from simulator.options import DEFAULT_START, SimulationOptions, make_options
-from simulator.rows import TABLE_ORDER
-from simulator.typologies import TYPOLOGIES
+from fraudgraph.simulator import live as live_mode
+from fraudgraph.simulator import loader
+from fraudgraph.simulator.errors import DatabaseError, OptionError
+from fraudgraph.simulator.generator import SimulatedBank, generate
+from fraudgraph.simulator.labels import Label, write_labels
+from fraudgraph.simulator.options import DEFAULT_START, SimulationOptions, make_options
+from fraudgraph.simulator.rows import TABLE_ORDER
+from fraudgraph.simulator.typologies import TYPOLOGIES
 
 _err = Console(stderr=True)
 _out = Console()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from simulator.rows import (
+from fraudgraph.simulator.rows import (
     Account,
     Card,
     Customer,

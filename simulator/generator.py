@@ -15,15 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator import normal_life, reports
-from simulator.ids import IdAllocator
-from simulator.labels import Label
-from simulator.options import SimulationOptions
-from simulator.population import build_population
-from simulator.rows import TABLE_ORDER, FraudReport, Login, Row, Transaction
-from simulator.sink import BulkSink
-from simulator.typologies import TYPOLOGIES, Case
-from simulator.world import DAY, World
+from fraudgraph.simulator import normal_life, reports
+from fraudgraph.simulator.ids import IdAllocator
+from fraudgraph.simulator.labels import Label
+from fraudgraph.simulator.options import SimulationOptions
+from fraudgraph.simulator.population import build_population
+from fraudgraph.simulator.rows import TABLE_ORDER, FraudReport, Login, Row, Transaction
+from fraudgraph.simulator.sink import BulkSink
+from fraudgraph.simulator.typologies import TYPOLOGIES, Case
+from fraudgraph.simulator.world import DAY, World
 
 Progress = Callable[[str, int, int], None]
 

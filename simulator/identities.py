@@ -18,8 +18,8 @@ from datetime import date, datetime
 
 from faker import Faker
 
-from simulator.geo import COUNTRIES, City
-from simulator.rows import Customer
+from fraudgraph.simulator.geo import COUNTRIES, City
+from fraudgraph.simulator.rows import Customer
 
 _ASCII_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "ø": "o", "Ø": "O", "æ": "ae"})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.rows import TABLE_ORDER
+from fraudgraph.simulator.rows import TABLE_ORDER
 
 _MASK64 = (1 << 64) - 1
 

@@ -24,20 +24,20 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from simulator import activities as act
-from simulator import reports
-from simulator.catalog import lognormal_cents
-from simulator.constraints import FOREIGN_KEYS
-from simulator.generator import case_id, vary
-from simulator.ids import IdAllocator
-from simulator.labels import Label
-from simulator.loader import SCHEMA, copy_rows, copy_statement, max_ids, translated
-from simulator.options import SimulationOptions
-from simulator.population import build_population
-from simulator.rows import PRIMARY_KEYS, TABLE_OF, TABLE_ORDER, Row
-from simulator.sink import BulkSink, EraseLogins, Update
-from simulator.typologies import TYPOLOGIES, Case
-from simulator.world import DAY, Person, World, to_dt
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator import reports
+from fraudgraph.simulator.catalog import lognormal_cents
+from fraudgraph.simulator.constraints import FOREIGN_KEYS
+from fraudgraph.simulator.generator import case_id, vary
+from fraudgraph.simulator.ids import IdAllocator
+from fraudgraph.simulator.labels import Label
+from fraudgraph.simulator.loader import SCHEMA, copy_rows, copy_statement, max_ids, translated
+from fraudgraph.simulator.options import SimulationOptions
+from fraudgraph.simulator.population import build_population
+from fraudgraph.simulator.rows import PRIMARY_KEYS, TABLE_OF, TABLE_ORDER, Row
+from fraudgraph.simulator.sink import BulkSink, EraseLogins, Update
+from fraudgraph.simulator.typologies import TYPOLOGIES, Case
+from fraudgraph.simulator.world import DAY, Person, World, to_dt
 
 Event = Row | Update | EraseLogins
 

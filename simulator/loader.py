@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from simulator.errors import DatabaseError
-from simulator.rows import PRIMARY_KEYS, TABLE_ORDER, Row, columns
+from fraudgraph.simulator.errors import DatabaseError
+from fraudgraph.simulator.rows import PRIMARY_KEYS, TABLE_ORDER, Row, columns
 
 SCHEMA = "bank"
 Connection = psycopg.Connection[tuple[object, ...]]

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from simulator import activities as act
-from simulator.catalog import BY_NAME, lognormal_cents, poisson
-from simulator.catalog import daytime as day_time
-from simulator.geo import COUNTRIES, FAR_CITIES, City, haversine_km
-from simulator.world import DAY, HOUR, MINUTE, Person, World, to_dt
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import BY_NAME, lognormal_cents, poisson
+from fraudgraph.simulator.catalog import daytime as day_time
+from fraudgraph.simulator.geo import COUNTRIES, FAR_CITIES, City, haversine_km
+from fraudgraph.simulator.world import DAY, HOUR, MINUTE, Person, World, to_dt
 
 ATM_RATE = 0.07
 P2P_RATE = 0.10

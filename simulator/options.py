@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from simulator.errors import OptionError
-from simulator.typologies import TYPOLOGIES
+from fraudgraph.simulator.errors import OptionError
+from fraudgraph.simulator.typologies import TYPOLOGIES
 
 DEFAULT_START = datetime(2026, 10, 1, tzinfo=UTC)
 REFERENCE_CUSTOMERS = 10_000  # typology default counts are per this many customers

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 
-from simulator.catalog import BY_NAME, CATEGORIES, EVERYDAY, lognormal_cents
-from simulator.geo import COUNTRIES, COUNTRY_WEIGHTS, FAR_CITIES, City, Country
-from simulator.identities import customer_row
-from simulator.rows import Customer
-from simulator.world import DAY, Person, World, to_dt
+from fraudgraph.simulator.catalog import BY_NAME, CATEGORIES, EVERYDAY, lognormal_cents
+from fraudgraph.simulator.geo import COUNTRIES, COUNTRY_WEIGHTS, FAR_CITIES, City, Country
+from fraudgraph.simulator.identities import customer_row
+from fraudgraph.simulator.rows import Customer
+from fraudgraph.simulator.world import DAY, Person, World, to_dt
 
 HOUSEHOLD_SIZES = (1, 2, 3, 4)
 HOUSEHOLD_WEIGHTS = (0.62, 0.25, 0.09, 0.04)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import random
 
-from simulator.rows import FraudReport
-from simulator.typologies.base import Case
-from simulator.world import DAY, HOUR, Person, World, to_dt
+from fraudgraph.simulator.rows import FraudReport
+from fraudgraph.simulator.typologies.base import Case
+from fraudgraph.simulator.world import DAY, HOUR, Person, World, to_dt
 
 NOTES = {
     "confirmed_fraud": (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from simulator.rows import PRIMARY_KEYS, TABLE_OF, TABLE_ORDER, Login, Row
+from fraudgraph.simulator.rows import PRIMARY_KEYS, TABLE_OF, TABLE_ORDER, Login, Row
 
 
 @dataclass(frozen=True)

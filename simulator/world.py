@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from simulator.geo import COUNTRIES, City, Country, currency_of, external_iban, own_iban
-from simulator.identities import IdentityFactory
-from simulator.ids import IdAllocator, mix64, token
-from simulator.rows import Account, Card, Customer, Device, Login, Merchant, Transaction
-from simulator.sink import Sink
+from fraudgraph.simulator.geo import COUNTRIES, City, Country, currency_of, external_iban, own_iban
+from fraudgraph.simulator.identities import IdentityFactory
+from fraudgraph.simulator.ids import IdAllocator, mix64, token
+from fraudgraph.simulator.rows import Account, Card, Customer, Device, Login, Merchant, Transaction
+from fraudgraph.simulator.sink import Sink
 
 DAY = 86_400.0
 HOUR = 3_600.0

@@ -9,10 +9,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fraudgraph.settings import Settings
-from spark.features import Window, account_features
-from spark.frames import BankFrames, bank_frames
-from spark.history import Source, current_rows
-from spark.rings import RingAnalysis, RingSettings, analyse_rings
+from fraudgraph.spark.features import Window, account_features
+from fraudgraph.spark.frames import BankFrames, bank_frames
+from fraudgraph.spark.history import Source, current_rows
+from fraudgraph.spark.rings import RingAnalysis, RingSettings, analyse_rings
 
 DAY_MS = 86_400_000
 

@@ -19,24 +19,24 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark import RDD
 from pyspark.sql import SparkSession
 
-from cdc.changes import RowChange
+from fraudgraph.cdc.changes import RowChange
 from fraudgraph.errors import ConfigError, RetryableError
+from fraudgraph.graph.admin import graph_is_empty
+from fraudgraph.graph.connection import graph_writer, open_driver
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import RowLoad, WritePlanner, merge_loads
+from fraudgraph.graph.writer import GraphWriter
 from fraudgraph.settings import Settings
-from graph.admin import graph_is_empty
-from graph.connection import graph_writer, open_driver
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from graph.plan import RowLoad, WritePlanner, merge_loads
-from graph.writer import GraphWriter
-from spark.neo4j_target import GraphTarget
-from spark.sources import (
+from fraudgraph.spark.neo4j_target import GraphTarget
+from fraudgraph.spark.sources import (
     KafkaRange,
     decode_with_dead_letters,
     kafka_range,
     kafka_records,
     newer_change,
 )
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 
 WRITE_BATCH = 5000  # rows per transaction, as the worker's batches
 

@@ -45,8 +45,8 @@ def _session(
 ) -> Any:
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from spark.options import SparkOptions  # noqa: PLC0415
-    from spark.session import spark_session, ui_address  # noqa: PLC0415
+    from fraudgraph.spark.options import SparkOptions  # noqa: PLC0415
+    from fraudgraph.spark.session import spark_session, ui_address  # noqa: PLC0415
 
     given: dict[str, Any] = {
         "master": master,
@@ -85,8 +85,8 @@ def backfill(
     checkpoint_dir: Checkpoints = None,
 ) -> None:
     """Load everything the CDC topics hold into Neo4j, then hand over to the worker."""
-    from spark.backfill import run_backfill  # noqa: PLC0415 - pyspark only when asked
-    from spark.progress import spark_progress  # noqa: PLC0415
+    from fraudgraph.spark.backfill import run_backfill  # noqa: PLC0415 - pyspark only when asked
+    from fraudgraph.spark.progress import spark_progress  # noqa: PLC0415
 
     settings = get_settings()
     spark, options = _session(master, driver_memory, executor_memory, partitions, checkpoint_dir)
@@ -134,13 +134,13 @@ def analyze(
     checkpoint_dir: Checkpoints = None,
 ) -> None:
     """Per-account features over a window and rings (components, Louvain, scores)."""
-    from detection.clusters import ring_rows, rings_table  # noqa: PLC0415
-    from graph.connection import open_driver  # noqa: PLC0415
-    from spark.analysis import run_analysis  # noqa: PLC0415
-    from spark.history import Source  # noqa: PLC0415
-    from spark.neo4j_target import GraphTarget  # noqa: PLC0415
-    from spark.progress import spark_progress  # noqa: PLC0415
-    from spark.results import publish_alerts, ring_alerts, write_features, write_rings  # noqa: PLC0415
+    from fraudgraph.detection.clusters import ring_rows, rings_table  # noqa: PLC0415
+    from fraudgraph.graph.connection import open_driver  # noqa: PLC0415
+    from fraudgraph.spark.analysis import run_analysis  # noqa: PLC0415
+    from fraudgraph.spark.history import Source  # noqa: PLC0415
+    from fraudgraph.spark.neo4j_target import GraphTarget  # noqa: PLC0415
+    from fraudgraph.spark.progress import spark_progress  # noqa: PLC0415
+    from fraudgraph.spark.results import publish_alerts, ring_alerts, write_features, write_rings  # noqa: PLC0415
 
     if source not in ("kafka", "postgres"):
         raise ConfigError("--source must be kafka or postgres")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from detection.history import HistorySource, Txn
-from detection.stats import MAD_TO_SIGMA, mad, median
+from fraudgraph.detection.history import HistorySource, Txn
+from fraudgraph.detection.stats import MAD_TO_SIGMA, mad, median
 
 FEATURE_COLUMNS = (
     "payments",

@@ -19,10 +19,10 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from cdc.changes import RowChange
-from detection.records import RecordBuilder
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
 
 TXNS = StructType(
     [

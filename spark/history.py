@@ -7,10 +7,10 @@ from enum import StrEnum
 from pyspark import RDD
 from pyspark.sql import SparkSession
 
-from cdc.changes import RowChange
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from spark.sources import (
+from fraudgraph.spark.sources import (
     changes_of,
     decode_kafka,
     jdbc_changes,
@@ -19,7 +19,7 @@ from spark.sources import (
     latest_per_row,
     snapshot_lsn,
 )
-from stream.topics import cdc_topics
+from fraudgraph.stream.topics import cdc_topics
 
 
 class Source(StrEnum):

@@ -11,12 +11,12 @@ from typing import Any
 import neo4j
 from pyspark.sql import DataFrame
 
-from alerts.model import Finding, alert_errors, to_alert
-from detection.clusters import Ring, ring_findings, ring_rows
+from fraudgraph.alerts.model import Finding, alert_errors, to_alert
+from fraudgraph.detection.clusters import Ring, ring_findings, ring_rows
 from fraudgraph.errors import ConfigError
 from fraudgraph.settings import Settings
-from spark.features import FEATURE_COLUMNS, Window
-from spark.neo4j_target import GraphTarget
+from fraudgraph.spark.features import FEATURE_COLUMNS, Window
+from fraudgraph.spark.neo4j_target import GraphTarget
 
 # Fixed text; every value is a parameter.
 WRITE_RINGS = """
@@ -96,6 +96,6 @@ def ring_alerts(
 
 
 def publish_alerts(settings: Settings, alerts: Sequence[Mapping[str, Any]]) -> None:
-    from alerts.producer import produce_alerts  # noqa: PLC0415 - Kafka client only when asked
+    from fraudgraph.alerts.producer import produce_alerts  # noqa: PLC0415 - Kafka client only when asked
 
     produce_alerts(settings, alerts)

@@ -20,9 +20,9 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from detection.clusters import DEFAULT_SEED, LINK_WEIGHTS, STRONG, Link, Ring, find_rings
-from spark.components import connected_components
-from spark.frames import BankFrames
+from fraudgraph.detection.clusters import DEFAULT_SEED, LINK_WEIGHTS, STRONG, Link, Ring, find_rings
+from fraudgraph.spark.components import connected_components
+from fraudgraph.spark.frames import BankFrames
 
 MIN_RING = 3
 

@@ -9,11 +9,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from fraudgraph.paths import PROJECT_ROOT
-from spark.options import KAFKA_PACKAGE, POSTGRES_PACKAGE, SparkOptions
-
-# The packages executors import (decoding, planning, PII hashing, ring analysis).
-SHIPPED_PACKAGES = ("cdc", "graph", "detection", "alerts", "fraudgraph", "spark", "stream")
+from fraudgraph.paths import package_path
+from fraudgraph.spark.options import KAFKA_PACKAGE, POSTGRES_PACKAGE, SparkOptions
 
 
 def spark_session(options: SparkOptions) -> SparkSession:
@@ -55,11 +52,18 @@ def ui_address(session: SparkSession) -> str:
 
 
 def _project_zip(folder: Path) -> Path:
-    """The project's packages as one zip, for executors on other machines."""
+    """The whole fraudgraph package as one zip, for executors on other machines.
+
+    All of it, data files included, rather than a list of the subpackages executors
+    import: such a list drifts (one left out `observability`, which ring scoring needs).
+    """
+    root = package_path()
     target = folder / "fraudgraph-py.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in SHIPPED_PACKAGES:
-            for path in (PROJECT_ROOT / package).rglob("*"):
-                if path.suffix in {".py", ".yaml"} and "__pycache__" not in path.parts:
-                    archive.write(path, path.relative_to(PROJECT_ROOT))
+        # followlinks: in a source checkout fraudgraph/graph is a link to ../graph.
+        for directory, subfolders, names in os.walk(root, followlinks=True):
+            subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+            for name in names:
+                path = Path(directory) / name
+                archive.write(path, Path("fraudgraph") / path.relative_to(root))
     return target

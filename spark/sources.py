@@ -17,15 +17,15 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark import RDD, Accumulator
 from pyspark.sql import DataFrame, SparkSession
 
-from cdc.changes import Position, RowChange
-from cdc.decode import decode_record
-from cdc.errors import DecodeError
-from cdc.values import DECODERS, ValueDrift
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.decode import decode_record
+from fraudgraph.cdc.errors import DecodeError
+from fraudgraph.cdc.values import DECODERS, ValueDrift
 from fraudgraph.errors import ConfigError, RetryableError
+from fraudgraph.graph.mapping import GraphMapping, default_mapping
 from fraudgraph.settings import Settings
-from graph.mapping import GraphMapping, default_mapping
-from stream.deadletter import DeadLetter, KafkaDeadLetterSink
-from stream.records import RawRecord
+from fraudgraph.stream.deadletter import DeadLetter, KafkaDeadLetterSink
+from fraudgraph.stream.records import RawRecord
 
 TopicPartitionKey = tuple[str, int]
 

@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stack.client_env import client_environment, export_lines
-from stack.config import StackConfig
-from stack.errors import StackError
-from stack.manager import Stack
-from stack.pg_bootstrap import Connection, bootstrap_bank
-from stack.waiting import wait_for
+from fraudgraph.stack.client_env import client_environment, export_lines
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.errors import StackError
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.pg_bootstrap import Connection, bootstrap_bank
+from fraudgraph.stack.waiting import wait_for
 
 app = typer.Typer(help="Run the native stack: PostgreSQL, Kafka, Kafka Connect, Neo4j.")
 _console = Console(stderr=True)

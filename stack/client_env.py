@@ -6,9 +6,9 @@ import shlex
 
 import psycopg
 
-from stack.config import StackConfig
-from stack.pg_bootstrap import APP_ROLE, DATABASE
-from stack.secrets import StackSecrets
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.pg_bootstrap import APP_ROLE, DATABASE
+from fraudgraph.stack.secrets import StackSecrets
 
 
 def client_environment(config: StackConfig, secrets: StackSecrets) -> dict[str, str]:

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from stack.errors import StackError
+from fraudgraph.stack.errors import StackError
 
 
 def run_checked(argv: Sequence[str], *, what: str, env: dict[str, str] | None = None) -> str:

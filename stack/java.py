@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from stack.install import ensure_debian_packages
+from fraudgraph.stack.install import ensure_debian_packages
 
 
 def java_binary() -> str:

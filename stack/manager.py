@@ -6,20 +6,20 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 
-from stack.config import StackConfig
-from stack.errors import PortInUseError, StackError
-from stack.ports import describe_port_owner, port_is_free
-from stack.process import ManagedProcess, ProcessFiles
-from stack.secrets import StackSecrets, load_or_create
-from stack.service import Service, ServiceStatus
-from stack.services.alertmanager import AlertmanagerService, AlertReceiverService
-from stack.services.connect import ConnectService
-from stack.services.exporter import ExporterService
-from stack.services.kafka import KafkaService
-from stack.services.neo4j import Neo4jService
-from stack.services.postgres import PostgresService
-from stack.services.prometheus import PrometheusService
-from stack.waiting import DeadlineExceeded, wait_for
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.errors import PortInUseError, StackError
+from fraudgraph.stack.ports import describe_port_owner, port_is_free
+from fraudgraph.stack.process import ManagedProcess, ProcessFiles
+from fraudgraph.stack.secrets import StackSecrets, load_or_create
+from fraudgraph.stack.service import Service, ServiceStatus
+from fraudgraph.stack.services.alertmanager import AlertmanagerService, AlertReceiverService
+from fraudgraph.stack.services.connect import ConnectService
+from fraudgraph.stack.services.exporter import ExporterService
+from fraudgraph.stack.services.kafka import KafkaService
+from fraudgraph.stack.services.neo4j import Neo4jService
+from fraudgraph.stack.services.postgres import PostgresService
+from fraudgraph.stack.services.prometheus import PrometheusService
+from fraudgraph.stack.waiting import DeadlineExceeded, wait_for
 
 Report = Callable[[str], None]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from stack.errors import StackError
+from fraudgraph.stack.errors import StackError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.errors import StackError
+from fraudgraph.stack.errors import StackError
 
 # Secret name -> environment variable that overrides the generated value.
 SECRET_ENV = {

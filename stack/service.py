@@ -6,9 +6,9 @@ import abc
 import signal
 from dataclasses import dataclass
 
-from stack.config import StackConfig
-from stack.process import ManagedProcess, ProcessFiles
-from stack.secrets import StackSecrets
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.process import ManagedProcess, ProcessFiles
+from fraudgraph.stack.secrets import StackSecrets
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stack.errors import StackError
+from fraudgraph.paths import STACK_ASSETS_DIR
+from fraudgraph.stack.errors import StackError
 
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+ASSETS_DIR = STACK_ASSETS_DIR
 _PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 
 

@@ -25,15 +25,15 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import faust
 
-from detection.periodic import PublishedRings, leads_cluster_runs, run_cluster_job
+from fraudgraph.detection.periodic import PublishedRings, leads_cluster_runs, run_cluster_job
+from fraudgraph.graph.mapping import GraphMapping
+from fraudgraph.observability import metrics
+from fraudgraph.observability.lag import LagProbe, LagUnavailableError, publish_lag
+from fraudgraph.observability.logs import get_logger
 from fraudgraph.settings import Settings
-from graph.mapping import GraphMapping
-from observability import metrics
-from observability.lag import LagProbe, LagUnavailableError, publish_lag
-from observability.logs import get_logger
-from stream.processor import BatchOutcome, BatchProcessor
-from stream.records import RawRecord
-from stream.topics import cdc_topics
+from fraudgraph.stream.processor import BatchOutcome, BatchProcessor
+from fraudgraph.stream.records import RawRecord
+from fraudgraph.stream.topics import cdc_topics
 
 log = get_logger(__name__)
 EXIT_FATAL = 70  # EX_SOFTWARE: an internal error, not bad input

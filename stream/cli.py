@@ -10,26 +10,26 @@ import faust
 import typer
 import uvloop
 
-from alerts.producer import KafkaAlertSink
-from detection.engine import DetectionEngine
-from detection.graph_history import GraphHistory
-from detection.records import RecordBuilder
-from detection.registry import build_detectors
-from detection.settings import load_detection_config
+from fraudgraph.alerts.producer import KafkaAlertSink
+from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.graph_history import GraphHistory
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.registry import build_detectors
+from fraudgraph.detection.settings import load_detection_config
 from fraudgraph.errors import ConfigError
+from fraudgraph.graph.connection import graph_writer, open_driver
+from fraudgraph.graph.errors import GraphUnavailableError
+from fraudgraph.graph.mapping import GraphMapping, default_mapping
+from fraudgraph.graph.writer import GraphWriter
+from fraudgraph.observability.logs import configure_logging, get_logger, logging_config
+from fraudgraph.observability.metrics import start_metrics_server
+from fraudgraph.observability.tracing import setup_tracing
 from fraudgraph.settings import Settings, get_settings
-from graph.connection import graph_writer, open_driver
-from graph.errors import GraphUnavailableError
-from graph.mapping import GraphMapping, default_mapping
-from graph.writer import GraphWriter
-from observability.logs import configure_logging, get_logger, logging_config
-from observability.metrics import start_metrics_server
-from observability.tracing import setup_tracing
-from stream.app import build_app
-from stream.backoff import Backoff
-from stream.deadletter import KafkaDeadLetterSink
-from stream.processor import BatchProcessor
-from stream.topics import ensure_topics
+from fraudgraph.stream.app import build_app
+from fraudgraph.stream.backoff import Backoff
+from fraudgraph.stream.deadletter import KafkaDeadLetterSink
+from fraudgraph.stream.processor import BatchProcessor
+from fraudgraph.stream.topics import ensure_topics
 
 log = get_logger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Protocol
 from confluent_kafka import KafkaError, Producer
 
 from fraudgraph.errors import RetryableError
-from observability.logs import kafka_client_logger
-from stream.records import RawRecord
+from fraudgraph.observability.logs import kafka_client_logger
+from fraudgraph.stream.records import RawRecord
 
 
 @dataclass(frozen=True)

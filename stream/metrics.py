@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from cdc.changes import RowChange
-from detection.engine import DetectionResult
-from evaluation.scoring import parse_time
-from observability import metrics
-from stream.deadletter import DeadLetter
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.engine import DetectionResult
+from fraudgraph.evaluation.scoring import parse_time
+from fraudgraph.observability import metrics
+from fraudgraph.stream.deadletter import DeadLetter
 
 
 def observe_batch(

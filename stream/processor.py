@@ -17,22 +17,22 @@ from typing import Any, Protocol
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from alerts.producer import AlertSink
-from cdc.changes import Position, RowChange
-from cdc.decode import decode_record
-from cdc.errors import DecodeError, Reason
-from detection.engine import DetectionResult
+from fraudgraph.alerts.producer import AlertSink
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.decode import decode_record
+from fraudgraph.cdc.errors import DecodeError, Reason
+from fraudgraph.detection.engine import DetectionResult
 from fraudgraph.errors import RetryableError
-from graph.errors import GraphUnavailableError, GraphWriteError
-from graph.mapping import GraphMapping
-from graph.writer import WriteResult
-from observability import metrics
-from observability.logs import get_logger
-from stream.backoff import Backoff
-from stream.deadletter import DeadLetter, DeadLetterSink
-from stream.metrics import observe_batch, observe_detection
-from stream.records import RawRecord
-from stream.spans import BatchSpans, parents_of, recheck_span
+from fraudgraph.graph.errors import GraphUnavailableError, GraphWriteError
+from fraudgraph.graph.mapping import GraphMapping
+from fraudgraph.graph.writer import WriteResult
+from fraudgraph.observability import metrics
+from fraudgraph.observability.logs import get_logger
+from fraudgraph.stream.backoff import Backoff
+from fraudgraph.stream.deadletter import DeadLetter, DeadLetterSink
+from fraudgraph.stream.metrics import observe_batch, observe_detection
+from fraudgraph.stream.records import RawRecord
+from fraudgraph.stream.spans import BatchSpans, parents_of, recheck_span
 
 log = get_logger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cdc.changes import Position
+from fraudgraph.cdc.changes import Position
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,16 +26,16 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode
 
-from cdc.changes import Position, RowChange
-from observability import trace_semconv as sc
-from observability.tracing import (
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.tracing import (
     context_from_headers,
     context_from_mapping,
     headers_of,
     mapping_of,
     tracer,
 )
-from stream.records import RawRecord
+from fraudgraph.stream.records import RawRecord
 
 _NO_PARENT = Context()
 

@@ -11,8 +11,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is
 )
 
 from fraudgraph.errors import RetryableError
+from fraudgraph.graph.mapping import GraphMapping
 from fraudgraph.settings import Settings
-from graph.mapping import GraphMapping
 
 
 def cdc_topics(settings: Settings, mapping: GraphMapping) -> list[str]:

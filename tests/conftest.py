@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from fraudgraph.settings import Settings
-from stack.client_env import client_environment
-from stack.config import StackConfig
-from stack.manager import Stack
+from fraudgraph.stack.client_env import client_environment
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.manager import Stack
 
 
 @pytest.fixture(scope="session")

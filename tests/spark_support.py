@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
-from spark.options import SparkOptions
-from spark.session import spark_session
+from fraudgraph.spark.options import SparkOptions
+from fraudgraph.spark.session import spark_session
 
 
 @pytest.fixture(scope="session", name="spark")

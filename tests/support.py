@@ -19,13 +19,13 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from connectors.apply import apply_connector
-from connectors.definitions import ConnectorDefinition, load_definitions
-from connectors.rest import ConnectClient
+from fraudgraph.connectors.apply import apply_connector
+from fraudgraph.connectors.definitions import ConnectorDefinition, load_definitions
+from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.settings import Settings
-from stack.manager import Stack
-from stack.services.postgres import PostgresService
-from stack.waiting import wait_for
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.services.postgres import PostgresService
+from fraudgraph.stack.waiting import wait_for
 
 
 @dataclass(frozen=True)

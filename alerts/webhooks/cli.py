@@ -10,14 +10,14 @@ from typing import Annotated
 
 import typer
 
-from alerts.webhooks.config import WebhookConfig, load_config, secret_signer
-from alerts.webhooks.disabled import DisabledEndpoints
-from alerts.webhooks.receiver import Ledger, build_server
-from alerts.webhooks.retry import RetryTopics
-from alerts.webhooks.service import disabled_endpoints_path, run_delivery
+from fraudgraph.alerts.webhooks.config import WebhookConfig, load_config, secret_signer
+from fraudgraph.alerts.webhooks.disabled import DisabledEndpoints
+from fraudgraph.alerts.webhooks.receiver import Ledger, build_server
+from fraudgraph.alerts.webhooks.retry import RetryTopics
+from fraudgraph.alerts.webhooks.service import disabled_endpoints_path, run_delivery
 from fraudgraph.errors import ConfigError
+from fraudgraph.observability.logs import configure_logging, get_logger
 from fraudgraph.settings import Settings, get_settings
-from observability.logs import configure_logging, get_logger
 
 app = typer.Typer(help="Signed alert webhooks (Standard Webhooks).", no_args_is_help=True)
 log = get_logger(__name__)

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from standardwebhooks.webhooks import Webhook
 
-from alerts.model import Kind, Severity
+from fraudgraph.alerts.model import Kind, Severity
 from fraudgraph.errors import ConfigError
 
 # 5 s, 30 s, 2 min, 10 min, 30 min, then hourly: the last delay repeats until

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import orjson
 
-from alerts.webhooks.config import Endpoint
+from fraudgraph.alerts.webhooks.config import Endpoint
 from fraudgraph.errors import ConfigError
-from observability.logs import get_logger
+from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -16,12 +16,12 @@ from typing import Any
 import orjson
 from opentelemetry.trace import SpanKind
 
-from alerts.model import alert_errors
-from alerts.webhooks import metrics
-from alerts.webhooks.config import Endpoint, WebhookConfig
-from alerts.webhooks.disabled import DisabledEndpoints
-from alerts.webhooks.filters import wants
-from alerts.webhooks.records import (
+from fraudgraph.alerts.model import alert_errors
+from fraudgraph.alerts.webhooks import metrics
+from fraudgraph.alerts.webhooks.config import Endpoint, WebhookConfig
+from fraudgraph.alerts.webhooks.disabled import DisabledEndpoints
+from fraudgraph.alerts.webhooks.filters import wants
+from fraudgraph.alerts.webhooks.records import (
     Incoming,
     Output,
     RetryState,
@@ -30,11 +30,11 @@ from alerts.webhooks.records import (
     retry_headers,
     trace_headers,
 )
-from alerts.webhooks.retry import GiveUp, RetryTopics, next_step
-from alerts.webhooks.sender import AttemptResult, Sender
-from observability import trace_semconv as sc
-from observability.logs import get_logger
-from observability.tracing import context_from_headers, tracer
+from fraudgraph.alerts.webhooks.retry import GiveUp, RetryTopics, next_step
+from fraudgraph.alerts.webhooks.sender import AttemptResult, Sender
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.logs import get_logger
+from fraudgraph.observability.tracing import context_from_headers, tracer
 
 log = get_logger(__name__)
 

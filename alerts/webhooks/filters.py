@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from alerts.model import severity_at_least
-from alerts.webhooks.config import Endpoint
+from fraudgraph.alerts.model import severity_at_least
+from fraudgraph.alerts.webhooks.config import Endpoint
 
 
 def wants(endpoint: Endpoint, alert: Mapping[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from alerts.webhooks.records import Incoming, RetryState
+from fraudgraph.alerts.webhooks.records import Incoming, RetryState
 
 TP = tuple[str, int]
 

@@ -15,9 +15,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is
     OffsetSpec,
 )
 
-from alerts.webhooks.records import Output
+from fraudgraph.alerts.webhooks.records import Output
 from fraudgraph.errors import RetryableError
-from observability.logs import kafka_client_logger
+from fraudgraph.observability.logs import kafka_client_logger
 
 
 def admin_client(bootstrap: str) -> AdminClient:

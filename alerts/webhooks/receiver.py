@@ -27,7 +27,7 @@ import orjson
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from fraudgraph.errors import ConfigError
-from observability.logs import get_logger
+from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 

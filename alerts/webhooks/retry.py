@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from alerts.webhooks.config import RetryPolicy
+from fraudgraph.alerts.webhooks.config import RetryPolicy
 
 
 @dataclass(frozen=True)

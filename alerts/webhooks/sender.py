@@ -16,9 +16,9 @@ import httpx
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from standardwebhooks.webhooks import Webhook
 
-from alerts.webhooks.config import Endpoint
-from observability import trace_semconv as sc
-from observability.tracing import mapping_of, tracer
+from fraudgraph.alerts.webhooks.config import Endpoint
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.tracing import mapping_of, tracer
 
 Outcome = Literal["delivered", "retry", "gone"]
 USER_AGENT = "fraudgraph-webhooks/1"

@@ -9,15 +9,15 @@ from pathlib import Path
 import httpx
 from prometheus_client import start_http_server
 
-from alerts.webhooks.config import WebhookConfig
-from alerts.webhooks.disabled import DisabledEndpoints
-from alerts.webhooks.dispatcher import Dispatcher
-from alerts.webhooks.retry import RetryTopics
-from alerts.webhooks.sender import Sender
-from alerts.webhooks.worker import DeliveryWorker
+from fraudgraph.alerts.webhooks.config import WebhookConfig
+from fraudgraph.alerts.webhooks.disabled import DisabledEndpoints
+from fraudgraph.alerts.webhooks.dispatcher import Dispatcher
+from fraudgraph.alerts.webhooks.retry import RetryTopics
+from fraudgraph.alerts.webhooks.sender import Sender
+from fraudgraph.alerts.webhooks.worker import DeliveryWorker
+from fraudgraph.observability.logs import get_logger
+from fraudgraph.observability.tracing import setup_tracing
 from fraudgraph.settings import Settings
-from observability.logs import get_logger
-from observability.tracing import setup_tracing
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ import base64
 import os
 from typing import Any
 
-from alerts.model import Entity, Finding, Kind, Severity, to_alert
+from fraudgraph.alerts.model import Entity, Finding, Kind, Severity, to_alert
 
 
 def new_secret() -> str:

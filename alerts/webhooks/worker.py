@@ -19,10 +19,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from alerts.webhooks import metrics
-from alerts.webhooks.dispatcher import Dispatcher, Plan
-from alerts.webhooks.holdback import TP, Held, Holdback
-from alerts.webhooks.kafka import (
+from fraudgraph.alerts.webhooks import metrics
+from fraudgraph.alerts.webhooks.dispatcher import Dispatcher, Plan
+from fraudgraph.alerts.webhooks.holdback import TP, Held, Holdback
+from fraudgraph.alerts.webhooks.kafka import (
     KafkaSink,
     OutputSink,
     admin_client,
@@ -30,11 +30,17 @@ from alerts.webhooks.kafka import (
     list_topics,
     partition_offsets,
 )
-from alerts.webhooks.records import BadRecord, Incoming, Output, normalize_headers, parse_retry
-from alerts.webhooks.retry import RetryTopics
+from fraudgraph.alerts.webhooks.records import (
+    BadRecord,
+    Incoming,
+    Output,
+    normalize_headers,
+    parse_retry,
+)
+from fraudgraph.alerts.webhooks.retry import RetryTopics
 from fraudgraph.errors import RetryableError
+from fraudgraph.observability.logs import get_logger, kafka_client_logger
 from fraudgraph.settings import Settings
-from observability.logs import get_logger, kafka_client_logger
 
 log = get_logger(__name__)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from chaos.scenarios.base import NoFault, Scenario
-from chaos.scenarios.kill_worker import KillWorker
-from chaos.scenarios.poison import Poison
-from chaos.scenarios.rebalance import Rebalance
-from chaos.scenarios.services import BrokerRestart, ConnectRestart, Neo4jDown, PostgresRestart
-from chaos.scenarios.webhook_outage import WebhookOutage
+from fraudgraph.chaos.scenarios.base import NoFault, Scenario
+from fraudgraph.chaos.scenarios.kill_worker import KillWorker
+from fraudgraph.chaos.scenarios.poison import Poison
+from fraudgraph.chaos.scenarios.rebalance import Rebalance
+from fraudgraph.chaos.scenarios.services import (
+    BrokerRestart,
+    ConnectRestart,
+    Neo4jDown,
+    PostgresRestart,
+)
+from fraudgraph.chaos.scenarios.webhook_outage import WebhookOutage
 
 SCENARIOS: dict[str, type[Scenario]] = {
     scenario.name: scenario

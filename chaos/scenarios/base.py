@@ -6,7 +6,7 @@ import abc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chaos.harness import ChaosRun
+    from fraudgraph.chaos.harness import ChaosRun
 
 
 class Scenario(abc.ABC):

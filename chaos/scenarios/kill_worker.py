@@ -6,10 +6,10 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from chaos.scenarios.base import Scenario
+from fraudgraph.chaos.scenarios.base import Scenario
 
 if TYPE_CHECKING:
-    from chaos.harness import ChaosRun
+    from fraudgraph.chaos.harness import ChaosRun
 
 
 class KillWorker(Scenario):

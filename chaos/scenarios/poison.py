@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from chaos.observe import merchant_names
-from chaos.scenarios.base import Scenario
+from fraudgraph.chaos.observe import merchant_names
+from fraudgraph.chaos.scenarios.base import Scenario
 
 if TYPE_CHECKING:
-    from chaos.harness import ChaosRun
+    from fraudgraph.chaos.harness import ChaosRun
 
 
 class Poison(Scenario):

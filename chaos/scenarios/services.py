@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chaos.scenarios.base import Scenario
+from fraudgraph.chaos.scenarios.base import Scenario
 
 if TYPE_CHECKING:
-    from chaos.harness import ChaosRun
+    from fraudgraph.chaos.harness import ChaosRun
 
 
 class ServiceDown(Scenario):

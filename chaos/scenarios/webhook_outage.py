@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chaos.options import ENDPOINT_TIMEOUT_S
-from chaos.scenarios.base import Scenario
+from fraudgraph.chaos.options import ENDPOINT_TIMEOUT_S
+from fraudgraph.chaos.scenarios.base import Scenario
 
 if TYPE_CHECKING:
-    from chaos.harness import ChaosRun
+    from fraudgraph.chaos.harness import ChaosRun
 
 
 class WebhookOutage(Scenario):

@@ -22,13 +22,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from alerts.model import Entity, Finding
-from detection import views
-from detection.context import DAY_MS, HOUR_MS, Context
-from detection.detector import Detector, Params
-from detection.events import Event, EventKind
-from detection.history import CustomerInfo, Login, Txn
-from detection.stats import LogHistogram, haversine_km, median, robust_z
+from fraudgraph.alerts.model import Entity, Finding
+from fraudgraph.detection import views
+from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
+from fraudgraph.detection.detector import Detector, Params
+from fraudgraph.detection.events import Event, EventKind
+from fraudgraph.detection.history import CustomerInfo, Login, Txn
+from fraudgraph.detection.stats import LogHistogram, haversine_km, median, robust_z
 
 MINUTE_MS = 60_000
 PRESENT_CHANNELS = frozenset({"card_present", "atm"})

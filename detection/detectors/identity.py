@@ -24,12 +24,12 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from alerts.model import Entity, Finding
-from detection import views
-from detection.context import DAY_MS, Context
-from detection.detector import Detector, Params
-from detection.events import Event
-from detection.history import (
+from fraudgraph.alerts.model import Entity, Finding
+from fraudgraph.detection import views
+from fraudgraph.detection.context import DAY_MS, Context
+from fraudgraph.detection.detector import Detector, Params
+from fraudgraph.detection.events import Event
+from fraudgraph.detection.history import (
     STRONG_IDENTITIES,
     AccountInfo,
     CustomerInfo,
@@ -37,7 +37,7 @@ from detection.history import (
     Report,
     Txn,
 )
-from observability.logs import get_logger
+from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 

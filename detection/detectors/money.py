@@ -14,13 +14,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from alerts.model import Entity, Finding
-from detection import flows, views
-from detection.context import DAY_MS, HOUR_MS, Context
-from detection.detector import Detector, Params
-from detection.events import Event, EventKind
-from detection.flows import PassOn
-from detection.history import Txn
+from fraudgraph.alerts.model import Entity, Finding
+from fraudgraph.detection import flows, views
+from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
+from fraudgraph.detection.detector import Detector, Params
+from fraudgraph.detection.events import Event, EventKind
+from fraudgraph.detection.flows import PassOn
+from fraudgraph.detection.history import Txn
 
 TRANSACTIONS: frozenset[EventKind] = frozenset({"transaction"})
 

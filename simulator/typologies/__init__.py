@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.typologies import (
+from fraudgraph.simulator.typologies import (
     account_takeover,
     card_testing,
     cycle,
@@ -19,7 +19,7 @@ from simulator.typologies import (
     structuring,
     synthetic_identity,
 )
-from simulator.typologies.base import Case, Inject, Reveal
+from fraudgraph.simulator.typologies.base import Case, Inject, Reveal
 
 
 @dataclass(frozen=True)

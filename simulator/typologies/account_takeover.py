@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from functools import partial
 
-from simulator import activities as act
-from simulator.catalog import FX_PER_EUR
-from simulator.typologies.base import Case, Reveal, attacker_ip, recruit
-from simulator.world import MINUTE, Person, World
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import FX_PER_EUR
+from fraudgraph.simulator.typologies.base import Case, Reveal, attacker_ip, recruit
+from fraudgraph.simulator.world import MINUTE, Person, World
 
 NAME = "account_takeover"
 SPAN = 6 * 3600.0

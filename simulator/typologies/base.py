@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from simulator.geo import COUNTRIES, Country
-from simulator.identities import customer_row
-from simulator.labels import Label
-from simulator.rows import Transaction
-from simulator.world import Person, World, to_dt
+from fraudgraph.simulator.geo import COUNTRIES, Country
+from fraudgraph.simulator.identities import customer_row
+from fraudgraph.simulator.labels import Label
+from fraudgraph.simulator.rows import Transaction
+from fraudgraph.simulator.world import Person, World, to_dt
 
 # Hosting, VPN and anonymiser ranges: where attackers come from.
 ATTACKER_PREFIXES = ("185.220", "45.134", "193.176", "91.219", "5.188", "194.26")

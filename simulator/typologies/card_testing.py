@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-from simulator import activities as act
-from simulator.catalog import BY_NAME, lognormal_cents
-from simulator.typologies.base import Case, Reveal, attacker_ip, recruit
-from simulator.world import MINUTE, World
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import BY_NAME, lognormal_cents
+from fraudgraph.simulator.typologies.base import Case, Reveal, attacker_ip, recruit
+from fraudgraph.simulator.world import MINUTE, World
 
 NAME = "card_testing"
 SPAN = 2 * 3600.0

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 
-from simulator import activities as act
-from simulator.catalog import FX_PER_EUR
-from simulator.typologies.base import (
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import FX_PER_EUR
+from fraudgraph.simulator.typologies.base import (
     Case,
     Reveal,
     attacker_ip,
@@ -19,7 +19,7 @@ from simulator.typologies.base import (
     recruit,
     spread,
 )
-from simulator.world import DAY, HOUR, World
+from fraudgraph.simulator.world import DAY, HOUR, World
 
 NAME = "cycle"
 SPAN = 3 * DAY

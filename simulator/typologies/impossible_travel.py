@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 
-from simulator import activities as act
-from simulator.catalog import BY_NAME, lognormal_cents
-from simulator.geo import all_cities, haversine_km
-from simulator.typologies.base import Case, Reveal, recruit
-from simulator.world import MINUTE, World
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import BY_NAME, lognormal_cents
+from fraudgraph.simulator.geo import all_cities, haversine_km
+from fraudgraph.simulator.typologies.base import Case, Reveal, recruit
+from fraudgraph.simulator.world import MINUTE, World
 
 NAME = "impossible_travel"
 SPAN = 4 * 3600.0

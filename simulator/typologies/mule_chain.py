@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import random
 
-from simulator import activities as act
-from simulator.catalog import FX_PER_EUR
-from simulator.typologies.base import (
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import FX_PER_EUR
+from fraudgraph.simulator.typologies.base import (
     Case,
     Reveal,
     attacker_ip,
@@ -21,7 +21,7 @@ from simulator.typologies.base import (
     recruit,
     spread,
 )
-from simulator.world import DAY, HOUR, MINUTE, World
+from fraudgraph.simulator.world import DAY, HOUR, MINUTE, World
 
 NAME = "mule_chain"
 SPAN = 1.5 * DAY

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 
-from simulator import activities as act
-from simulator.catalog import daytime
-from simulator.typologies.base import Case, Reveal, recruit
-from simulator.world import World
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator.catalog import daytime
+from fraudgraph.simulator.typologies.base import Case, Reveal, recruit
+from fraudgraph.simulator.world import World
 
 NAME = "structuring"
 SPAN = 6 * 86_400.0

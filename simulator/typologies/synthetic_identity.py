@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import random
 
-from simulator import activities as act
-from simulator import normal_life
-from simulator.catalog import BY_NAME, lognormal_cents
-from simulator.typologies.base import Case, Reveal, attacker_ip, new_fraud_person, pick_country
-from simulator.world import DAY, HOUR, World
+from fraudgraph.simulator import activities as act
+from fraudgraph.simulator import normal_life
+from fraudgraph.simulator.catalog import BY_NAME, lognormal_cents
+from fraudgraph.simulator.typologies.base import (
+    Case,
+    Reveal,
+    attacker_ip,
+    new_fraud_person,
+    pick_country,
+)
+from fraudgraph.simulator.world import DAY, HOUR, World
 
 NAME = "synthetic_identity"
 SPAN = 20 * DAY

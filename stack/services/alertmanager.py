@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from stack.config import StackConfig
-from stack.install import ensure_debian_packages
-from stack.secrets import SECRET_ENV
-from stack.service import Service
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.install import ensure_debian_packages
+from fraudgraph.stack.secrets import SECRET_ENV
+from fraudgraph.stack.service import Service
 
 ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
 RECEIVER = "fraudgraph-webhook"

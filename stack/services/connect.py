@@ -20,10 +20,10 @@ from collections.abc import Mapping
 
 import httpx
 
-from stack.java import heap_flags, java_binary
-from stack.service import Service
-from stack.services.kafka import KAFKA_ASSETS, KafkaRuntime
-from stack.templates import render
+from fraudgraph.stack.java import heap_flags, java_binary
+from fraudgraph.stack.service import Service
+from fraudgraph.stack.services.kafka import KAFKA_ASSETS, KafkaRuntime
+from fraudgraph.stack.templates import render
 
 DEBEZIUM_POSTGRES = "io.debezium.connector.postgresql.PostgresConnector"
 

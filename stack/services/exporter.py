@@ -12,8 +12,8 @@ import sys
 
 import httpx
 
-from stack.client_env import client_environment
-from stack.service import Service
+from fraudgraph.stack.client_env import client_environment
+from fraudgraph.stack.service import Service
 
 
 class ExporterService(Service):

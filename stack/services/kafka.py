@@ -11,11 +11,11 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from stack.install import maven_fetch, run_checked
-from stack.java import heap_flags, java_binary
-from stack.ports import port_is_open
-from stack.service import Service
-from stack.templates import ASSETS_DIR, render
+from fraudgraph.stack.install import maven_fetch, run_checked
+from fraudgraph.stack.java import heap_flags, java_binary
+from fraudgraph.stack.ports import port_is_open
+from fraudgraph.stack.service import Service
+from fraudgraph.stack.templates import ASSETS_DIR, render
 
 KAFKA_ASSETS = ASSETS_DIR / "kafka"
 

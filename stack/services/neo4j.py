@@ -12,12 +12,12 @@ import os
 import httpx
 from neo4j import GraphDatabase
 
-from stack.errors import StackError
-from stack.install import maven_fetch, run_checked
-from stack.java import java_binary
-from stack.ports import port_is_open
-from stack.service import Service
-from stack.templates import ASSETS_DIR, render
+from fraudgraph.stack.errors import StackError
+from fraudgraph.stack.install import maven_fetch, run_checked
+from fraudgraph.stack.java import java_binary
+from fraudgraph.stack.ports import port_is_open
+from fraudgraph.stack.service import Service
+from fraudgraph.stack.templates import ASSETS_DIR, render
 
 NEO4J_ASSETS = ASSETS_DIR / "neo4j"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psycopg
 
-from stack.errors import StackError
-from stack.install import ensure_debian_packages, run_checked
-from stack.pg_bootstrap import APP_ROLE, DATABASE, Connection, bootstrap_bank
-from stack.service import Service
+from fraudgraph.stack.errors import StackError
+from fraudgraph.stack.install import ensure_debian_packages, run_checked
+from fraudgraph.stack.pg_bootstrap import APP_ROLE, DATABASE, Connection, bootstrap_bank
+from fraudgraph.stack.service import Service
 
 
 def postgres_bin_dir() -> Path | None:

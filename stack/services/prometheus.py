@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import yaml
 
-from fraudgraph.paths import PROJECT_ROOT
-from stack.config import StackConfig
-from stack.install import ensure_debian_packages
-from stack.service import Service
+from fraudgraph.paths import PROMETHEUS_RULES_YML
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.install import ensure_debian_packages
+from fraudgraph.stack.service import Service
 
 PROMETHEUS_BIN = Path("/usr/bin/prometheus")
-RULES_FILE = PROJECT_ROOT / "observability" / "prometheus" / "rules.yml"
+RULES_FILE = PROMETHEUS_RULES_YML
 # Job names the rules and the dashboard select on (job="fraudgraph-worker"):
 # every fraudgraph process exports the same metric names, so the job says whose they are.
 WORKER_JOB = "fraudgraph-worker"
@@ -147,4 +147,4 @@ class PrometheusService(Service):
         return httpx.get(f"{self.url}/-/ready", timeout=3).status_code == 200
 
     def detail(self) -> str:
-        return f"{self.url}  rules {RULES_FILE.relative_to(PROJECT_ROOT)}"
+        return f"{self.url}  rules {RULES_FILE}"

@@ -32,13 +32,13 @@ import yaml
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from stack.manager import Stack
-from stack.services.alertmanager import AlertmanagerService, AlertReceiverService
-from stack.services.prometheus import RULES_FILE, PrometheusService
-from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.services.alertmanager import AlertmanagerService, AlertReceiverService
+from fraudgraph.stack.services.prometheus import RULES_FILE, PrometheusService
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 from tests.support import WorkerProcess, end_offsets, private_run, wait_until_consumed
 
 pytestmark = pytest.mark.integration

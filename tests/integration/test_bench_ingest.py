@@ -8,8 +8,8 @@ import neo4j
 import orjson
 import pytest
 
-from bench.ingest import clear_shared_graph
-from bench.preload import BENCH_ID_BASE
+from fraudgraph.bench.ingest import clear_shared_graph
+from fraudgraph.bench.preload import BENCH_ID_BASE
 from fraudgraph.settings import Settings
 from tests.support import run_cli
 

@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.apply import apply_connector
-from connectors.definitions import ConnectorDefinition, load_definitions
-from connectors.rest import ConnectClient
+from fraudgraph.connectors.apply import apply_connector
+from fraudgraph.connectors.definitions import ConnectorDefinition, load_definitions
+from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.settings import Settings
-from stack.manager import Stack
+from fraudgraph.stack.manager import Stack
 from tests.support import Record, collect, end_offsets, temporary_connector
 
 pytestmark = pytest.mark.integration

@@ -17,15 +17,15 @@ import neo4j
 import psycopg
 import pytest
 
-from alerts.model import alert_errors
-from chaos.compare import covered, flagged
+from fraudgraph.alerts.model import alert_errors
+from fraudgraph.chaos.compare import covered, flagged
+from fraudgraph.graph.admin import clear_graph
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.admin import clear_graph
-from graph.mapping import default_mapping
-from simulator.labels import read_labels
-from stack.manager import Stack
-from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.simulator.labels import read_labels
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 from tests.support import (
     WorkerProcess,
     collect,

@@ -26,20 +26,20 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from psycopg.rows import dict_row
 
-from cdc.changes import Position, RowChange
-from detection.graph_history import GraphHistory
-from detection.memory_history import MemoryHistory
-from detection.records import RecordBuilder
+from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.contract import BANK_TABLES
+from fraudgraph.detection.graph_history import GraphHistory
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.graph.admin import canonical_lines, clear_graph, graph_checksum
+from fraudgraph.graph.connection import graph_writer
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import graph_value
 from fraudgraph.settings import Settings
-from graph.admin import canonical_lines, clear_graph, graph_checksum
-from graph.connection import graph_writer
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from graph.plan import graph_value
-from stack.manager import Stack
-from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 from tests.support import (
     WorkerProcess,
     private_run,

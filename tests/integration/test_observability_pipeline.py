@@ -30,13 +30,13 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from stack.manager import Stack
-from stack.services.alertmanager import AlertReceiverService
-from stack.services.exporter import ExporterService
-from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.services.alertmanager import AlertReceiverService
+from fraudgraph.stack.services.exporter import ExporterService
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 from tests.support import (
     end_offsets,
     private_run,

@@ -27,14 +27,14 @@ import psycopg
 import pytest
 from neo4j.exceptions import AuthError
 
-from fraudgraph.paths import PROJECT_ROOT
+from fraudgraph.graph.admin import clear_graph
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.admin import clear_graph
-from graph.mapping import default_mapping
-from stack.manager import Stack
-from stack.secrets import SECRET_ENV
-from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.secrets import SECRET_ENV
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
+from tests.repo import PROJECT_ROOT
 from tests.support import (
     WorkerProcess,
     collect,

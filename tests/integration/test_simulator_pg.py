@@ -11,13 +11,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from simulator import live as live_mode
-from simulator import loader
-from simulator.generator import generate
-from simulator.labels import read_labels
-from simulator.options import make_options
-from simulator.rows import TABLE_ORDER
-from simulator.typologies import TYPOLOGIES
+from fraudgraph.simulator import live as live_mode
+from fraudgraph.simulator import loader
+from fraudgraph.simulator.generator import generate
+from fraudgraph.simulator.labels import read_labels
+from fraudgraph.simulator.options import make_options
+from fraudgraph.simulator.rows import TABLE_ORDER
+from fraudgraph.simulator.typologies import TYPOLOGIES
 
 pytestmark = pytest.mark.integration
 

@@ -24,24 +24,24 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
 
-from bench.observe import GroupProgress
-from bench.preload import delete_run_topics
-from bench.spark_neo4j import own_neo4j
-from detection.clusters import fetch_suspicious_links, find_rings, ring_findings
-from detection.graph_history import GraphHistory
+from fraudgraph.bench.observe import GroupProgress
+from fraudgraph.bench.preload import delete_run_topics
+from fraudgraph.bench.spark_neo4j import own_neo4j
 from fraudgraph.contract import BANK_TABLES
+from fraudgraph.detection.clusters import fetch_suspicious_links, find_rings, ring_findings
+from fraudgraph.detection.graph_history import GraphHistory
+from fraudgraph.graph.admin import canonical_lines, clear_graph
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.admin import canonical_lines, clear_graph
-from graph.mapping import default_mapping
-from spark.analysis import run_analysis
-from spark.backfill import run_backfill
-from spark.features import FEATURE_COLUMNS, Window, reference_features
-from spark.history import Source
-from spark.results import publish_alerts, ring_alerts
-from spark.sources import decode_with_dead_letters
-from stack.manager import Stack
-from stack.waiting import wait_for
-from stream.topics import cdc_topics, ensure_topics
+from fraudgraph.spark.analysis import run_analysis
+from fraudgraph.spark.backfill import run_backfill
+from fraudgraph.spark.features import FEATURE_COLUMNS, Window, reference_features
+from fraudgraph.spark.history import Source
+from fraudgraph.spark.results import publish_alerts, ring_alerts
+from fraudgraph.spark.sources import decode_with_dead_letters
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics, ensure_topics
 from tests.spark_support import spark_fixture  # noqa: F401 - the shared session
 from tests.support import (
     WorkerProcess,

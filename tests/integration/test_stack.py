@@ -12,11 +12,11 @@ import neo4j
 import pytest
 from neo4j.exceptions import AuthError
 
-from connectors.definitions import load_definitions
-from connectors.rest import ConnectClient
+from fraudgraph.connectors.definitions import load_definitions
+from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.settings import Settings
-from stack.manager import Stack
-from stack.services.neo4j import Neo4jService
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.services.neo4j import Neo4jService
 from tests.support import run_cli
 
 pytestmark = pytest.mark.integration

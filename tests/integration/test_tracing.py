@@ -23,17 +23,17 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from alerts.webhooks.kafka import ensure_topics
-from alerts.webhooks.testing import new_secret
+from fraudgraph.alerts.webhooks.kafka import ensure_topics
+from fraudgraph.alerts.webhooks.testing import new_secret
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.trace_cli import TraceNotFoundError, find_transaction
+from fraudgraph.observability.trace_files import SpanRecord, span_files
+from fraudgraph.observability.tracing import traces_dir
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from observability import trace_semconv as sc
-from observability.trace_cli import TraceNotFoundError, find_transaction
-from observability.trace_files import SpanRecord, span_files
-from observability.tracing import traces_dir
-from stack.manager import Stack
-from stack.waiting import wait_for
-from stream.topics import cdc_topics
+from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stream.topics import cdc_topics
 from tests.integration.test_detection_pipeline import TAKEOVER_PII, _insert_takeover
 from tests.integration.test_webhooks import Cli, Deliverer, free_port, recorded
 from tests.support import WorkerProcess, end_offsets, private_run, run_cli

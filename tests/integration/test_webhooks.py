@@ -26,10 +26,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerts.webhooks.kafka import ensure_topics
-from alerts.webhooks.testing import make_alert, new_secret
+from fraudgraph.alerts.webhooks.kafka import ensure_topics
+from fraudgraph.alerts.webhooks.testing import make_alert, new_secret
 from fraudgraph.settings import Settings
-from stack.waiting import wait_for
+from fraudgraph.stack.waiting import wait_for
 from tests.support import wait_until_consumed
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from chaos.harness import run_scenario
-from chaos.options import ChaosOptions
-from chaos.scenarios import SCENARIOS
+from fraudgraph.chaos.harness import run_scenario
+from fraudgraph.chaos.options import ChaosOptions
+from fraudgraph.chaos.scenarios import SCENARIOS
 from fraudgraph.settings import Settings
-from stack.manager import Stack
+from fraudgraph.stack.manager import Stack
 
 pytestmark = pytest.mark.integration
 

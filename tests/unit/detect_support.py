@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cdc.changes import RowChange
-from detection.detector import Detector
-from detection.engine import DetectionEngine
-from detection.memory_history import MemoryHistory
-from detection.offline import Order, changes_of, replay
-from detection.records import RecordBuilder
-from detection.settings import DetectionConfig
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import Order, changes_of, replay
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.settings import DetectionConfig
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
 
 TEST_HASHER = PiiHasher("k" * 16)
 

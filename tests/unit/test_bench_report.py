@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from rich.console import Console
 
-from bench.report import publish
+from fraudgraph.bench.report import publish
 
 
 def test_nested_figures_print_as_dotted_rows_and_are_written_nested(tmp_path: Path) -> None:

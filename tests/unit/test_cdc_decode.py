@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from cdc.changes import Position, RowChange
-from cdc.decode import decode_record
-from cdc.errors import DecodeError, Reason
-from graph.mapping import GraphMapping, default_mapping
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.decode import decode_record
+from fraudgraph.cdc.errors import DecodeError, Reason
+from fraudgraph.graph.mapping import GraphMapping, default_mapping
 
 POSITION = Position("bank.public.customers", 3, 1234)
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cdc.values import DECODERS, ValueDrift
+from fraudgraph.cdc.values import DECODERS, ValueDrift
 
 
 def from_json(text: str) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from chaos.compare import DeadLetter, ExpectedPoison, RunObservation, judge
-from chaos.scenarios import SCENARIOS
-from chaos.scenarios.poison import log_line_problems
+from fraudgraph.chaos.compare import DeadLetter, ExpectedPoison, RunObservation, judge
+from fraudgraph.chaos.scenarios import SCENARIOS
+from fraudgraph.chaos.scenarios.poison import log_line_problems
 
 
 def alert(alert_id: str, **extra: Any) -> dict[str, Any]:

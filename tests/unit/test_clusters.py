@@ -12,14 +12,18 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import alerts.producer
-import detection.cli
-import graph.connection
-from alerts.model import alert_errors, to_alert
-from bench.clusters import measure_incremental, measure_whole_graph, synthetic_identity_bank
-from detection import clusters
-from detection.cli import app as analyze_app
-from detection.clusters import (
+import fraudgraph.alerts.producer
+import fraudgraph.detection.cli
+import fraudgraph.graph.connection
+from fraudgraph.alerts.model import alert_errors, to_alert
+from fraudgraph.bench.clusters import (
+    measure_incremental,
+    measure_whole_graph,
+    synthetic_identity_bank,
+)
+from fraudgraph.detection import clusters
+from fraudgraph.detection.cli import app as analyze_app
+from fraudgraph.detection.clusters import (
     Link,
     build_graph,
     communities,
@@ -208,7 +212,7 @@ def test_produce_ring_alerts_hands_valid_alerts_to_the_producer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[Any] = []
-    monkeypatch.setattr(alerts.producer, "produce_alerts", lambda _s, a: sent.extend(a))
+    monkeypatch.setattr(fraudgraph.alerts.producer, "produce_alerts", lambda _s, a: sent.extend(a))
     findings = ring_findings(find_rings(ring(1, 4)), {})
     produced = clusters.produce_ring_alerts(Settings(), findings, 1_700_000_000_000)
     assert produced == [a["alert_id"] for a in sent] and len(sent) == 1
@@ -319,9 +323,9 @@ def test_analyze_clusters_command_prints_rings_writes_json_and_produces(
             return None
 
     sent: list[Any] = []
-    monkeypatch.setattr(graph.connection, "open_driver", lambda _settings: Opened())
-    monkeypatch.setattr(alerts.producer, "produce_alerts", lambda _s, a: sent.extend(a))
-    monkeypatch.setattr(detection.cli, "_out", Console(width=200))  # no wrapping
+    monkeypatch.setattr(fraudgraph.graph.connection, "open_driver", lambda _settings: Opened())
+    monkeypatch.setattr(fraudgraph.alerts.producer, "produce_alerts", lambda _s, a: sent.extend(a))
+    monkeypatch.setattr(fraudgraph.detection.cli, "_out", Console(width=200))  # no wrapping
     out = tmp_path / "rings.json"
     result = CliRunner().invoke(analyze_app, ["clusters", "--json", str(out), "--produce"])
     assert result.exit_code == 0, result.output

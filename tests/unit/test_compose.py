@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.webhooks.config import secret_signer
-from connectors.definitions import load_definitions
-from fraudgraph.paths import PROJECT_ROOT
-from stack.config import StackConfig
+from fraudgraph.alerts.webhooks.config import secret_signer
+from fraudgraph.connectors.definitions import load_definitions
+from fraudgraph.stack.config import StackConfig
+from tests.repo import PROJECT_ROOT
 
 SECRETS = {
     "FRAUDGRAPH_PG_SUPERUSER_PASSWORD": "s1",

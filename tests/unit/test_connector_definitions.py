@@ -3,11 +3,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.apply import parse_status
-from connectors.definitions import load_definition, load_definitions
-from connectors.errors import ConnectorDefinitionError
+from fraudgraph.connectors.apply import parse_status
+from fraudgraph.connectors.definitions import load_definition, load_definitions
+from fraudgraph.connectors.errors import ConnectorDefinitionError
 from fraudgraph.contract import BANK_TABLES
-from stack.pg_bootstrap import PUBLICATION
+from fraudgraph.stack.pg_bootstrap import PUBLICATION
 
 
 def test_bank_connector_captures_every_contract_table() -> None:

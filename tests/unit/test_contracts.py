@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudgraph.paths import ALERT_SCHEMA_JSON, BANK_SCHEMA_SQL, PROJECT_ROOT
+from fraudgraph.paths import ALERT_SCHEMA_JSON, BANK_SCHEMA_SQL
+from tests.repo import PROJECT_ROOT
 
 SHARED = PROJECT_ROOT.parent / "shared" / "contracts"
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from cdc.changes import RowChange
-from detection.context import Context
-from detection.detector import Detector
-from detection.detectors.behaviour import (
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.context import Context
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.detectors.behaviour import (
     DETECTORS,
     AccountTakeover,
     AmountOutlier,
@@ -23,16 +23,16 @@ from detection.detectors.behaviour import (
     ImpossibleTravel,
     VelocityBurst,
 )
-from detection.events import to_event
-from detection.memory_history import MemoryHistory
-from detection.offline import Order, changes_of
-from detection.records import RecordBuilder
-from detection.settings import DetectionConfig
-from detection.stats import LogHistogram, haversine_km, mad, median, robust_z
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from simulator.rows import Account, Customer, Login, Transaction
+from fraudgraph.detection.events import to_event
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import Order, changes_of
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.settings import DetectionConfig
+from fraudgraph.detection.stats import LogHistogram, haversine_km, mad, median, robust_z
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.simulator.rows import Account, Customer, Login, Transaction
 from tests.unit.detect_support import ids, run_delivered
 from tests.unit.detect_support import run as run_tables
 

@@ -13,26 +13,26 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from cdc.changes import Position, RowChange
-from detection.context import Context
-from detection.detector import Detector
-from detection.detectors.identity import (
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.detection.context import Context
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.detectors.identity import (
     DETECTORS,
     FraudProximity,
     IdentityRing,
     SharedIdentifiers,
     ring_tier,
 )
-from detection.events import Event, to_event
-from detection.memory_history import MemoryHistory
-from detection.offline import Order
-from detection.records import RecordBuilder
-from detection.settings import HistoryWindows
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.detection.events import Event, to_event
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import Order
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.settings import HistoryWindows
 from fraudgraph.errors import ConfigError
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from simulator.rows import Account, Customer, FraudReport, Transaction
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.simulator.rows import Account, Customer, FraudReport, Transaction
 from tests.unit.detect_support import ids, run_delivered, tables_reversed
 from tests.unit.detect_support import run as run_tables
 

@@ -12,12 +12,19 @@ from typing import Any
 
 import pytest
 
-from cdc.changes import RowChange
-from detection.detector import Detector
-from detection.detectors.money import DETECTORS, Cycle, FanIn, FanOut, MuleChain, Structuring
-from detection.offline import Order
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
-from simulator.rows import Account, Customer, Transaction
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.detectors.money import (
+    DETECTORS,
+    Cycle,
+    FanIn,
+    FanOut,
+    MuleChain,
+    Structuring,
+)
+from fraudgraph.detection.offline import Order
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.simulator.rows import Account, Customer, Transaction
 from tests.unit.detect_support import run as run_tables
 from tests.unit.detect_support import run_delivered
 

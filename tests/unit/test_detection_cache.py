@@ -6,18 +6,18 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cdc.changes import Position, RowChange
-from detection.cache import HistoryCache
-from detection.engine import DetectionEngine
-from detection.history import Txn
-from detection.memory_history import MemoryHistory
-from detection.offline import changes_of
-from detection.records import RecordBuilder
-from detection.registry import build_detectors
-from detection.settings import DetectionConfig
-from graph.mapping import default_mapping
-from simulator.generator import generate
-from simulator.options import SimulationOptions, default_fraud
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.detection.cache import HistoryCache
+from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.history import Txn
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import changes_of
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.registry import build_detectors
+from fraudgraph.detection.settings import DetectionConfig
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.simulator.generator import generate
+from fraudgraph.simulator.options import SimulationOptions, default_fraud
 from tests.unit.detect_support import TEST_HASHER
 
 DAY_MS = 86_400_000

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from cdc.changes import RowChange
-from chaos.compare import ORDER_DEPENDENT_RULES, covered, flagged
-from detection.cache import HistoryCache
-from detection.engine import DetectionEngine
-from detection.memory_history import MemoryHistory
-from detection.offline import changes_of
-from detection.records import RecordBuilder
-from detection.registry import build_detectors
-from detection.settings import DetectionConfig
-from graph.mapping import default_mapping
-from simulator.generator import generate
-from simulator.options import SimulationOptions, default_fraud
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.chaos.compare import ORDER_DEPENDENT_RULES, covered, flagged
+from fraudgraph.detection.cache import HistoryCache
+from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import changes_of
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.registry import build_detectors
+from fraudgraph.detection.settings import DetectionConfig
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.simulator.generator import generate
+from fraudgraph.simulator.options import SimulationOptions, default_fraud
 from tests.unit.detect_support import TEST_HASHER
 
 Alert = dict[str, Any]

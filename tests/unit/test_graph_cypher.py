@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cdc.changes import Position, RowChange
+from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.errors import ConfigError
-from graph.cypher import DELETED_LABEL, build_statements, schema_statements
-from graph.mapping import HISTORY_LIMIT, GraphMapping, NodeRef, TableMapping, default_mapping
-from graph.pii import PiiHasher
-from graph.plan import WritePlanner
+from fraudgraph.graph.cypher import DELETED_LABEL, build_statements, schema_statements
+from fraudgraph.graph.mapping import (
+    HISTORY_LIMIT,
+    GraphMapping,
+    NodeRef,
+    TableMapping,
+    default_mapping,
+)
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import WritePlanner
 
 MAPPING = default_mapping()
 STATEMENTS = build_statements(MAPPING)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from cdc.changes import RowChange
-from graph.cypher import LOAD_DELETED, build_load_statements
-from graph.mapping import HISTORY_LIMIT, default_mapping
-from graph.pii import PiiHasher
-from graph.plan import WritePlanner, merge_loads
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.graph.cypher import LOAD_DELETED, build_load_statements
+from fraudgraph.graph.mapping import HISTORY_LIMIT, default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import WritePlanner, merge_loads
 from tests.unit.test_graph_plan import ACCOUNT, CUSTOMER, KEY, LOGIN, TRANSACTION, change, ms
 
 Planned = list[tuple[str, dict[str, Any]]]

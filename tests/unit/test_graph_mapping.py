@@ -11,7 +11,7 @@ import yaml
 
 from fraudgraph.contract import BANK_TABLES
 from fraudgraph.errors import ConfigError
-from graph.mapping import MAPPING_FILE, NodeRef, default_mapping, load_mapping
+from fraudgraph.graph.mapping import MAPPING_FILE, NodeRef, default_mapping, load_mapping
 
 MINIMAL: dict[str, Any] = {
     "tables": {

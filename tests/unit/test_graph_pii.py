@@ -7,7 +7,7 @@ import re
 import pytest
 
 from fraudgraph.errors import ConfigError
-from graph.pii import MIN_KEY_LENGTH, NORMALISERS, PiiHasher
+from fraudgraph.graph.pii import MIN_KEY_LENGTH, NORMALISERS, PiiHasher
 
 KEY = "unit-test-pii-key-0123456789"
 OTHER_KEY = "another-pii-key-9876543210"

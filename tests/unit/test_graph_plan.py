@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from cdc.changes import Position, RowChange
-from cdc.decode import decode_record
-from graph.mapping import GraphMapping, default_mapping
-from graph.pii import PiiHasher
-from graph.plan import PlannedWrite, WritePlanner, latest_per_row
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.decode import decode_record
+from fraudgraph.graph.mapping import GraphMapping, default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.graph.plan import PlannedWrite, WritePlanner, latest_per_row
 
 KEY = "unit-test-pii-key-0123456789"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

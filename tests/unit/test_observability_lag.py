@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
-from observability.lag import LagProbe, LagUnavailableError, compute_lag, publish_lag
+from fraudgraph.observability.lag import LagProbe, LagUnavailableError, compute_lag, publish_lag
 
 
 def test_lag_is_high_watermark_minus_committed_offset() -> None:

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from mode.utils.logging import setup_logging
 
-from observability.logs import configure_logging, get_logger, logging_config
+from fraudgraph.observability.logs import configure_logging, get_logger, logging_config
 
 
 @pytest.fixture(autouse=True)

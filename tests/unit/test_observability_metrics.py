@@ -11,11 +11,11 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 
 # Imported for its registrations: webhook delivery defines its metrics next to its code.
-import alerts.webhooks.metrics  # noqa: F401
-from fraudgraph.paths import PROJECT_ROOT
-from observability import metrics
-from observability.connect_status import ConnectStatusCollector
-from observability.exporter import ConsumerLagCollector
+import fraudgraph.alerts.webhooks.metrics  # noqa: F401
+from fraudgraph.observability import metrics
+from fraudgraph.observability.connect_status import ConnectStatusCollector
+from fraudgraph.observability.exporter import ConsumerLagCollector
+from tests.repo import PROJECT_ROOT
 
 OBSERVABILITY = PROJECT_ROOT / "observability"
 _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import signal
 
-from detection.cli import run_periodically
-from detection.periodic import PublishedRings, leads_cluster_runs
-from graph.errors import GraphUnavailableError
+from fraudgraph.detection.cli import run_periodically
+from fraudgraph.detection.periodic import PublishedRings, leads_cluster_runs
+from fraudgraph.graph.errors import GraphUnavailableError
 
 
 def test_runs_until_sigterm_and_a_failed_run_does_not_stop_it() -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from observability.connect_status import ConnectStatusCollector
-from observability.exporter import ConsumerLagCollector
-from observability.lag import LagUnavailableError, PartitionKey
+from fraudgraph.observability.connect_status import ConnectStatusCollector
+from fraudgraph.observability.exporter import ConsumerLagCollector
+from fraudgraph.observability.lag import LagUnavailableError, PartitionKey
 
 
 class Clock:

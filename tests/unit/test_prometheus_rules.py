@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fraudgraph.paths import PROJECT_ROOT
-from stack.config import StackConfig
-from stack.secrets import load_or_create
-from stack.services.alertmanager import AlertmanagerService, AlertReceiverService
-from stack.services.prometheus import (
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.secrets import load_or_create
+from fraudgraph.stack.services.alertmanager import AlertmanagerService, AlertReceiverService
+from fraudgraph.stack.services.prometheus import (
     EXPORTER_JOB,
     RULES_FILE,
     WEBHOOKS_JOB,
@@ -27,6 +26,7 @@ from stack.services.prometheus import (
     PrometheusService,
     targets,
 )
+from tests.repo import PROJECT_ROOT
 
 OBSERVABILITY = PROJECT_ROOT / "observability"
 

@@ -12,10 +12,10 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from alerts.webhooks.config import secret_signer
-from alerts.webhooks.receiver import Ledger, bearer_matches, build_server
-from alerts.webhooks.testing import new_secret
-from stack.secrets import load_or_create
+from fraudgraph.alerts.webhooks.config import secret_signer
+from fraudgraph.alerts.webhooks.receiver import Ledger, bearer_matches, build_server
+from fraudgraph.alerts.webhooks.testing import new_secret
+from fraudgraph.stack.secrets import load_or_create
 
 TOKEN = "am-token-for-tests"
 NOTIFICATION = {

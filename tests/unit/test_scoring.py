@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from evaluation import sources
-from evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
-from evaluation.scoring import RuleMap, f1_score, report_to_json, score
-from simulator.labels import Label
+from fraudgraph.evaluation import sources
+from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.evaluation.scoring import RuleMap, f1_score, report_to_json, score
+from fraudgraph.simulator.labels import Label
 
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 

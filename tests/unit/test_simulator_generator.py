@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.constraints import violations
-from simulator.errors import OptionError
-from simulator.generator import SimulatedBank, generate
-from simulator.labels import read_labels, write_labels
-from simulator.options import make_options
-from simulator.rows import TABLE_ORDER, Customer, Login, Transaction
-from simulator.typologies import TYPOLOGIES
+from fraudgraph.simulator.constraints import violations
+from fraudgraph.simulator.errors import OptionError
+from fraudgraph.simulator.generator import SimulatedBank, generate
+from fraudgraph.simulator.labels import read_labels, write_labels
+from fraudgraph.simulator.options import make_options
+from fraudgraph.simulator.rows import TABLE_ORDER, Customer, Login, Transaction
+from fraudgraph.simulator.typologies import TYPOLOGIES
 
 
 @pytest.fixture(scope="module")

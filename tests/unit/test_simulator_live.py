@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from simulator.live import Clock, LiveSink
-from simulator.rows import Customer, Merchant, Transaction
-from simulator.sink import EraseLogins, Update
+from fraudgraph.simulator.live import Clock, LiveSink
+from fraudgraph.simulator.rows import Customer, Merchant, Transaction
+from fraudgraph.simulator.sink import EraseLogins, Update
 
 ORIGIN = 1_800_000_000.0
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from simulator.generator import SimulatedBank, generate
-from simulator.geo import haversine_km
-from simulator.labels import Label
-from simulator.options import make_options
-from simulator.rows import Customer, Login, Transaction
+from fraudgraph.simulator.generator import SimulatedBank, generate
+from fraudgraph.simulator.geo import haversine_km
+from fraudgraph.simulator.labels import Label
+from fraudgraph.simulator.options import make_options
+from fraudgraph.simulator.rows import Customer, Login, Transaction
 
 
 @pytest.fixture(scope="module")

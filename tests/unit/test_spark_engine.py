@@ -13,22 +13,22 @@ import networkx as nx  # type: ignore[import-untyped]
 import pytest
 from pyspark.sql import SparkSession
 
-from bench.clusters import synthetic_identity_bank
-from cdc.changes import Position, RowChange
-from detection import clusters
-from detection.memory_history import MemoryHistory
-from detection.offline import changes_of
-from detection.records import RecordBuilder
-from graph.mapping import default_mapping
-from graph.pii import PiiHasher
-from simulator.generator import generate
-from simulator.options import make_options
-from spark.analysis import event_time_window
-from spark.components import connected_components
-from spark.features import FEATURE_COLUMNS, account_features, reference_features
-from spark.frames import bank_frames
-from spark.rings import RingSettings, rings_from_links
-from spark.sources import latest_per_row
+from fraudgraph.bench.clusters import synthetic_identity_bank
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.detection import clusters
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import changes_of
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.pii import PiiHasher
+from fraudgraph.simulator.generator import generate
+from fraudgraph.simulator.options import make_options
+from fraudgraph.spark.analysis import event_time_window
+from fraudgraph.spark.components import connected_components
+from fraudgraph.spark.features import FEATURE_COLUMNS, account_features, reference_features
+from fraudgraph.spark.frames import bank_frames
+from fraudgraph.spark.rings import RingSettings, rings_from_links
+from fraudgraph.spark.sources import latest_per_row
 from tests.spark_support import spark_fixture  # noqa: F401 - the shared session
 
 KEY = "unit-test-key-not-a-secret"

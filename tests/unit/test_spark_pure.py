@@ -6,15 +6,15 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from cdc.changes import Position, RowChange
-from cdc.values import DECODERS
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.values import DECODERS
 from fraudgraph.errors import ConfigError
+from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
-from graph.mapping import default_mapping
-from spark.backfill import writes_of
-from spark.cli import app as spark_app
-from spark.options import SparkOptions
-from spark.sources import KafkaRange, jdbc_url, snapshot_query
+from fraudgraph.spark.backfill import writes_of
+from fraudgraph.spark.cli import app as spark_app
+from fraudgraph.spark.options import SparkOptions
+from fraudgraph.spark.sources import KafkaRange, jdbc_url, snapshot_query
 
 
 def _change(table: str, row: dict[str, object] | None, op: str = "c") -> RowChange:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.client_env import export_lines
-from stack.secrets import load_or_create
-from stack.waiting import DeadlineExceeded, wait_for
+from fraudgraph.stack.client_env import export_lines
+from fraudgraph.stack.secrets import load_or_create
+from fraudgraph.stack.waiting import DeadlineExceeded, wait_for
 
 
 def test_secrets_are_generated_once_and_private(

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.client_env import client_environment, first_port
-from stack.config import StackConfig
-from stack.secrets import load_or_create
+from fraudgraph.stack.client_env import client_environment, first_port
+from fraudgraph.stack.config import StackConfig
+from fraudgraph.stack.secrets import load_or_create
 
 
 def test_a_second_stack_points_its_workers_at_its_own_metrics_ports(

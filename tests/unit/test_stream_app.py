@@ -9,15 +9,15 @@ from typing import NoReturn
 
 import pytest
 
-from cdc.changes import RowChange
-from graph.errors import GraphQueryError
-from graph.mapping import default_mapping
-from graph.writer import WriteResult
-from observability.lag import LagUnavailableError
-from stream.app import EXIT_FATAL, GroupSharing, process_or_exit, shares_partitions
-from stream.deadletter import DeadLetter
-from stream.processor import BatchProcessor
-from stream.records import RawRecord
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.graph.errors import GraphQueryError
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.writer import WriteResult
+from fraudgraph.observability.lag import LagUnavailableError
+from fraudgraph.stream.app import EXIT_FATAL, GroupSharing, process_or_exit, shares_partitions
+from fraudgraph.stream.deadletter import DeadLetter
+from fraudgraph.stream.processor import BatchProcessor
+from fraudgraph.stream.records import RawRecord
 
 ENVELOPE = (
     b'{"op": "c", "before": null, "source": {"table": "merchants", "lsn": 7, "ts_ms": 1},'

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from stream.backoff import Backoff
+from fraudgraph.stream.backoff import Backoff
 
 
 class Ceiling(random.Random):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from stream.deadletter import DeadLetter, dead_letter_headers
-from stream.records import RawRecord
+from fraudgraph.stream.deadletter import DeadLetter, dead_letter_headers
+from fraudgraph.stream.records import RawRecord
 
 FAILED_AT = datetime(2026, 10, 1, 10, 34, 56, 789012, tzinfo=UTC)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from cdc.changes import Position, RowChange
-from detection.engine import DetectionResult
-from stream.metrics import observe_batch
+from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.detection.engine import DetectionResult
+from fraudgraph.stream.metrics import observe_batch
 
 TOPIC = "metrics-test.bank.logins"
 

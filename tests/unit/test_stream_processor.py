@@ -9,16 +9,16 @@ from typing import Any
 import orjson
 import pytest
 
-from cdc.changes import RowChange
-from detection.engine import DetectionResult
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.engine import DetectionResult
 from fraudgraph.errors import RetryableError
-from graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
-from graph.mapping import default_mapping
-from graph.writer import WriteResult
-from stream.backoff import Backoff
-from stream.deadletter import DeadLetter
-from stream.processor import BatchOutcome, BatchProcessor
-from stream.records import RawRecord
+from fraudgraph.graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.writer import WriteResult
+from fraudgraph.stream.backoff import Backoff
+from fraudgraph.stream.deadletter import DeadLetter
+from fraudgraph.stream.processor import BatchOutcome, BatchProcessor
+from fraudgraph.stream.records import RawRecord
 
 TOPIC = "bank.public.customers"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

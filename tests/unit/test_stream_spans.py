@@ -10,13 +10,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, StatusCode
 
-from cdc.changes import RowChange
-from detection.engine import DetectionResult
-from detection.events import trace_id_of
-from graph.mapping import default_mapping
-from observability import trace_semconv as sc
-from stream.backoff import Backoff
-from stream.processor import BatchProcessor
+from fraudgraph.cdc.changes import RowChange
+from fraudgraph.detection.engine import DetectionResult
+from fraudgraph.detection.events import trace_id_of
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.stream.backoff import Backoff
+from fraudgraph.stream.processor import BatchProcessor
 from tests.unit.test_stream_processor import (
     TOPIC,
     TRACEPARENT,

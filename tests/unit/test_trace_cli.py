@@ -11,10 +11,10 @@ import orjson
 import pytest
 from rich.console import Console
 
-from observability import trace_semconv as sc
-from observability.trace_cli import TraceNotFoundError, find_transaction, summarise
-from observability.trace_files import span_files
-from observability.trace_journey import journey_of, span_tree
+from fraudgraph.observability import trace_semconv as sc
+from fraudgraph.observability.trace_cli import TraceNotFoundError, find_transaction, summarise
+from fraudgraph.observability.trace_files import span_files
+from fraudgraph.observability.trace_journey import journey_of, span_tree
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 OTHER = "11111111111111111111111111111111"

@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from observability.logs import configure_logging, get_logger
-from observability.trace_files import read_spans, span_files
-from observability.tracing import (
+from fraudgraph.observability.logs import configure_logging, get_logger
+from fraudgraph.observability.trace_files import read_spans, span_files
+from fraudgraph.observability.tracing import (
     JsonLinesSpanExporter,
     TracingConfigError,
     context_from_headers,

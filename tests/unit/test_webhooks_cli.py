@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.webhooks.testing import new_secret
+from fraudgraph.alerts.webhooks.testing import new_secret
 
 
 def webhooks(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

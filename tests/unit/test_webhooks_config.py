@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.webhooks.config import DEFAULT_SCHEDULE_SECONDS, load_config
-from alerts.webhooks.testing import new_secret
+from fraudgraph.alerts.webhooks.config import DEFAULT_SCHEDULE_SECONDS, load_config
+from fraudgraph.alerts.webhooks.testing import new_secret
 from fraudgraph.errors import ConfigError
-from fraudgraph.paths import PROJECT_ROOT
+from tests.repo import PROJECT_ROOT
 
 SECRET = new_secret()
 VALID = """

@@ -11,13 +11,13 @@ import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
-from alerts.webhooks.config import Endpoint, RetryPolicy, WebhookConfig
-from alerts.webhooks.disabled import DisabledEndpoints
-from alerts.webhooks.dispatcher import Dispatcher
-from alerts.webhooks.records import BadRecord, Incoming, Output, header, parse_retry
-from alerts.webhooks.retry import RetryTopics
-from alerts.webhooks.sender import Sender
-from alerts.webhooks.testing import make_alert, new_secret
+from fraudgraph.alerts.webhooks.config import Endpoint, RetryPolicy, WebhookConfig
+from fraudgraph.alerts.webhooks.disabled import DisabledEndpoints
+from fraudgraph.alerts.webhooks.dispatcher import Dispatcher
+from fraudgraph.alerts.webhooks.records import BadRecord, Incoming, Output, header, parse_retry
+from fraudgraph.alerts.webhooks.retry import RetryTopics
+from fraudgraph.alerts.webhooks.sender import Sender
+from fraudgraph.alerts.webhooks.testing import make_alert, new_secret
 
 SECRET = new_secret()
 NOW = 1_750_000_000.0

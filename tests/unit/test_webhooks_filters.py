@@ -2,10 +2,10 @@
 
 import pytest
 
-from alerts.model import Kind, Severity
-from alerts.webhooks.config import Endpoint
-from alerts.webhooks.filters import wants
-from alerts.webhooks.testing import make_alert
+from fraudgraph.alerts.model import Kind, Severity
+from fraudgraph.alerts.webhooks.config import Endpoint
+from fraudgraph.alerts.webhooks.filters import wants
+from fraudgraph.alerts.webhooks.testing import make_alert
 
 
 def endpoint(**fields: object) -> Endpoint:

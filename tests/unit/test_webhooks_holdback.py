@@ -1,7 +1,7 @@
 """Retry records that are not due yet: held in offset order, paused far off, resumed early."""
 
-from alerts.webhooks.holdback import Held, Holdback
-from alerts.webhooks.records import Incoming, RetryState
+from fraudgraph.alerts.webhooks.holdback import Held, Holdback
+from fraudgraph.alerts.webhooks.records import Incoming, RetryState
 
 TOPIC = "hooks.retry.5s"
 

@@ -15,10 +15,10 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from alerts.webhooks.receiver import Ledger, build_server
-from alerts.webhooks.sender import signed_headers
-from alerts.webhooks.testing import make_alert, new_secret
-from stack.waiting import wait_for
+from fraudgraph.alerts.webhooks.receiver import Ledger, build_server
+from fraudgraph.alerts.webhooks.sender import signed_headers
+from fraudgraph.alerts.webhooks.testing import make_alert, new_secret
+from fraudgraph.stack.waiting import wait_for
 
 SECRET = new_secret()
 

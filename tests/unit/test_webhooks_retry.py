@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from alerts.webhooks.config import RetryPolicy
-from alerts.webhooks.retry import (
+from fraudgraph.alerts.webhooks.config import RetryPolicy
+from fraudgraph.alerts.webhooks.retry import (
     GiveUp,
     RetryAt,
     RetryTopics,

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from alerts.webhooks.config import Endpoint
-from alerts.webhooks.sender import Sender, classify, signed_headers
-from alerts.webhooks.testing import make_alert, new_secret
+from fraudgraph.alerts.webhooks.config import Endpoint
+from fraudgraph.alerts.webhooks.sender import Sender, classify, signed_headers
+from fraudgraph.alerts.webhooks.testing import make_alert, new_secret
 
 SECRET = new_secret()
 ENDPOINT = Endpoint.model_validate(

@@ -11,14 +11,14 @@ import pytest
 from confluent_kafka import TopicPartition
 from standardwebhooks.webhooks import Webhook
 
-from alerts.webhooks.config import Endpoint, RetryPolicy, WebhookConfig
-from alerts.webhooks.disabled import DisabledEndpoints
-from alerts.webhooks.dispatcher import Dispatcher
-from alerts.webhooks.records import Output
-from alerts.webhooks.retry import RetryTopics
-from alerts.webhooks.sender import Sender
-from alerts.webhooks.testing import make_alert, new_secret
-from alerts.webhooks.worker import DeliveryWorker
+from fraudgraph.alerts.webhooks.config import Endpoint, RetryPolicy, WebhookConfig
+from fraudgraph.alerts.webhooks.disabled import DisabledEndpoints
+from fraudgraph.alerts.webhooks.dispatcher import Dispatcher
+from fraudgraph.alerts.webhooks.records import Output
+from fraudgraph.alerts.webhooks.retry import RetryTopics
+from fraudgraph.alerts.webhooks.sender import Sender
+from fraudgraph.alerts.webhooks.testing import make_alert, new_secret
+from fraudgraph.alerts.webhooks.worker import DeliveryWorker
 from fraudgraph.errors import RetryableError
 from fraudgraph.settings import Settings
 
