@@ -1,14 +1,26 @@
-# The fraudgraph image: CLI, stream worker and one-shot jobs for docker-compose.
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /app
-RUN useradd --create-home --uid 10001 fraudgraph
-# Dependencies first, so code changes rebuild only the last layers.
-COPY pyproject.toml README.md ./
-COPY fraudgraph/__init__.py fraudgraph/__init__.py
-RUN pip install --upgrade pip && pip install -e .
+# The fraudgraph images for docker-compose.
+#   runtime   (default): CLI, stream worker, exporter, webhooks; neither Spark nor Faker.
+#   simulator: runtime plus the [simulator] extra, for `fraudgraph simulate`.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
 COPY . .
-RUN pip install --no-deps -e .
+# The wheel holds fraudgraph/ only (the links in fraudgraph/ become real folders).
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN useradd --create-home --uid 10001 fraudgraph
+COPY constraints.txt /tmp/constraints.txt
+COPY --from=build /wheels /wheels
+# The tested versions (constraints.txt), as `make` installs them.
+RUN pip install --constraint /tmp/constraints.txt /wheels/fraudgraph-*.whl
 USER fraudgraph
+WORKDIR /home/fraudgraph
 ENTRYPOINT ["fraudgraph"]
 CMD ["--help"]
+
+FROM runtime AS simulator
+USER root
+RUN pip install --constraint /tmp/constraints.txt "$(ls /wheels/fraudgraph-*.whl)[simulator]"
+USER fraudgraph

@@ -6,23 +6,40 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: compose-env help install up down status demo test test-unit test-integration check lint typecheck clean chaos
+.PHONY: compose-env help install system-stack system-tests lock up down status demo test test-unit test-integration check lint typecheck clean chaos
 
 help:
 	@echo "make demo   - bring up the native stack, capture changes, show them flowing"
 	@echo "make test   - lint, type-check and run every test against the real stack"
 	@echo "make up / down / status - manage the native stack"
 
-$(BIN)/fraudgraph: pyproject.toml
+# The Python packages, at the versions CI tested (constraints.txt).
+$(BIN)/fraudgraph: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 required)"; exit 2; }
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --constraint constraints.txt -e ".[dev]"
 	@touch $@
 
 install: $(BIN)/fraudgraph
 
-up: install
+# The Debian packages, from the one list in stack/debian.py (also what `stack up` uses).
+system-stack:
+	$(PYTHON) stack/debian.py install stack
+
+system-tests:
+	$(PYTHON) stack/debian.py install stack tests
+
+# A fresh resolve of pyproject's ranges into constraints.txt: run on purpose, then test.
+lock:
+	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
+	.cache/lock-venv/bin/pip install -q --upgrade pip
+	.cache/lock-venv/bin/pip install -q -e ".[dev]"
+	{ sed -n '1,2p' constraints.txt; .cache/lock-venv/bin/pip freeze --exclude-editable; } >constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .cache/lock-venv
+
+up: install system-stack
 	$(BIN)/fraudgraph stack up
 	eval "$$($(BIN)/fraudgraph stack env)" && $(BIN)/fraudgraph connectors apply
 
@@ -44,13 +61,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: check
+test: system-tests check
 	$(BIN)/pytest
 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-test-integration: install
+test-integration: install system-tests
 	$(BIN)/pytest tests/integration
 
 # Every fault scenario at full length against the stack `fraudgraph stack env` names

@@ -13,6 +13,7 @@ from fraudgraph.bench.cdc_latency import measure_cdc_latency
 from fraudgraph.bench.ingest import IngestOptions, measure_ingest
 from fraudgraph.bench.report import publish
 from fraudgraph.bench.stack_startup import measure_stack_startup
+from fraudgraph.extras import require
 from fraudgraph.settings import get_settings
 
 app = typer.Typer(help="Benchmarks; each prints a table and writes JSON with --json.")
@@ -156,6 +157,7 @@ def spark(
 ) -> None:
     """Spark vs networkx on components + ring scoring at 1x/2x/4x, and the Spark
     backfill rate into Neo4j vs the stream worker's (in a Neo4j of its own)."""
+    require("pyspark", extra="spark")
     from fraudgraph.bench.spark_bench import measure_spark  # noqa: PLC0415 - pyspark only when asked
 
     figures = measure_spark(

@@ -15,11 +15,14 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from faker import Faker
-
+from fraudgraph.extras import require
 from fraudgraph.simulator.geo import COUNTRIES, City
 from fraudgraph.simulator.rows import Customer
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 _ASCII_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ß": "ss", "ø": "o", "Ø": "O", "æ": "ae"})
 
@@ -50,9 +53,10 @@ class IdentityFactory:
 
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(f"identities:{seed}")
+        faker_class = require("faker", extra="simulator").Faker
         self._fakers: dict[str, Faker] = {}
         for code in sorted(COUNTRIES):
-            fake = Faker(COUNTRIES[code].locale)
+            fake = faker_class(COUNTRIES[code].locale)
             fake.seed_instance(self._rng.getrandbits(48))
             self._fakers[code] = fake
         self._used: set[str] = set()

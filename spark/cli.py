@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from fraudgraph.errors import ConfigError
+from fraudgraph.extras import require
 from fraudgraph.settings import get_settings
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ def _session(
 ) -> Any:
     from pydantic import ValidationError  # noqa: PLC0415
 
+    require("pyspark", extra="spark")
     from fraudgraph.spark.options import SparkOptions  # noqa: PLC0415
     from fraudgraph.spark.session import spark_session, ui_address  # noqa: PLC0415
 
@@ -85,6 +87,7 @@ def backfill(
     checkpoint_dir: Checkpoints = None,
 ) -> None:
     """Load everything the CDC topics hold into Neo4j, then hand over to the worker."""
+    require("pyspark", extra="spark")
     from fraudgraph.spark.backfill import run_backfill  # noqa: PLC0415 - pyspark only when asked
     from fraudgraph.spark.progress import spark_progress  # noqa: PLC0415
 
@@ -134,6 +137,7 @@ def analyze(
     checkpoint_dir: Checkpoints = None,
 ) -> None:
     """Per-account features over a window and rings (components, Louvain, scores)."""
+    require("pyspark", extra="spark")
     from fraudgraph.detection.clusters import ring_rows, rings_table  # noqa: PLC0415
     from fraudgraph.graph.connection import open_driver  # noqa: PLC0415
     from fraudgraph.spark.analysis import run_analysis  # noqa: PLC0415

@@ -7,12 +7,12 @@ each time: a marker file keyed by the pom's hash records a finished download.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from fraudgraph.stack import debian
 from fraudgraph.stack.errors import StackError
 
 
@@ -28,21 +28,12 @@ def run_checked(argv: Sequence[str], *, what: str, env: dict[str, str] | None = 
     return done.stdout
 
 
-def ensure_debian_packages(packages: Sequence[str], *, present: Path | str) -> None:
-    """apt-get install `packages` unless `present` (a file or a command) already exists."""
-    if Path(present).exists() or shutil.which(str(present)):
-        return
-    if os.geteuid() != 0:
-        raise StackError(
-            f"{present} is missing; install it with: sudo apt-get install -y {' '.join(packages)}"
-        )
-    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run_checked(["apt-get", "update", "-q"], what="apt-get update", env=apt_env)
-    run_checked(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
-        what=f"apt-get install {' '.join(packages)}",
-        env=apt_env,
-    )
+def ensure_debian_package(package: str) -> None:
+    """apt-get install one package of stack/debian.py's list unless it is there already."""
+    try:
+        debian.ensure(package)
+    except debian.MissingPackagesError as error:
+        raise StackError(str(error)) from error
 
 
 def file_digest(*paths: Path) -> str:
@@ -65,7 +56,7 @@ def maven_fetch(
         return False
     for folder in replace:
         shutil.rmtree(folder, ignore_errors=True)
-    ensure_debian_packages(["maven"], present="mvn")
+    ensure_debian_package("maven")
     run_checked(
         ["mvn", "-q", "-B", "-f", str(pom), *args],
         what=f"maven download for {pom.parent.name}",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shutil
 
-from fraudgraph.stack.install import ensure_debian_packages
+from fraudgraph.stack.install import ensure_debian_package
 
 
 def java_binary() -> str:
-    ensure_debian_packages(["openjdk-17-jre-headless"], present="java")
+    ensure_debian_package("openjdk-17-jre-headless")
     found = shutil.which("java")
-    assert found is not None  # ensure_debian_packages raised otherwise
+    assert found is not None  # ensure_debian_package raised otherwise
     return found
 
 

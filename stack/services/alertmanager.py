@@ -23,7 +23,7 @@ import httpx
 import yaml
 
 from fraudgraph.stack.config import StackConfig
-from fraudgraph.stack.install import ensure_debian_packages
+from fraudgraph.stack.install import ensure_debian_package
 from fraudgraph.stack.secrets import SECRET_ENV
 from fraudgraph.stack.service import Service
 
@@ -99,7 +99,7 @@ class AlertmanagerService(Service):
         return self.home / "receiver-token"
 
     def install(self) -> None:
-        ensure_debian_packages(["prometheus-alertmanager"], present=ALERTMANAGER_BIN)
+        ensure_debian_package("prometheus-alertmanager")
 
     def write_config(self) -> bool:
         """Write the token file and the config; True if the config changed."""

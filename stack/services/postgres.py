@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from fraudgraph.stack.errors import StackError
-from fraudgraph.stack.install import ensure_debian_packages, run_checked
+from fraudgraph.stack.install import ensure_debian_package, run_checked
 from fraudgraph.stack.pg_bootstrap import APP_ROLE, DATABASE, Connection, bootstrap_bank
 from fraudgraph.stack.service import Service
 
@@ -54,12 +54,7 @@ class PostgresService(Service):
 
     def install(self) -> None:
         if postgres_bin_dir() is None:
-            # Debian would otherwise create and start a system cluster on 5432.
-            conf = Path("/etc/postgresql-common/createcluster.conf")
-            if os.geteuid() == 0:
-                conf.parent.mkdir(parents=True, exist_ok=True)
-                conf.write_text("create_main_cluster = false\n")
-            ensure_debian_packages(["postgresql"], present="/usr/lib/postgresql")
+            ensure_debian_package("postgresql")
         if postgres_bin_dir() is None:
             raise StackError("PostgreSQL server binaries not found under /usr/lib/postgresql")
 

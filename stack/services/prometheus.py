@@ -16,7 +16,7 @@ import yaml
 
 from fraudgraph.paths import PROMETHEUS_RULES_YML
 from fraudgraph.stack.config import StackConfig
-from fraudgraph.stack.install import ensure_debian_packages
+from fraudgraph.stack.install import ensure_debian_package
 from fraudgraph.stack.service import Service
 
 PROMETHEUS_BIN = Path("/usr/bin/prometheus")
@@ -96,7 +96,7 @@ class PrometheusService(Service):
         return self.home / "prometheus.yml"
 
     def install(self) -> None:
-        ensure_debian_packages(["prometheus"], present=PROMETHEUS_BIN)
+        ensure_debian_package("prometheus")
 
     @property
     def rules_dir(self) -> Path:

@@ -1,5 +1,6 @@
 """The verifying receiver, run for real: signatures, staleness, dedup by webhook-id."""
 
+import base64
 import json
 import os
 import signal
@@ -109,11 +110,30 @@ def test_missing_headers_are_rejected(receiver: Running, drop: str) -> None:
     assert httpx.post(receiver.url, content=body, headers=headers).status_code == 400
 
 
-def test_a_malformed_signature_header_is_rejected(receiver: Running) -> None:
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "garbage",
+        "v1,",
+        "v1,not*base64",
+        "v1,c2hvcnQ=",
+        "v2,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    ],
+)
+def test_a_malformed_signature_header_is_rejected(receiver: Running, signature: str) -> None:
     body = orjson.dumps(make_alert("a"))
     headers = signed_headers(Webhook(SECRET), "fa-x", body, datetime.now(UTC))
-    headers["webhook-signature"] = "garbage"
+    headers["webhook-signature"] = signature
     assert httpx.post(receiver.url, content=body, headers=headers).status_code == 400
+    assert lines(receiver.ledger.path) == []
+
+
+def test_a_well_formed_signature_that_does_not_match_is_unauthorised(receiver: Running) -> None:
+    body = orjson.dumps(make_alert("a"))
+    headers = signed_headers(Webhook(SECRET), "fa-x", body, datetime.now(UTC))
+    headers["webhook-signature"] = "v1," + base64.b64encode(bytes(32)).decode()
+    assert httpx.post(receiver.url, content=body, headers=headers).status_code == 401
+    assert lines(receiver.ledger.path) == []
 
 
 def test_deduplication_survives_a_restart(tmp_path: Path) -> None:
