@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fraudgraph.alerts.webhooks.cli import app as webhooks_app
 from fraudgraph.bench.cli import app as bench_app
@@ -55,5 +56,6 @@ def main() -> None:
     try:
         app()
     except FraudgraphError as error:
-        _stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        # escape: an error's text is not markup ("fraudgraph[spark]" would vanish).
+        _stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(2)

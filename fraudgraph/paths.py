@@ -5,14 +5,19 @@ the graph mapping, the detector settings, the stack's assets, ...) is package
 data of `fraudgraph`, found through importlib.resources: an installed wheel finds
 them exactly as a source checkout does. Nothing here knows where the repository is.
 
-The services the stack launches (Java, Prometheus) take file paths, so the package
-must be installed as files; a zipped install is refused with one line here rather
-than failing later inside a service.
+The services the stack launches (Java, Prometheus) and the readers take file paths.
+An install is files already; a zipped package (Spark ships one to its executors)
+has its data files copied out once per process, into a folder removed at exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from functools import cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from fraudgraph.errors import ConfigError
@@ -20,12 +25,30 @@ from fraudgraph.errors import ConfigError
 
 def package_path(*parts: str) -> Path:
     """The file or folder `parts` inside the installed fraudgraph package."""
-    resource = files("fraudgraph").joinpath(*parts)
-    if not isinstance(resource, Path):
-        raise ConfigError(f"fraudgraph must be installed as files, not zipped ({resource})")
+    resource = _package_root().joinpath(*parts)
     if not resource.exists():
         raise ConfigError(f"fraudgraph's data file {'/'.join(parts)} is missing from the install")
     return resource
+
+
+@cache
+def _package_root() -> Path:
+    root = files("fraudgraph")
+    if isinstance(root, Path):
+        return root
+    copy = Path(tempfile.mkdtemp(prefix="fraudgraph-data-"))
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    _copy_data(root, copy)
+    return copy
+
+
+def _copy_data(source: Traversable, target: Path) -> None:
+    for entry in source.iterdir():
+        if entry.is_dir():
+            (target / entry.name).mkdir()
+            _copy_data(entry, target / entry.name)
+        elif not entry.name.endswith((".py", ".pyc")):
+            (target / entry.name).write_bytes(entry.read_bytes())
 
 
 CONTRACTS_DIR = package_path("contracts")

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from fraudgraph.extras import require
 from fraudgraph.settings import get_settings
 from fraudgraph.simulator import live as live_mode
 from fraudgraph.simulator import loader
@@ -110,23 +111,27 @@ def _run_bulk(
 def _bulk_summary(
     bank: SimulatedBank, stats: loader.CopyStats | None, labels_path: Path, written: int
 ) -> None:
-    rows = Table("table", "rows", title=f"simulated bank, seed {bank.options.seed}")
-    for table, count in bank.row_counts().items():
-        rows.add_row(table, f"{count:,}")
-    rows.add_row("[bold]total", f"{bank.total_rows():,}")
-    _out.print(rows)
-    _out.print(_labels_table(bank.labels))
-    timing = Table("step", "seconds", "rows/s", title="timing")
-    timing.add_row("generate", f"{bank.seconds:.2f}", f"{bank.total_rows() / bank.seconds:,.0f}")
-    if stats is not None:
-        timing.add_row("COPY (binary)", f"{stats.seconds:.2f}", f"{stats.rows_per_second:,.0f}")
-    _out.print(timing)
+    for table in bulk_tables(bank, stats):
+        _out.print(table)
     _out.print(
         f"history folded into final rows: {bank.updates:,} updates, "
         f"{bank.erased_logins:,} logins erased; "
         f"labels: {written:,} lines -> {labels_path}"
         + ("" if stats else "  (dry run: nothing loaded)")
     )
+
+
+def bulk_tables(bank: SimulatedBank, stats: loader.CopyStats | None) -> list[Table]:
+    """Rows per table, ground truth, timing: short columns that fit in 80 as they are."""
+    rows = Table("table", "rows", title=f"simulated bank, seed {bank.options.seed}")
+    for table, count in bank.row_counts().items():
+        rows.add_row(table, f"{count:,}")
+    rows.add_row("[bold]total", f"{bank.total_rows():,}")
+    timing = Table("step", "seconds", "rows/s", title="timing")
+    timing.add_row("generate", f"{bank.seconds:.2f}", f"{bank.total_rows() / bank.seconds:,.0f}")
+    if stats is not None:
+        timing.add_row("COPY (binary)", f"{stats.seconds:.2f}", f"{stats.rows_per_second:,.0f}")
+    return [rows, _labels_table(bank.labels), timing]
 
 
 def _run_live(
@@ -164,6 +169,13 @@ def _run_live(
     conn.close()
     labels = run.labels()
     written = write_labels(labels_path, labels)
+    _out.print(live_table(stats, live))
+    _out.print(_labels_table(labels))
+    _out.print(f"labels: {written:,} lines -> {labels_path}")
+
+
+def live_table(stats: live_mode.LiveStats, live: live_mode.LiveOptions) -> Table:
+    """What a live run did: two short columns, which fit in 80 as they are."""
     table = Table("measure", "value", title="live run")
     table.add_row("seconds", f"{stats.seconds:.1f}")
     table.add_row("transactions/s asked", f"{live.rate:,.0f}")
@@ -177,9 +189,7 @@ def _run_live(
     table.add_row("database transactions", f"{stats.batches:,}")
     table.add_row("fraud cases", f"{stats.cases:,}")
     table.add_row("events not yet due at stop", f"{stats.dropped_events:,}")
-    _out.print(table)
-    _out.print(_labels_table(labels))
-    _out.print(f"labels: {written:,} lines -> {labels_path}")
+    return table
 
 
 def simulate(
@@ -236,6 +246,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Fill the contract schema with a believable bank whose fraud is labelled."""
+    require("faker", extra="simulator")  # before any work: the one line that names the extra
     if bulk and live:
         raise OptionError("choose one of --bulk and --live")
     if live and dry_run:
