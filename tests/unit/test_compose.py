@@ -224,3 +224,18 @@ def test_compose_env_generates_every_secret_compose_requires(tmp_path: Path) -> 
     again = _run_compose_env(tmp_path)
     assert {k: again[k] for k in older} == older
     assert again["FRAUDGRAPH_ALERTMANAGER_TOKEN"]
+
+
+def test_only_the_simulator_image_carries_an_extra(compose: dict[str, Any]) -> None:
+    """The worker's image has neither Spark nor Faker; the one-shot simulator adds Faker."""
+    services = compose["services"]
+    built = {name: s["build"].get("target") for name, s in services.items() if "build" in s}
+    assert built["worker"] == "runtime"
+    assert built["simulator-load"] == "simulator"
+    assert {t for n, t in built.items() if n != "simulator-load"} == {"runtime"}
+    stages = re.split(r"^FROM ", (PROJECT_ROOT / "Dockerfile").read_text(), flags=re.M)
+    runtime = next(s for s in stages if " AS runtime" in s.splitlines()[0])
+    simulator = next(s for s in stages if " AS simulator" in s.splitlines()[0])
+    assert "[" not in "".join(re.findall(r"pip install .*", runtime))  # no extras
+    assert "[simulator]" in simulator
+    assert "--constraint" in runtime  # the tested versions
