@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import psycopg
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, Group
+from rich.table import Column, Table
 
 from fraudgraph.stack.client_env import client_environment, export_lines
 from fraudgraph.stack.config import StackConfig
 from fraudgraph.stack.errors import StackError
 from fraudgraph.stack.manager import Stack
 from fraudgraph.stack.pg_bootstrap import Connection, bootstrap_bank
+from fraudgraph.stack.service import ServiceStatus
 from fraudgraph.stack.waiting import wait_for
+from fraudgraph.tables import Fitting, compact_table
 
 app = typer.Typer(help="Run the native stack: PostgreSQL, Kafka, Kafka Connect, Neo4j.")
 _console = Console(stderr=True)
@@ -51,27 +54,39 @@ def down(
 @app.command()
 def status() -> None:
     """Service, pid, ports, health and memory of each service."""
-    table = Table("service", "pid", "ports", "health", "memory", "detail")
-    for row in _stack().status():
+    Console().print(status_table(_stack().status()))
+
+
+def status_table(rows: Sequence[ServiceStatus]) -> Fitting:
+    """One line a service on a wide console. In 80 columns the details (URLs, paths of
+    secrets) would be folded into a narrow last column, so they get a table of their
+    own under the status, nearly the whole width."""
+    full = Table("service", "pid", "ports", "health", "memory", "detail")
+    short = Table("service", "pid", "ports", "health", "memory")
+    details = compact_table("service", Column("detail", overflow="fold"))
+    for row in rows:
         health = (
             "[green]healthy[/]"
             if row.healthy
             else ("[red]unhealthy[/]" if row.pid else "[dim]stopped[/]")
         )
-        table.add_row(
+        cells = (
             row.name,
             str(row.pid or "-"),
             ",".join(map(str, row.ports)),
             health,
             f"{row.rss_mb:.0f} MB" if row.pid else "-",
-            row.detail,
         )
-    Console().print(table)
+        full.add_row(*cells, row.detail)
+        short.add_row(*cells)
+        if row.detail:
+            details.add_row(row.name, row.detail)
+    return Fitting(full, Group(short, details) if details.row_count else short)
 
 
 @app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="postgres, kafka, connect or neo4j.")],
+    service: Annotated[str, typer.Argument(help="A service of `fraudgraph stack status`, e.g. kafka.")],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1)] = 50,
 ) -> None:
     """Print the last lines of a service's log."""

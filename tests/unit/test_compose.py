@@ -239,3 +239,15 @@ def test_only_the_simulator_image_carries_an_extra(compose: dict[str, Any]) -> N
     assert "[" not in "".join(re.findall(r"pip install .*", runtime))  # no extras
     assert "[simulator]" in simulator
     assert "--constraint" in runtime  # the tested versions
+
+
+def test_the_webhook_endpoints_are_mounted_from_the_checkout() -> None:
+    """The runtime image holds the installed wheel only: no checkout under /app to read."""
+    text = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    assert "/app/" not in text
+    webhooks = yaml.safe_load(text)["services"]["webhooks"]
+    (mount,) = webhooks["volumes"]
+    source, target, mode = mount.split(":")
+    assert (PROJECT_ROOT / source).is_file()
+    assert webhooks["environment"]["FRAUDGRAPH_WEBHOOKS_FILE"] == target
+    assert mode == "ro"
