@@ -43,15 +43,21 @@ def _flat(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-def publish(name: str, figures: dict[str, Any], out: Path | None, console: Console) -> None:
-    """Print the figures as a table and write them (with the machine) to `out`."""
+def figures_table(name: str, figures: dict[str, Any]) -> Table:
+    # Dotted names and paths have no space to wrap at: in 80 columns they fold onto the
+    # next line, whole, instead of being cut to `…`.
     table = Table(title=name, show_header=True)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+    table.add_column("figure", overflow="fold")
+    table.add_column("value", justify="right", overflow="fold")
     for key, value in _flat(figures):
         shown = f"{value:,.1f}" if isinstance(value, float) else str(value)
         table.add_row(key, shown)
-    console.print(table)
+    return table
+
+
+def publish(name: str, figures: dict[str, Any], out: Path | None, console: Console) -> None:
+    """Print the figures as a table and write them (with the machine) to `out`."""
+    console.print(figures_table(name, figures))
     if out is not None:
         document = {
             "benchmark": name,

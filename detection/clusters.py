@@ -27,6 +27,7 @@ from fraudgraph.detection import views
 from fraudgraph.detection.detectors.identity import ring_tier
 from fraudgraph.detection.history import STRONG_IDENTITIES
 from fraudgraph.settings import Settings
+from fraudgraph.tables import Fitting, compact_table
 
 # How much one shared thing binds two customers. A national id belongs to one person;
 # a phone or e-mail to one person or a household; a device is shared by households
@@ -384,15 +385,29 @@ def links_by_kind(links: Iterable[Link]) -> dict[str, int]:
 
 
 # -- the command's pieces ------------------------------------------------------------------
-def rings_table(rings: Sequence[Ring], limit: int = 30) -> Table:
-    table = Table(title=f"rings ({len(rings)} found, best {min(limit, len(rings))} shown)")
+SHOWN_MEMBERS = 8  # of a ring, in the table
+_RINGS_LEGEND = (
+    "comp. customers in its connected component; dens. link density; strong pairs "
+    "sharing a phone, e-mail or national id; dev. pairs sharing a device; money "
+    "circulated among the members; rep. members reported"
+)
+
+
+def rings_table(rings: Sequence[Ring], limit: int = 30) -> Fitting:
+    """Every figure under its full name on a wide console; in 80 columns, short headers
+    with a legend and no vertical rules, so the members still get room."""
+    title = f"rings ({len(rings)} found, best {min(limit, len(rings))} shown)"
+    full = Table(title=title)
     for column in ("score", "size", "component", "density", "strong", "device", "money"):
-        table.add_column(column, justify="right")
-    table.add_column("reported", justify="right")
-    table.add_column("members")
+        full.add_column(column, justify="right")
+    full.add_column("reported", justify="right")
+    full.add_column("members")
+    compact = compact_table(title=title, caption=_RINGS_LEGEND)
+    for column in ("score", "size", "comp.", "dens.", "strong", "dev.", "money", "rep."):
+        compact.add_column(column, justify="right", no_wrap=True)
+    compact.add_column("members", overflow="fold")
     for ring in rings[:limit]:
-        shown = ", ".join(str(m) for m in ring.members[:8])
-        table.add_row(
+        row = (
             f"{ring.score:.2f}",
             str(ring.size),
             str(ring.component_size),
@@ -401,9 +416,18 @@ def rings_table(rings: Sequence[Ring], limit: int = 30) -> Table:
             str(ring.device_links),
             f"{ring.money:,.2f}",
             str(len(ring.reported)),
-            shown + (" …" if ring.size > 8 else ""),
+            _members(ring),
         )
-    return table
+        full.add_row(*row)
+        compact.add_row(*row)
+    return Fitting(full, compact)
+
+
+def _members(ring: Ring) -> str:
+    # "+N" rather than "…": in a log an ellipsis reads as a cell rich cut short.
+    shown = ", ".join(str(m) for m in ring.members[:SHOWN_MEMBERS])
+    hidden = ring.size - SHOWN_MEMBERS
+    return shown + (f" +{hidden}" if hidden > 0 else "")
 
 
 def produce_ring_alerts(

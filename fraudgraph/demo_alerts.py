@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from fraudgraph.errors import FraudgraphError
@@ -28,6 +29,7 @@ from fraudgraph.observability.lag import LagProbe, LagUnavailableError
 from fraudgraph.settings import Settings
 from fraudgraph.simulator.labels import Label, read_labels
 from fraudgraph.stream.topics import cdc_topics
+from fraudgraph.tables import Fitting
 
 SHOWN = 14  # alerts kept on screen
 DRAIN_TIMEOUT_S = 120.0
@@ -172,15 +174,29 @@ def _row(alert: dict[str, Any], message: Any) -> dict[str, Any]:
 
 
 def _view(shown: deque[dict[str, Any]], counts: dict[str, int], phase: str) -> Group:
-    table = Table("rule", "kind", "severity", "score", "entities", "commit→alert", expand=True)
-    for row in shown:
+    return Group(Text(f"{counts['alerts']:,} alerts ({phase})", style="bold"), alerts_table(shown))
+
+
+def alerts_table(rows: Iterable[dict[str, Any]]) -> Fitting:
+    """The latest alerts (rows from `_row`), one line each on a wide console.
+
+    In 80 columns `kind` goes (the rule names the finding) so the entities keep about
+    twenty characters; an IPv6 address or a long id folds rather than being cut.
+    """
+    full = Table("rule", "kind", "severity", "score", "entities", "commit→alert", expand=True)
+    compact = Table(
+        Column("rule", no_wrap=True),  # a rule is a name to look up: kept whole
+        "severity",
+        "score",
+        Column("entities", overflow="fold"),
+        Column("commit→alert", no_wrap=True),
+        expand=True,
+    )
+    for row in rows:
         latency = row["latency_ms"]
-        table.add_row(
-            row["rule"],
-            row["kind"],
-            Text(row["severity"], style=SEVERITY_STYLE.get(row["severity"], "")),
-            f"{row['score']:.2f}" if isinstance(row["score"], float | int) else "-",
-            row["entities"],
-            f"{latency:,.0f} ms" if latency is not None else "-",
-        )
-    return Group(Text(f"{counts['alerts']:,} alerts ({phase})", style="bold"), table)
+        severity = Text(row["severity"], style=SEVERITY_STYLE.get(row["severity"], ""))
+        score = f"{row['score']:.2f}" if isinstance(row["score"], float | int) else "-"
+        waited = f"{latency:,.0f} ms" if latency is not None else "-"
+        full.add_row(row["rule"], row["kind"], severity, score, row["entities"], waited)
+        compact.add_row(row["rule"], severity, score, row["entities"], waited)
+    return Fitting(full, compact)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 import psycopg
 from rich.console import Console
@@ -85,11 +86,19 @@ def wait_for_graph(settings: Settings, console: Console, timeout: float = 900) -
                         f"{timeout:.0f}s; see the worker log"
                     )
                 time.sleep(1)  # polling a progress bar, not standing in for a condition
-        table = Table("label", "nodes", title="the graph")
+        counts: dict[str, int] = {}
         for label in LABELS:
             records, _, _ = driver.execute_query(f"MATCH (n:{label}) RETURN count(n) AS n")
-            table.add_row(label, f"{records[0]['n']:,}")
-        console.print(table)
+            counts[label] = int(records[0]["n"])
+        console.print(graph_table(counts))
+
+
+def graph_table(counts: Mapping[str, int]) -> Table:
+    """Nodes by label: two short columns, which fit in 80 as they are."""
+    table = Table("label", "nodes", title="the graph")
+    for label, count in counts.items():
+        table.add_row(label, f"{count:,}")
+    return table
 
 
 def show_where_to_look(settings: Settings, console: Console) -> None:

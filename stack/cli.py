@@ -86,7 +86,7 @@ def status_table(rows: Sequence[ServiceStatus]) -> Fitting:
 
 @app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="A service of `fraudgraph stack status`, e.g. kafka.")],
+    service: Annotated[str, typer.Argument(help="A service `stack status` lists, e.g. kafka.")],
     lines: Annotated[int, typer.Option("--lines", "-n", min=1)] = 50,
 ) -> None:
     """Print the last lines of a service's log."""

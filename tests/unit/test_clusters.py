@@ -201,7 +201,7 @@ def test_rings_table_and_rows() -> None:
     console = Console(width=200, record=True)
     console.print(rings_table(rings, limit=1))
     text = console.export_text()
-    assert "1, 2, 3, 4, 5, 6, 7, 8 …" in text
+    assert "1, 2, 3, 4, 5, 6, 7, 8 +1" in text  # the ninth member, counted
     assert "20, 21, 22" not in text
     rows = ring_rows(rings)
     assert [r["size"] for r in rows] == [9, 3]
