@@ -63,6 +63,12 @@ class ConnectClient:
         result: dict[str, Any] = self._request("GET", "/connectors?expand=status") or {}
         return result
 
+    def offsets(self, name: str) -> list[dict[str, Any]]:
+        """The source offsets Connect has committed for `name` ({partition, offset} each)."""
+        result = self._request("GET", f"/connectors/{name}/offsets") or {}
+        offsets: list[dict[str, Any]] = result.get("offsets", [])
+        return offsets
+
     def list_connectors(self) -> list[str]:
         result: list[str] = self._request("GET", "/connectors") or []
         return result

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     alerts_topic: str = "fraud.alerts"
     deadletter_topic: str = "fraudgraph.deadletter"
     source_schema: str = Field(default="bank", pattern=r"^[A-Za-z0-9_]+$")
+    # Partitions of the CDC topics: the variable connectors/*.json reference as
+    # ${env:FRAUDGRAPH_CDC_PARTITIONS}, which Connect's worker resolves in its own
+    # environment; `connectors apply` resolves it here to create the topics first.
+    cdc_partitions: int = Field(default=3, ge=1)
     # The graph writer's consumer group; every worker in it shares the CDC partitions.
     worker_group: str = "fraudgraph-graph"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)

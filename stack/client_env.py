@@ -28,6 +28,8 @@ def client_environment(config: StackConfig, secrets: StackSecrets) -> dict[str, 
         "FRAUDGRAPH_NEO4J_PASSWORD": secrets.neo4j_password,
         "FRAUDGRAPH_PII_KEY": secrets.pii_hash_key,
         "FRAUDGRAPH_TOPIC_PREFIX": config.topic_prefix,
+        # What the stack gives Connect for connector files' ${env:FRAUDGRAPH_CDC_PARTITIONS}.
+        "FRAUDGRAPH_CDC_PARTITIONS": str(config.kafka_partitions),
         # Where this stack's Prometheus scrapes the workers: a second stack on other
         # ports must not have its workers collide with the first stack's on 9108/9109.
         "FRAUDGRAPH_METRICS_PORT": str(first_port(config.worker_metrics)),

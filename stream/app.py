@@ -39,6 +39,12 @@ log = get_logger(__name__)
 EXIT_FATAL = 70  # EX_SOFTWARE: an internal error, not bad input
 # How often second judgements that fell due are run while no batch arrives.
 SETTLE_INTERVAL_SECONDS = 0.25
+# How often the consumer refreshes its metadata, which is how it learns of a topic
+# created after it subscribed (a table whose first change comes later, when nothing
+# created its topic before): aiokafka's default is five minutes, a stall on a fresh
+# stack. The group leader then rebalances and the new topic's partitions are read
+# from offset 0. A refresh is one small metadata request.
+METADATA_MAX_AGE_MS = 2_000
 T = TypeVar("T")
 
 
@@ -65,6 +71,7 @@ def build_app(settings: Settings, mapping: GraphMapping, processor: BatchProcess
         # keep that short so the survivors (or its restart) take over quickly.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     source = app.topic(*cdc_topics(settings, mapping), key_type=bytes, value_type=bytes)
     # Neo4j's driver is synchronous: writes run on one thread so the event loop

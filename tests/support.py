@@ -136,19 +136,34 @@ def temporary_connector(
     A fresh connector snapshots the current rows (op r) onto fresh topics, so a test
     sees only its own bank, not everything earlier tests and benchmarks wrote.
     """
+    definition = run_connector(prefix)
+    client = ConnectClient(settings.connect_url)
+    with removed_afterwards(settings, stack, definition):
+        apply_connector(client, definition)
+        yield definition
+
+
+def run_connector(prefix: str, **config: str) -> ConnectorDefinition:
+    """The bank connector under its own name, slot and topic prefix (and `config`)."""
     (bank,) = load_definitions()
     slot = prefix.replace("-", "_")
-    definition = replace(
+    return replace(
         bank,
         name=f"test-{prefix}",
-        config={**bank.config, "topic.prefix": prefix, "slot.name": slot},
+        config={**bank.config, "topic.prefix": prefix, "slot.name": slot, **config},
     )
-    client = ConnectClient(settings.connect_url)
-    apply_connector(client, definition)
+
+
+@contextlib.contextmanager
+def removed_afterwards(
+    settings: Settings, stack: Stack, definition: ConnectorDefinition
+) -> Iterator[None]:
+    """Delete the connector and its replication slot at the end, however it was created."""
     try:
-        yield definition
+        yield
     finally:
-        client.delete(definition.name)
+        ConnectClient(settings.connect_url).delete(definition.name)
+        slot = definition.config["slot.name"]
         postgres = stack.service("postgres")
         assert isinstance(postgres, PostgresService)
 
