@@ -44,7 +44,8 @@ def apply(
         created = create_connector_topics(settings.kafka_bootstrap, definition, environ)
         if created:
             _console.print(f"{definition.name}: created topics {', '.join(created)}")
-        result = apply_connector(client, definition, timeout=timeout)
+        with _console.status(f"{definition.name}: applying, waiting until its tasks run…"):
+            result = apply_connector(client, definition, timeout=timeout)
         tasks = ", ".join(f"task {i} {s}" for i, s in result.state.tasks)
         _console.print(f"{result.name}: {result.action}, {result.state.state} ({tasks})")
 

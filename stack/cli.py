@@ -8,6 +8,7 @@ from typing import Annotated
 import psycopg
 import typer
 from rich.console import Console, Group
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from fraudgraph.stack.client_env import client_environment, export_lines
@@ -35,7 +36,21 @@ def up(
 ) -> None:
     """Install what is missing, start every service and wait until each is healthy."""
     stack = _stack()
-    stack.up(service, report=_console.print)
+    # One line per service when healthy; meanwhile a spinner with the current stage and
+    # its elapsed time, so no wait (downloads, a JVM starting) is silent.
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=_console,
+        transient=True,  # gone once done: the lines per service are the record
+    ) as progress:
+        task = progress.add_task("starting the stack", total=None)
+
+        def stage(text: str) -> None:
+            progress.reset(task, description=text)
+
+        stack.up(service, report=progress.console.print, stage=stage)
     _console.print(
         f"state: {stack.config.state_dir}  ·  `fraudgraph stack env` for client settings"
     )

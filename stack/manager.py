@@ -43,16 +43,23 @@ class Stack:
         known = ", ".join(s.name for s in self.services)
         raise StackError(f"unknown service {name!r} (known: {known})")
 
-    def up(self, names: Iterable[str] | None = None, report: Report = _quiet) -> None:
+    def up(
+        self, names: Iterable[str] | None = None, report: Report = _quiet, stage: Report = _quiet
+    ) -> None:
+        """Start `names` (default: all) in order. `report` gets one line per service when
+        it is healthy; `stage` gets what is happening now, for a progress display (a first
+        run downloads hundreds of MB before anything starts)."""
         wanted = set(names) if names else {s.name for s in self.services}
         for service in self.services:
             if service.name in wanted:
-                self._bring_up(service, report)
+                self._bring_up(service, report, stage)
 
-    def _bring_up(self, service: Service, report: Report) -> None:
+    def _bring_up(self, service: Service, report: Report, stage: Report) -> None:
         started = time.monotonic()
+        stage(f"{service.name}: installing what is missing (first run: downloads)")
         service.install()
         if service.process.process() is None:
+            stage(f"{service.name}: starting")
             for port in service.ports:
                 if not port_is_free(port, self.config.host):
                     raise PortInUseError(
@@ -63,8 +70,10 @@ class Stack:
             action = "started"
         else:
             action = "already running"
+        stage(f"{service.name}: waiting for it to answer")
         self._wait(service, service.is_ready, "to answer")
         service.after_healthy()
+        stage(f"{service.name}: waiting for it to become healthy")
         self._wait(service, service.is_healthy, "to become healthy")
         report(f"{service.name}: {action}, healthy in {time.monotonic() - started:.1f}s")
 
