@@ -18,7 +18,8 @@ $(BIN)/fraudgraph: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 required)"; exit 2; }
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --constraint constraints.txt -e ".[dev]"
+	@echo "installing the Python packages (the first time: about 700 MB, a few minutes)"
+	$(BIN)/pip install --progress-bar on --constraint constraints.txt -e ".[dev]"
 	@touch $@
 
 install: $(BIN)/fraudgraph

@@ -6,7 +6,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -40,12 +40,33 @@ QUEUED_AFTER_S = 1.0
 def run_demo(settings: Settings, console: Console) -> None:
     """A small bank, its change events, and the graph they build."""
     require("faker", extra="simulator")  # the demo simulates its bank
-    ensure_bank(settings, console)
-    ensure_worker(settings, console)
-    show_change_events(settings, console)
-    wait_for_graph(settings, console)
-    show_live_alerts(settings, console, customers=DEMO_CUSTOMERS, days=DEMO_DAYS)
-    show_where_to_look(settings, console)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("the bank", lambda: ensure_bank(settings, console)),
+        ("the stream worker", lambda: ensure_worker(settings, console)),
+        ("change events", lambda: show_change_events(settings, console)),
+        ("the graph", lambda: wait_for_graph(settings, console)),
+        (
+            "live alerts",
+            lambda: show_live_alerts(settings, console, customers=DEMO_CUSTOMERS, days=DEMO_DAYS),
+        ),
+        ("where to look", lambda: show_where_to_look(settings, console)),
+    ]
+    timings: list[tuple[str, float]] = []
+    for title, step in steps:
+        console.rule(title, align="left")
+        started = time.monotonic()
+        step()
+        timings.append((title, time.monotonic() - started))
+    console.print(step_times_table(timings))
+
+
+def step_times_table(timings: Sequence[tuple[str, float]]) -> Table:
+    """Where the demo's time went: each step a user waited through, and the total."""
+    table = Table("step", Column("seconds", justify="right"), title="the demo's steps")
+    for title, seconds in timings:
+        table.add_row(title, f"{seconds:.1f}")
+    table.add_row("total", f"{sum(seconds for _, seconds in timings):.1f}", style="bold")
+    return table
 
 
 def show_change_events(

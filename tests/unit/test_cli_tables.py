@@ -23,7 +23,7 @@ from rich.table import Column, Table
 from fraudgraph.bench.report import figures_table
 from fraudgraph.connectors.apply import ConnectorState
 from fraudgraph.connectors.cli import connectors_table
-from fraudgraph.demo import Arrival, change_events_table
+from fraudgraph.demo import Arrival, change_events_table, step_times_table
 from fraudgraph.demo_alerts import _row, _view
 from fraudgraph.demo_graph import LABELS, graph_table
 from fraudgraph.detection.clusters import Ring, rings_table
@@ -361,6 +361,13 @@ def test_change_events_on_a_wide_console_are_one_line_each() -> None:
     assert re.search(
         r"bank\.bank\.transactions +│ 11@12345678 +│ u +│ \{\"txn_id\":1518273645\}", text
     )
+
+
+def test_the_demo_step_times_fit_and_add_up() -> None:
+    timings = [("the bank", 41.25), ("the stream worker", 0.5), ("live alerts", 61.0)]
+    text = render(step_times_table(timings))
+    assert_readable(text, "the stream worker", "41.2", "0.5", "61.0", "102.8")
+    assert re.search(r"total +│ +102\.8", text)
 
 
 def test_the_graph_table_fits_as_it_is() -> None:
