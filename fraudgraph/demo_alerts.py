@@ -108,6 +108,8 @@ def show_live_alerts(
         consumer.close()
         if simulator.poll() is None:
             simulator.terminate()
+    if not console.is_terminal:
+        console.line()  # off a terminal, Live's one final frame ends without a newline
     if simulator.returncode != 0:
         tail = (simulator.stderr.read() if simulator.stderr else b"").decode(errors="replace")
         raise FraudgraphError(f"the live simulator failed: {tail.strip().splitlines()[-1:]}")
