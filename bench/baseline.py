@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from fraudgraph.cdc.changes import Position
+from fraudgraph.cdc.changes import Position, TableTruncate
 from fraudgraph.cdc.decode import decode_record
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.graph.mapping import GraphMapping
@@ -88,7 +88,9 @@ def measure_per_event(
                 continue  # past this partition's share; already paused
             started = started or time.perf_counter()
             change = decode_record(message.value(), Position(*place, offset), mapping)
-            if change is not None:
+            if isinstance(change, TableTruncate):
+                writer.truncate(change)
+            elif change is not None:
                 writer.apply([change])
             # After the write, as the at-least-once contract requires; asynchronous,
             # which favours the baseline (no broker round trip per event).

@@ -39,3 +39,26 @@ class RowChange:
     @property
     def is_delete(self) -> bool:
         return self.op == "d"
+
+
+@dataclass(frozen=True, slots=True)
+class TableTruncate:
+    """A `TRUNCATE` of one source table (Debezium op "t"), decoded.
+
+    It names no row: Debezium sends it with a null key, so it lands on one partition
+    of the table's topic while the table's rows are spread over all of them. A row
+    change from another partition may therefore be processed after it although it
+    is older; `lsn` is the fence that tells which rows the truncate removed (every
+    change at or below it), whatever order they arrive in. One `TRUNCATE a, b` gives
+    one event per table.
+    """
+
+    table: str
+    lsn: int
+    committed_at_ms: int
+    position: Position
+    trace_context: Mapping[str, str] | None = None
+
+    @property
+    def op(self) -> Literal["t"]:
+        return "t"

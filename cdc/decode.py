@@ -7,12 +7,13 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.cdc.errors import DecodeError, Reason
 from fraudgraph.cdc.values import DECODERS, ValueDrift
 from fraudgraph.graph.mapping import GraphMapping, TableMapping
 
 ROW_OPS = frozenset({"c", "r", "u", "d"})
+TRUNCATE_OP = "t"
 
 
 def decode_record(
@@ -20,8 +21,12 @@ def decode_record(
     position: Position,
     mapping: GraphMapping,
     trace_context: Mapping[str, str] | None = None,
-) -> RowChange | None:
-    """Decode one CDC record. None means "nothing to apply" (a tombstone)."""
+) -> RowChange | TableTruncate | None:
+    """Decode one CDC record. None means "nothing to apply" (a tombstone).
+
+    A truncate (op "t", sent because the connector's `skipped.operations` keeps
+    it) has no key and no row images, only its table and source coordinates.
+    """
     if value is None:
         return None  # the tombstone after a delete: the delete itself carried the change
     try:
@@ -33,7 +38,7 @@ def decode_record(
             Reason.NOT_AN_ENVELOPE, f"expected an object, got {type(envelope).__name__}"
         )
     op, source = envelope.get("op"), envelope.get("source")
-    if op not in ROW_OPS or not isinstance(source, dict):
+    if (op not in ROW_OPS and op != TRUNCATE_OP) or not isinstance(source, dict):
         raise DecodeError(Reason.NOT_AN_ENVELOPE, f"no row change (op={str(op)[:10]!r})")
     table_name = source.get("table")
     table = mapping.table(table_name) if isinstance(table_name, str) else None
@@ -42,6 +47,8 @@ def decode_record(
     lsn, committed_at = source.get("lsn"), source.get("ts_ms")
     if not _is_integer(lsn) or not _is_integer(committed_at):
         raise DecodeError(Reason.NOT_AN_ENVELOPE, "source.lsn and source.ts_ms must be integers")
+    if op == TRUNCATE_OP:
+        return TableTruncate(table_name, lsn, committed_at, position, trace_context)
 
     image = envelope.get("before") if op == "d" else envelope.get("after")
     if not isinstance(image, dict):

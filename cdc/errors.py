@@ -14,6 +14,7 @@ class Reason(StrEnum):
     TYPE_DRIFT = "type_drift"
     MISSING_KEY = "missing_key"
     CONSTRAINT = "constraint_violation"
+    TRUNCATE_FAILED = "truncate_failed"  # Neo4j refused to apply a table's truncate
 
 
 class DecodeError(FraudgraphError):

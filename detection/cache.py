@@ -364,6 +364,21 @@ class HistoryCache:
     def _absorb_fraud_reports(self, change: RowChange, builder: RecordBuilder) -> None:
         self.reports.clear()
 
+    def truncated(self, tables: Collection[str]) -> None:
+        """Source tables were truncated: forget every entry built from their rows (the
+        graph no longer holds them); what is asked next is read from the graph again."""
+        held_from: dict[str, tuple[WindowIndex[Any] | KeyIndex[Any, Any], ...]] = {
+            "transactions": (self.sent, self.received, self.cards, self.devices),
+            "logins": (self.logins,),
+            "customers": (self.customers, self.sharing),
+            "accounts": (self.accounts, self.accounts_of),
+            "merchants": (self.merchants,),
+            "fraud_reports": (self.reports,),
+        }
+        for table in tables:
+            for index in held_from.get(table, ()):
+                index.clear()
+
     # -- bounded memory ------------------------------------------------------------
     def settle(self, earliest_needed: Mapping[str, int]) -> None:
         """After a batch: forget records no window needs, then the least recently used."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -100,6 +100,15 @@ class DetectionEngine:
             # The cache was just emptied, so every read from now on is fresh: the
             # batches waiting for their second judgement may have it at once.
             self._rechecks = deque(replace(r, due=float("-inf")) for r in self._rechecks)
+
+    def truncated(self, tables: Collection[str]) -> None:
+        """Source tables were truncated and their rows removed from the graph: what the
+        detectors hold of them must not be judged against any more."""
+        self.cache.truncated(tables)
+        if "transactions" in tables:
+            # The payments judged per account are gone; ones inserted later (a reset
+            # bank reusing ids and times) are new payments, not late arrivals.
+            self._judged_until.clear()
 
     @property
     def pending(self) -> int:

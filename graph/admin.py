@@ -28,7 +28,7 @@ def graph_is_empty(driver: neo4j.Driver, database: str = "neo4j") -> bool:
 
 
 CANONICAL_NODES = """
-MATCH (n) WHERE NOT n:_Deleted
+MATCH (n) WHERE NOT n:_Deleted AND NOT n:_Truncated
 RETURN labels(n) AS labels, properties(n) AS props
 """
 CANONICAL_RELATIONSHIPS = """

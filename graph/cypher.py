@@ -13,6 +13,11 @@ Guarantees the statements encode:
 - Relationships are owned by the row that implies them: an upsert removes the
   ones the row no longer implies; a delete removes them with the node, and
   identity nodes (Email, Phone, …) nobody else links to go with it.
+- A truncate leaves a `_Truncated {table, lsn}` marker: every upsert and delete of
+  that table first reads it once (`$table`) and skips rows at or below its LSN, so
+  a row change older than the truncate, delivered after it from another partition,
+  cannot bring a removed row back. The truncate itself removes the table's nodes
+  and the relationships its rows own in bounded batches (`TruncateStatements`).
 - Nodes known only by reference (e.g. the account of a payment not yet seen)
   are created as stubs without `_lsn`; their own row fills them when it arrives.
   A stub left without relationships when a row lets go of it is removed, so the
@@ -28,6 +33,10 @@ from fraudgraph.errors import ConfigError
 from fraudgraph.graph.mapping import HISTORY_LIMIT, GraphMapping, LinkSpec, NodeRef, TableMapping
 
 DELETED_LABEL = "_Deleted"
+TRUNCATED_LABEL = "_Truncated"
+# Rows a truncate removes per transaction: Neo4j holds a transaction's whole
+# change set in memory, and a truncated table may hold millions of rows.
+TRUNCATE_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,21 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class TruncateStatements:
+    """What a truncate of one table runs, each statement over `$table`, `$lsn` and
+    `$limit`; every statement but `mark` returns `found` (0 once nothing is left)."""
+
+    mark: Statement  # the fence first, so nothing older is written while it removes
+    relationships: Statement | None  # keyed relationships the rows own (transfers, logins)
+    nodes: Statement | None  # the rows' nodes and the relationships they own
+    markers: Statement  # the table's `_Deleted` markers the fence now covers
+
+
+@dataclass(frozen=True)
 class TableStatements:
     upsert: Statement
     delete: Statement
+    truncate: TruncateStatements
 
 
 def link_is_keyed(link: LinkSpec) -> bool:
@@ -50,6 +71,17 @@ def link_is_keyed(link: LinkSpec) -> bool:
 
 def _ref_pattern(var: str, ref: NodeRef, param: str) -> str:
     return f"({var}:{ref.label} {{{ref.key}: row.{param}}})"
+
+
+def _truncate_fence() -> str:
+    """Read once per statement (not per row): the LSN below which the table was
+    truncated; rows at or below it were removed by the truncate and stay removed."""
+    return (
+        f"OPTIONAL MATCH (cut:{TRUNCATED_LABEL} {{table: $table}})\n"
+        "WITH coalesce(cut.lsn, -1) AS cut\n"
+        "UNWIND $rows AS row\n"
+        "WITH row WHERE row.lsn > cut\n"
+    )
 
 
 def _registry_guard() -> str:
@@ -166,7 +198,7 @@ def _upsert(table: TableMapping) -> str:
     One statement rather than one per link: the batch's rows are packed and sent
     once, not once per relationship type.
     """
-    lines = "UNWIND $rows AS row\n" + _registry_guard()
+    lines = _truncate_fence() + _registry_guard()
     if table.node is not None:
         node = table.node
         lines += (
@@ -196,8 +228,7 @@ def _upsert(table: TableMapping) -> str:
 def _delete(table: TableMapping) -> str:
     """Marker, row-owned keyed relationships, then the node and unshared identities."""
     statement = (
-        "UNWIND $rows AS row\n"
-        f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
+        _truncate_fence() + f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
         "SET gone.lsn = CASE WHEN coalesce(gone.lsn, -1) < row.lsn THEN row.lsn ELSE gone.lsn END\n"
         "WITH row\n"
     )
@@ -234,6 +265,106 @@ def _delete(table: TableMapping) -> str:
         "WITH ends UNWIND ends AS end\n"
         "WITH DISTINCT end WHERE NOT EXISTS { (end)--() }\n"
         "DELETE end"
+    )
+
+
+def _unlinked_stubs(ends: str) -> str:
+    """Clauses (a unit subquery's end) removing the stubs and identity nodes among
+    `ends` that nothing links any more, as a row delete does."""
+    return (
+        f"  WITH [x IN {ends} WHERE x IS NOT NULL AND x._lsn IS NULL] AS loose\n"
+        "  UNWIND loose AS x\n"
+        "  WITH DISTINCT x WHERE NOT EXISTS { (x)--() }\n"
+        "  DELETE x\n"
+    )
+
+
+def _truncate_relationships(table: TableMapping) -> str | None:
+    """A bounded batch of the keyed relationships (a login's USED, a payment's
+    TRANSFERRED) the table's rows own, at or below the fence."""
+    keyed = sorted({link.type for link in table.links if link_is_keyed(link)})
+    if not keyed:
+        return None
+    return (
+        f"MATCH (a)-[r:{'|'.join(keyed)}]->(b) WHERE r._lsn <= $lsn\n"
+        "WITH r, a, b LIMIT $limit\n"
+        "WITH collect(r) AS gone, collect(a) + collect(b) AS ends\n"
+        "FOREACH (r IN gone | DELETE r)\n"
+        "WITH gone, ends\n"
+        "CALL (ends) {\n" + _unlinked_stubs("ends") + "}\n"
+        "RETURN size(gone) AS found"
+    )
+
+
+def _truncate_nodes(table: TableMapping) -> str | None:
+    """A bounded batch of the table's nodes at or below the fence, with the
+    relationships their rows own (erasure, as `_delete`). A node other tables' rows
+    still link to (an account's owner, until the accounts' truncate arrives) becomes
+    a stub: its key only, no `_lsn`, as if only referenced."""
+    if table.node is None:
+        return None
+    node = table.node
+    outgoing = sorted({k.type for k in table.links if not link_is_keyed(k) and k.from_ == "self"})
+    incoming = sorted({k.type for k in table.links if not link_is_keyed(k) and k.to == "self"})
+    owned = ""
+    for types, pattern in (
+        (outgoing, "(n)-[r:{types}]->(end)"),
+        (incoming, "(end)-[r:{types}]->(n)"),
+    ):
+        if types:
+            owned += (
+                "  CALL (n) {\n"
+                f"    OPTIONAL MATCH {pattern.format(types='|'.join(types))}\n"
+                "    WITH collect(r) AS gone, collect(end) AS ends\n"
+                "    FOREACH (r IN gone | DELETE r)\n"
+                "    WITH ends\n"
+                "    CALL (ends) {\n" + _indent(_indent(_unlinked_stubs("ends"))) + "    }\n"
+                "  }\n"
+            )
+    return (
+        f"MATCH (n:{node.label}) WHERE n._lsn <= $lsn\n"
+        "WITH n LIMIT $limit\n"
+        "WITH collect(n) AS batch\n"
+        "CALL (batch) {\n"
+        "  UNWIND batch AS n\n" + owned + "  CALL (n) {\n"
+        "    WITH n WHERE EXISTS { (n)--() }\n"
+        f"    SET n = {{{node.key}: n.{node.key}}}\n"
+        "  }\n"
+        "  WITH n WHERE NOT EXISTS { (n)--() }\n"
+        "  DELETE n\n"
+        "}\n"
+        "RETURN size(batch) AS found"
+    )
+
+
+TRUNCATE_MARK = Statement(
+    "truncate.mark",
+    f"MERGE (cut:{TRUNCATED_LABEL} {{table: $table}})\n"
+    # Never lowered: a redelivered older truncate leaves the newer fence in place.
+    "SET cut.lsn = CASE WHEN coalesce(cut.lsn, -1) < $lsn THEN $lsn ELSE cut.lsn END\n"
+    "RETURN cut.lsn AS lsn",
+)
+TRUNCATE_MARKERS = Statement(
+    "truncate.markers",
+    # `_Deleted` ids are "<table>:<key>"; the uniqueness constraint's index serves the
+    # prefix. A marker at or below the fence guards nothing the fence does not.
+    f"MATCH (gone:{DELETED_LABEL}) WHERE gone.id STARTS WITH $table + ':' AND gone.lsn <= $lsn\n"
+    "WITH gone LIMIT $limit\n"
+    "WITH collect(gone) AS batch\n"
+    "FOREACH (gone IN batch | DELETE gone)\n"
+    "RETURN size(batch) AS found",
+)
+
+
+def _truncate(name: str, table: TableMapping) -> TruncateStatements:
+    relationships, nodes = _truncate_relationships(table), _truncate_nodes(table)
+    return TruncateStatements(
+        mark=TRUNCATE_MARK,
+        relationships=Statement(f"{name}.truncate.relationships", relationships)
+        if relationships
+        else None,
+        nodes=Statement(f"{name}.truncate.nodes", nodes) if nodes else None,
+        markers=TRUNCATE_MARKERS,
     )
 
 
@@ -308,6 +439,7 @@ def build_statements(mapping: GraphMapping) -> dict[str, TableStatements]:
         name: TableStatements(
             upsert=Statement(f"{name}.upsert", _upsert(table)),
             delete=Statement(f"{name}.delete", _delete(table)),
+            truncate=_truncate(name, table),
         )
         for name, table in mapping.tables.items()
     }
@@ -315,7 +447,7 @@ def build_statements(mapping: GraphMapping) -> dict[str, TableStatements]:
 
 def schema_statements(mapping: GraphMapping) -> list[str]:
     """Uniqueness constraints for every node key and indexes for keyed relationships."""
-    keys: set[tuple[str, str]] = {(DELETED_LABEL, "id")}
+    keys: set[tuple[str, str]] = {(DELETED_LABEL, "id"), (TRUNCATED_LABEL, "table")}
     rel_keys: set[tuple[str, str]] = set()
     for table in mapping.tables.values():
         if table.node is not None:

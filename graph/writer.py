@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import neo4j
 from neo4j.exceptions import (
@@ -17,12 +17,21 @@ from neo4j.exceptions import (
     TransientError,
 )
 
-from fraudgraph.cdc.changes import RowChange
-from fraudgraph.graph.cypher import schema_statements
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
+from fraudgraph.graph.cypher import (
+    TRUNCATE_BATCH,
+    TRUNCATED_LABEL,
+    Statement,
+    schema_statements,
+)
 from fraudgraph.graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
 from fraudgraph.graph.mapping import GraphMapping
 from fraudgraph.graph.pii import PiiHasher
-from fraudgraph.graph.plan import PlannedWrite, WritePlanner
+from fraudgraph.graph.plan import PlannedWrite, WritePlanner, fenced_off
+
+T = TypeVar("T")
+# Every table's truncate fence; a handful of nodes at most (one per table).
+READ_FENCES = f"MATCH (cut:{TRUNCATED_LABEL}) RETURN cut.table AS table, cut.lsn AS lsn"
 
 # Codes that mean the statement is wrong whatever the data (a bug in graph/cypher.py).
 STATEMENT_FAULTS = (
@@ -38,6 +47,20 @@ class WriteResult:
     changes: int
     rows_written: int
     statements: int
+    # Changes a truncate had removed (at or below its fence): not written, and not
+    # to be judged by detection either.
+    fenced: frozenset[Position] = frozenset()
+
+
+@dataclass(frozen=True)
+class TruncateResult:
+    table: str
+    lsn: int
+    fence: int  # the table's fence now: this truncate's LSN, or a newer one's
+    nodes: int  # nodes removed or turned into stubs
+    relationships: int  # keyed relationships the rows owned (transfers, logins)
+    markers: int  # `_Deleted` markers the fence made redundant
+    transactions: int
 
 
 class GraphWriter:
@@ -64,12 +87,67 @@ class GraphWriter:
             raise GraphUnavailableError(f"Neo4j unavailable during set-up: {error}") from error
 
     def apply(self, changes: Sequence[RowChange]) -> WriteResult:
-        """Write the batch in one transaction. Raises GraphUnavailableError or GraphWriteError."""
-        writes = self.planner.plan(changes)
-        if not writes:
-            return WriteResult(len(changes), 0, 0)
-        self._write(writes)
-        return WriteResult(len(changes), sum(len(w.rows) for w in writes), len(writes))
+        """Write the batch in one transaction. Raises GraphUnavailableError or GraphWriteError.
+
+        The truncate fences are read in the same transaction, so what is skipped
+        as truncated is exactly what the statements' own fence skips.
+        """
+        if not changes:
+            return WriteResult(0, 0, 0)
+
+        def write(tx: neo4j.ManagedTransaction) -> WriteResult:
+            fences = {record["table"]: record["lsn"] for record in tx.run(READ_FENCES)}
+            fenced = fenced_off(changes, fences) if fences else []
+            gone = {change.position for change in fenced}
+            writes = self.planner.plan([c for c in changes if c.position not in gone])
+            _run_all(tx, writes)
+            return WriteResult(
+                len(changes), sum(len(w.rows) for w in writes), len(writes), frozenset(gone)
+            )
+
+        return self._transact(write)
+
+    def truncate(self, truncate: TableTruncate) -> TruncateResult:
+        """Apply a truncate of one table: its fence, then its rows, in bounded batches.
+
+        The fence goes first, in its own transaction: from then on no change at or
+        below it is written (by this worker or any other), so the removal below
+        converges. The removal runs in many transactions of TRUNCATE_BATCH rows so
+        Neo4j's memory stays bounded whatever the table's size (CALL … IN
+        TRANSACTIONS cannot run inside the driver's managed transactions).
+        Idempotent: a redelivered truncate finds the fence set and nothing to remove.
+        """
+        statements = self.planner.statements[truncate.table].truncate
+        params = {"table": truncate.table, "lsn": truncate.lsn, "limit": TRUNCATE_BATCH}
+
+        def mark(tx: neo4j.ManagedTransaction) -> int:
+            record = tx.run(statements.mark.cypher, params).single()
+            assert record is not None  # MERGE … RETURN yields one row
+            return int(record["lsn"])
+
+        fence = self._transact(mark)
+        removed = {"relationships": 0, "nodes": 0, "markers": 0}
+        transactions = 1
+        for what, statement in (
+            ("relationships", statements.relationships),
+            ("nodes", statements.nodes),
+            ("markers", statements.markers),
+        ):
+            while statement is not None:
+                found = self._transact(_count_of(statement, params))
+                transactions += 1
+                removed[what] += found
+                if found < TRUNCATE_BATCH:
+                    break
+        return TruncateResult(
+            truncate.table,
+            truncate.lsn,
+            fence,
+            removed["nodes"],
+            removed["relationships"],
+            removed["markers"],
+            transactions,
+        )
 
     def load(self, planned: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Write rows planned by `WritePlanner.load` in one transaction; returns how many.
@@ -87,11 +165,14 @@ class GraphWriter:
         return sum(len(w.rows) for w in writes)
 
     def _write(self, writes: list[PlannedWrite]) -> None:
+        self._transact(lambda tx: _run_all(tx, writes))
+
+    def _transact(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
         try:
             with self.driver.session(database=self.database) as session:
                 # execute_write retries transient errors (deadlocks, leader switches)
                 # with backoff for up to the driver's max_transaction_retry_time.
-                session.execute_write(_run_all, writes)
+                return session.execute_write(work)
         except (ServiceUnavailable, SessionExpired, TransientError) as error:
             raise GraphUnavailableError(f"Neo4j unavailable: {error}") from error
         except ClientError as error:
@@ -118,4 +199,14 @@ class _Rows(list[dict[str, Any]]):
 
 def _run_all(tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]) -> None:
     for write in writes:
-        tx.run(write.statement.cypher, rows=_Rows(write.rows)).consume()
+        tx.run(write.statement.cypher, {**write.params, "rows": _Rows(write.rows)}).consume()
+
+
+def _count_of(
+    statement: Statement, params: dict[str, Any]
+) -> Callable[[neo4j.ManagedTransaction], int]:
+    def run(tx: neo4j.ManagedTransaction) -> int:
+        record = tx.run(statement.cypher, params).single()
+        return int(record["found"]) if record is not None else 0
+
+    return run

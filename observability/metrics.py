@@ -39,6 +39,16 @@ DEADLETTERS = Counter(
     "Events sent to the dead-letter topic, by reason (the dlq.reason header).",
     ["reason"],
 )
+TRUNCATES = Counter(
+    "fraudgraph_truncates_total",
+    "Source-table truncates applied to the graph (each removes every row of its table).",
+    ["table"],
+)
+TRUNCATE_REMOVED = Counter(
+    "fraudgraph_truncate_removed_total",
+    "Nodes and row-owned relationships truncates removed from the graph, by table.",
+    ["table"],
+)
 BATCH_SIZE = Histogram(
     "fraudgraph_batch_size",
     "Events per batch written to the graph in one transaction.",

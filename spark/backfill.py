@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark import RDD
 from pyspark.sql import SparkSession
 
-from fraudgraph.cdc.changes import RowChange
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.errors import ConfigError, RetryableError
 from fraudgraph.graph.admin import graph_is_empty
 from fraudgraph.graph.connection import graph_writer, open_driver
@@ -32,9 +32,11 @@ from fraudgraph.spark.neo4j_target import GraphTarget
 from fraudgraph.spark.sources import (
     KafkaRange,
     decode_with_dead_letters,
+    fenced,
     kafka_range,
     kafka_records,
     newer_change,
+    truncate_fences,
 )
 from fraudgraph.stream.topics import cdc_topics, ensure_topics
 
@@ -53,6 +55,8 @@ class BackfillResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # "load": into an empty graph, unguarded; "guarded": the stream's statements.
     mode: Literal["load", "guarded"] = "guarded"
+    # Per truncated table, the LSN of its newest truncate: the fence applied.
+    truncates: dict[str, int] = field(default_factory=dict)
 
     @property
     def records_per_s(self) -> float:
@@ -253,9 +257,17 @@ def run_backfill(
     target = GraphTarget.from_settings(settings)
     stages: dict[str, float] = {}
     counts = (spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0))
-    changes = decode_with_dead_letters(
-        kafka_records(spark, settings, covered), settings, partitions, counts
-    )
+    records = kafka_records(spark, settings, covered)
+    # Truncates, as the worker applies them: their fences in the graph first (the
+    # stream, handed over, keeps them), and every change at or below one left out,
+    # so the rows it removed are never loaded and their values reach no history.
+    fences = truncate_fences(records)
+    if fences:
+        with open_driver(settings) as driver:
+            writer = graph_writer(settings, driver, mapping)
+            for table, lsn in sorted(fences.items()):
+                writer.truncate(TableTruncate(table, lsn, 0, Position("spark:fence", 0, 0)))
+    changes = fenced(decode_with_dead_letters(records, settings, partitions, counts), fences)
     # One shuffle brings each row's changes together.
     if mode == "load":
         # Planned per change on the map side, combined per row (`merge_loads`): what
@@ -285,4 +297,5 @@ def run_backfill(
         handed_over=handed,
         stage_seconds=stages,
         mode=mode,
+        truncates=fences,
     )

@@ -111,6 +111,9 @@ def backfill(
             else "graph not empty: written with the stream's guarded statements"
         )
     )
+    for table, lsn in sorted(result.truncates.items()):
+        # Loud: every row of the table up to this LSN was left out of the graph.
+        _out.print(f"truncate of {table} applied: rows changed at or before LSN {lsn} left out")
     if result.handed_over:
         _out.print(
             f"worker group {settings.worker_group} starts at: "

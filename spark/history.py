@@ -13,11 +13,13 @@ from fraudgraph.settings import Settings
 from fraudgraph.spark.sources import (
     changes_of,
     decode_kafka,
+    fenced,
     jdbc_changes,
     kafka_range,
     kafka_records,
     latest_per_row,
     snapshot_lsn,
+    truncate_fences,
 )
 from fraudgraph.stream.topics import cdc_topics
 
@@ -28,7 +30,8 @@ class Source(StrEnum):
 
 
 def current_rows(spark: SparkSession, settings: Settings, source: Source) -> RDD[RowChange]:
-    """The newest change of every row (deletes included: they hide the row).
+    """The newest change of every row (deletes included: they hide the row; a table's
+    truncate hides every row changed at or before it).
 
     From Kafka, records the decoder refuses are skipped here: the worker has sent
     them to the dead-letter topic already (the backfill sends them itself).
@@ -38,4 +41,6 @@ def current_rows(spark: SparkSession, settings: Settings, source: Source) -> RDD
     covered = kafka_range(settings, cdc_topics(settings, default_mapping()))
     partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or "8")
     records = kafka_records(spark, settings, covered)
-    return latest_per_row(changes_of(decode_kafka(records, partitions)))
+    # A truncated table's rows at or below its truncate are gone, as in the graph.
+    fences = truncate_fences(records)
+    return latest_per_row(fenced(changes_of(decode_kafka(records, partitions)), fences))

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark import RDD, Accumulator
 from pyspark.sql import DataFrame, SparkSession
 
-from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.cdc.decode import decode_record
 from fraudgraph.cdc.errors import DecodeError
 from fraudgraph.cdc.values import DECODERS, ValueDrift
@@ -90,7 +90,8 @@ def kafka_records(spark: SparkSession, settings: Settings, covered: KafkaRange) 
     )
 
 
-# A decoded record: ("change", RowChange) or ("dead", RawRecord, reason, detail).
+# A decoded record: ("change", RowChange), ("truncate", TableTruncate) or
+# ("dead", RawRecord, reason, detail).
 Decoded = tuple[Any, ...]
 
 
@@ -113,8 +114,35 @@ def _decode_partition(rows: Iterable[Any]) -> Iterator[Decoded]:
             )
             yield ("dead", raw, error.reason.value, error.detail)
             continue
-        if change is not None:
+        if isinstance(change, TableTruncate):
+            yield ("truncate", change)
+        elif change is not None:
             yield ("change", change)
+
+
+def truncate_fences(records: DataFrame) -> dict[str, int]:
+    """Per table, the LSN of its newest truncate among `records` (none: not in the map).
+
+    A truncate is the one CDC record without a key (a row change, and a delete's
+    tombstone, carry the row's key), so only those are decoded here: this reads the
+    covered records once more but decodes a handful. Malformed keyless records are
+    left to the main pass, which dead-letters them.
+    """
+    keyless = records.filter(records.key.isNull())
+    fences: dict[str, int] = {}
+    for item in decode_kafka(keyless).filter(lambda item: item[0] == "truncate").collect():
+        truncate: TableTruncate = item[1]
+        fences[truncate.table] = max(truncate.lsn, fences.get(truncate.table, -1))
+    return fences
+
+
+def fenced(changes: RDD[RowChange], fences: Mapping[str, int]) -> RDD[RowChange]:
+    """The changes no truncate removed: above their table's fence. As the worker's
+    statements skip them (graph/cypher.py `_truncate_fence`), so does Spark."""
+    if not fences:
+        return changes
+    cut = dict(fences)
+    return changes.filter(lambda c: c.lsn > cut.get(c.table, -1))
 
 
 def decode_kafka(records: DataFrame, partitions: int | None = None) -> RDD[Decoded]:
@@ -144,7 +172,7 @@ def decode_with_dead_letters(
         for item in items:
             if item[0] == "dead":
                 letters.append(DeadLetter(item[1], item[2], item[3]))
-            else:
+            elif item[0] == "change":  # truncates are read by `truncate_fences`
                 decoded += 1
                 yield item[1]
         # The task's output counts only once it ends, so sending at its end loses none.

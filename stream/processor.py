@@ -10,7 +10,7 @@ it batches and acks them afterwards.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,14 +18,14 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from fraudgraph.alerts.producer import AlertSink
-from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.cdc.decode import decode_record
 from fraudgraph.cdc.errors import DecodeError, Reason
 from fraudgraph.detection.engine import DetectionResult
 from fraudgraph.errors import RetryableError
 from fraudgraph.graph.errors import GraphUnavailableError, GraphWriteError
 from fraudgraph.graph.mapping import GraphMapping
-from fraudgraph.graph.writer import WriteResult
+from fraudgraph.graph.writer import TruncateResult, WriteResult
 from fraudgraph.observability import metrics
 from fraudgraph.observability.logs import get_logger
 from fraudgraph.stream.backoff import Backoff
@@ -40,6 +40,8 @@ log = get_logger(__name__)
 class GraphSink(Protocol):
     def apply(self, changes: Sequence[RowChange]) -> WriteResult: ...
 
+    def truncate(self, truncate: TableTruncate) -> TruncateResult: ...
+
 
 class Detection(Protocol):
     def run(self, changes: Sequence[RowChange]) -> DetectionResult: ...
@@ -53,6 +55,8 @@ class Detection(Protocol):
 
     def share_group(self, shared: bool) -> None: ...
 
+    def truncated(self, tables: Collection[str]) -> None: ...
+
 
 @dataclass(frozen=True)
 class BatchOutcome:
@@ -62,6 +66,7 @@ class BatchOutcome:
     dead_letters: int
     retries: int  # waits for Neo4j or the dead-letter topic during this batch
     detection: DetectionResult | None = None
+    truncates: int = 0  # source-table truncates applied to the graph
     # Batches processed so far, oldest first, whose offsets may now be committed:
     # usually this one; in a shared group, the ones whose second judgement is done.
     settled: int = 1
@@ -110,6 +115,7 @@ class BatchProcessor:
 
     def _process(self, records: Sequence[RawRecord], spans: BatchSpans) -> BatchOutcome:
         changes: list[RowChange] = []
+        truncates: list[tuple[TableTruncate, RawRecord]] = []
         letters: list[DeadLetter] = []
         by_position: dict[Position, RawRecord] = {}
         tombstones = 0
@@ -122,6 +128,9 @@ class BatchProcessor:
                 letters.append(self._letter(spans, record, error.reason.value, error.detail))
                 continue
             span = spans.open(record, change)
+            if isinstance(change, TableTruncate):
+                truncates.append((change, record))
+                continue
             if change is not None:
                 change = spans.traced(change, record, span)
             if change is None:
@@ -133,14 +142,21 @@ class BatchProcessor:
         self._retries = 0
         began = time.perf_counter()
         began_ns = time.time_ns()
-        rejections = self._write(changes)
+        # Truncates first: their fences are then in place when the batch's rows are
+        # written, so rows older than a truncate are skipped, not written and removed.
+        # Either order leaves the same graph (the fence is by LSN, not by arrival).
+        letters += self._truncate(spans, truncates)
+        rejections, fenced = self._write(changes)
         write_seconds = time.perf_counter() - began if changes else None
-        rejected = {change.position for change, _ in rejections}
+        rejected = {change.position for change, _ in rejections} | fenced
         spans.graph_write(changes, began_ns, len(rejected))
         for change, rejection in rejections:
             record = by_position[change.position]
             letters.append(self._letter(spans, record, Reason.CONSTRAINT.value, str(rejection)))
         self._send_letters(letters)
+        if truncates and self.detection is not None:
+            # What detectors hold of those tables' rows is gone from the graph.
+            self.detection.truncated({truncate.table for truncate, _ in truncates})
         detection = self._detect([c for c in changes if c.position not in rejected], spans)
         observe_batch(changes, letters, write_seconds, detection)
         self._unsettled += 1
@@ -152,6 +168,7 @@ class BatchProcessor:
             retries=self._retries,
             detection=detection,
             settled=self._settle(),
+            truncates=len(truncates),
         )
 
     def settle_due(self) -> int:
@@ -225,24 +242,89 @@ class BatchProcessor:
         self.detection.confirm(result)
         self.backoff.reset()
 
-    def _write(self, changes: Sequence[RowChange]) -> list[tuple[RowChange, GraphWriteError]]:
-        """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting)."""
+    def _write(
+        self, changes: Sequence[RowChange]
+    ) -> tuple[list[tuple[RowChange, GraphWriteError]], frozenset[Position]]:
+        """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting),
+        and the positions of those a truncate had removed (not written)."""
         if not changes:
-            return []
+            return [], frozenset()
         while True:
             try:
-                self.graph.apply(changes)
+                result = self.graph.apply(changes)
             except GraphUnavailableError as error:
                 self._wait("graph write", error)
                 continue
             except GraphWriteError as error:
                 if len(changes) == 1:
-                    return [(changes[0], error)]
+                    return [(changes[0], error)], frozenset()
                 # One bad row must not hold back the rest: halve until it is alone.
                 middle = len(changes) // 2
-                return self._write(changes[:middle]) + self._write(changes[middle:])
+                first, first_fenced = self._write(changes[:middle])
+                second, second_fenced = self._write(changes[middle:])
+                return first + second, first_fenced | second_fenced
             self.backoff.reset()
-            return []
+            return [], result.fenced
+
+    def _truncate(
+        self, spans: BatchSpans, truncates: Sequence[tuple[TableTruncate, RawRecord]]
+    ) -> list[DeadLetter]:
+        """Apply each truncate to the graph (graph/writer.py `truncate`), loudly.
+
+        Applied rather than dead-lettered: a truncate is a legitimate change of the
+        source (`fraudgraph simulate --reset`, a retention job), and a graph that kept
+        the rows would answer alerts' queries with rows the bank no longer has. A
+        truncate Neo4j refuses whatever is retried goes to the dead-letter topic, with
+        an error in the log: the graph then holds rows the source lost until it is
+        replayed.
+        """
+        letters: list[DeadLetter] = []
+        for truncate, record in truncates:
+            while True:
+                try:
+                    applied = self.graph.truncate(truncate)
+                    break
+                except GraphUnavailableError as error:
+                    self._wait("graph truncate", error)
+                except GraphWriteError as error:
+                    log.exception(
+                        "table_truncate_failed",
+                        table=truncate.table,
+                        lsn=truncate.lsn,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        error=str(error)[:300],
+                    )
+                    letters.append(
+                        self._letter(spans, record, Reason.TRUNCATE_FAILED.value, str(error))
+                    )
+                    applied = None
+                    break
+            if applied is None:
+                continue
+            self.backoff.reset()
+            metrics.EVENTS.labels(record.topic, truncate.table, truncate.op).inc()
+            metrics.TRUNCATES.labels(truncate.table).inc()
+            metrics.TRUNCATE_REMOVED.labels(truncate.table).inc(
+                applied.nodes + applied.relationships
+            )
+            # A warning on purpose: every row of a table left the graph at once.
+            log.warning(
+                "table_truncated",
+                table=truncate.table,
+                lsn=truncate.lsn,
+                fence=applied.fence,
+                committed_at_ms=truncate.committed_at_ms,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                nodes_removed=applied.nodes,
+                relationships_removed=applied.relationships,
+                markers_removed=applied.markers,
+                transactions=applied.transactions,
+            )
+        return letters
 
     def _send_letters(self, letters: Sequence[DeadLetter]) -> None:
         while letters:

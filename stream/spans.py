@@ -26,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode
 
-from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.observability import trace_semconv as sc
 from fraudgraph.observability.tracing import (
     context_from_headers,
@@ -67,7 +67,7 @@ class BatchSpans:
 
     # -- per record ------------------------------------------------------------------
 
-    def open(self, record: RawRecord, change: RowChange | None) -> Span:
+    def open(self, record: RawRecord, change: RowChange | TableTruncate | None) -> Span:
         """The record's process span, once decoded (not current: records interleave).
 
         Every attribute is given at the start: each later set_attribute(s) call costs
@@ -87,7 +87,8 @@ class BatchSpans:
         if change is not None:
             attributes[sc.TABLE] = change.table
             attributes[sc.OP] = change.op
-            attributes[sc.ROW_KEY] = ",".join(str(value) for value in change.key.values())
+            if isinstance(change, RowChange):  # a truncate names no row
+                attributes[sc.ROW_KEY] = ",".join(str(value) for value in change.key.values())
             attributes[sc.LSN] = change.lsn
             attributes[sc.COMMIT_MS] = change.committed_at_ms
         span = tracer().start_span(

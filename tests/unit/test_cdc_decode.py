@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.cdc.decode import decode_record
 from fraudgraph.cdc.errors import DecodeError, Reason
 from fraudgraph.graph.mapping import GraphMapping, default_mapping
@@ -90,13 +90,15 @@ def mapping() -> GraphMapping:
     return default_mapping()
 
 
-def decode(value: bytes | None, mapping: GraphMapping, **kwargs: Any) -> RowChange | None:
+def decode(
+    value: bytes | None, mapping: GraphMapping, **kwargs: Any
+) -> RowChange | TableTruncate | None:
     return decode_record(value, POSITION, mapping, **kwargs)
 
 
 def decoded(value: bytes, mapping: GraphMapping) -> RowChange:
     change = decode(value, mapping)
-    assert change is not None
+    assert isinstance(change, RowChange)
     return change
 
 
@@ -285,7 +287,11 @@ FAILURES: list[tuple[str, bytes, Reason]] = [
     ("json_number", b"42", Reason.NOT_AN_ENVELOPE),
     ("missing_op", encode(_without(envelope(after=CUSTOMER), "op")), Reason.NOT_AN_ENVELOPE),
     ("null_op", encode(envelope(op=None, after=CUSTOMER)), Reason.NOT_AN_ENVELOPE),  # type: ignore[arg-type]
-    ("truncate", encode(envelope(op="t")), Reason.NOT_AN_ENVELOPE),
+    # A truncate is decoded (see the truncate tests below), but not one of a table
+    # nobody mapped, nor one without the LSN its fence needs.
+    ("truncate_unknown_table", encode(envelope("payroll", op="t")), Reason.UNKNOWN_TABLE),
+    ("truncate_without_lsn", encode(envelope(op="t", lsn=None)), Reason.NOT_AN_ENVELOPE),
+    ("truncate_string_lsn", encode(envelope(op="t", lsn="0/1A")), Reason.NOT_AN_ENVELOPE),
     ("message", encode(envelope(op="m", after=CUSTOMER)), Reason.NOT_AN_ENVELOPE),
     ("upper_case_op", encode(envelope(op="C", after=CUSTOMER)), Reason.NOT_AN_ENVELOPE),
     (
@@ -445,3 +451,38 @@ def test_a_huge_bad_value_gives_a_short_detail(value: bytes, mapping: GraphMappi
 def test_a_boolean_lsn_is_not_an_lsn(mapping: GraphMapping) -> None:
     error = reason_of(encode(envelope(after=CUSTOMER, lsn=True)), mapping)
     assert error.reason is Reason.NOT_AN_ENVELOPE
+
+
+# --- truncates ----------------------------------------------------------------------------
+
+
+def test_a_truncate_decodes_to_its_table_and_source_coordinates(mapping: GraphMapping) -> None:
+    # As Debezium's PostgreSQL connector sends it with skipped.operations=none: no
+    # key (so no row), null images, the source block with the truncate's own LSN.
+    value = encode(
+        envelope(
+            "transactions",
+            op="t",
+            lsn=24_023_128,
+            ts_ms=1_760_000_000_123,
+            source={
+                "table": "transactions",
+                "schema": "bank",
+                "lsn": 24_023_128,
+                "txId": 771,
+                "ts_ms": 1_760_000_000_123,
+            },
+        )
+    )
+    traced = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    change = decode(value, mapping, trace_context=traced)
+    assert change == TableTruncate(
+        "transactions", 24_023_128, 1_760_000_000_123, POSITION, trace_context=traced
+    )
+    assert isinstance(change, TableTruncate) and change.op == "t"
+
+
+def test_a_truncate_with_stray_row_images_is_still_a_truncate(mapping: GraphMapping) -> None:
+    """The images are not read: a truncate names no row, whatever else it carries."""
+    change = decode(encode(envelope(op="t", after=CUSTOMER, before=CUSTOMER)), mapping)
+    assert isinstance(change, TableTruncate) and change.table == "customers"

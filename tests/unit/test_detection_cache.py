@@ -323,3 +323,19 @@ def test_an_update_of_a_customer_not_held_forgets_every_sharing_entry() -> None:
     cache.sharing.load([("Phone", "h1"), ("Email", "h2")])
     cache.absorb([_customer_change(9, "+447700900009", op="u")], builder)
     assert not cache.sharing.held
+
+
+def test_a_truncate_forgets_what_the_table_held_and_the_graph_is_read_again() -> None:
+    builder = _builder()
+    history = MemoryHistory(builder)
+    cache = _cache(history, Clock())
+    _written(history, _txn_change(1, 7, T0))
+    cache.sent.load([7], T0 - DAY_MS)
+    cache.accounts.load([7])
+    cache.truncated({"transactions"})
+    assert cache.records == 0 and not cache.sent.held
+    assert 7 in cache.accounts.held  # another table's entries stay
+    history._sent.clear()  # the graph no longer holds the truncated payments
+    assert cache.sent.window(7, T0 - DAY_MS, T0 + DAY_MS) == []
+    cache.truncated({"accounts"})
+    assert not cache.accounts.held

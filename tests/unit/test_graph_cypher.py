@@ -13,7 +13,13 @@ from pydantic import ValidationError
 
 from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.errors import ConfigError
-from fraudgraph.graph.cypher import DELETED_LABEL, build_statements, schema_statements
+from fraudgraph.graph.cypher import (
+    DELETED_LABEL,
+    TRUNCATE_MARK,
+    TRUNCATED_LABEL,
+    build_statements,
+    schema_statements,
+)
 from fraudgraph.graph.mapping import (
     HISTORY_LIMIT,
     GraphMapping,
@@ -37,7 +43,7 @@ def cypher(table: str, kind: str) -> str:
 
 def mapping_names(mapping: GraphMapping) -> set[str]:
     """Every label and relationship type the mapping declares."""
-    names = {DELETED_LABEL}
+    names = {DELETED_LABEL, TRUNCATED_LABEL}
     for table in mapping.tables.values():
         if table.node is not None:
             names.add(table.node.label)
@@ -118,10 +124,18 @@ def test_statements_exist_for_every_mapped_table() -> None:
 
 
 @pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
-def test_statements_take_rows_as_their_only_parameter(table: str, kind: str) -> None:
+def test_statements_take_rows_and_their_table_as_their_only_parameters(
+    table: str, kind: str
+) -> None:
     text = cypher(table, kind)
-    assert text.startswith("UNWIND $rows AS row\n")
-    assert re.findall(r"\$\w+", text) == ["$rows"]
+    # The table's truncate fence is read once, before the rows are unwound.
+    assert text.startswith(
+        f"OPTIONAL MATCH (cut:{TRUNCATED_LABEL} {{table: $table}})\n"
+        "WITH coalesce(cut.lsn, -1) AS cut\n"
+        "UNWIND $rows AS row\n"
+        "WITH row WHERE row.lsn > cut\n"
+    )
+    assert re.findall(r"\$\w+", text) == ["$table", "$rows"]
 
 
 @pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
@@ -192,7 +206,7 @@ def test_labels_and_types_come_only_from_the_mapping(table: str, kind: str) -> N
     found = labels_and_types(cypher(table, kind))
     assert found <= mapping_names(MAPPING), sorted(found - mapping_names(MAPPING))
     spec = MAPPING.tables[table]
-    expected = {DELETED_LABEL}
+    expected = {DELETED_LABEL, TRUNCATED_LABEL}
     if spec.node is not None:
         expected.add(spec.node.label)
     # Upserts draw every link; deletes name only the keyed ones (the rest go with the node).
@@ -254,6 +268,7 @@ EXPECTED_CONSTRAINTS = {
     ("ExternalAccount", "hash"),
     ("IP", "address"),
     ("_Deleted", "id"),
+    ("_Truncated", "table"),
 }
 EXPECTED_RELATIONSHIP_INDEXES = {
     ("USED", "login_id"),
@@ -374,3 +389,61 @@ def test_a_link_keyed_by_another_column_is_keyed_by_that_column() -> None:
     )
     (write,) = planner.plan([change])
     assert 5_550_555 in leaves(write.rows[0])
+
+
+# --- truncates ------------------------------------------------------------------------------
+
+
+def truncate_texts(table: str) -> list[str]:
+    statements = STATEMENTS[table].truncate
+    return [
+        s.cypher
+        for s in (statements.mark, statements.relationships, statements.nodes, statements.markers)
+        if s is not None
+    ]
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_truncate_statements_are_parameterised_and_bounded(table: str) -> None:
+    for text in truncate_texts(table):
+        assert set(re.findall(r"\$\w+", text)) <= {"$table", "$lsn", "$limit"}
+        for quote in ("'", '"', "`"):
+            assert quote not in text.replace("+ ':'", "")  # the "<table>:" id prefix
+        assert labels_and_types(text) <= mapping_names(MAPPING)
+        if text is not TRUNCATE_MARK.cypher:
+            # Every removal is a bounded batch that reports how much it found, so the
+            # writer loops transaction by transaction until nothing is left.
+            assert "LIMIT $limit" in text
+            assert text.rstrip().endswith("AS found")
+            assert "<= $lsn" in text  # the fence: nothing newer than the truncate
+
+
+def test_the_fence_never_moves_back() -> None:
+    assert f"MERGE (cut:{TRUNCATED_LABEL} {{table: $table}})" in TRUNCATE_MARK.cypher
+    assert "CASE WHEN coalesce(cut.lsn, -1) < $lsn THEN $lsn ELSE cut.lsn END" in (
+        TRUNCATE_MARK.cypher
+    )
+
+
+def test_a_truncate_removes_what_its_rows_own_and_nothing_they_only_reference() -> None:
+    customers = STATEMENTS["customers"].truncate
+    assert customers.relationships is None  # customers own no keyed relationship
+    assert customers.nodes is not None
+    nodes = customers.nodes.cypher
+    assert "MATCH (n:Customer) WHERE n._lsn <= $lsn" in nodes  # stubs (no _lsn) stay
+    assert "(n)-[r:HAS_ADDRESS|HAS_EMAIL|HAS_NATIONAL_ID|HAS_PHONE]->(end)" in nodes
+    # A customer other tables' rows still link to is left as a stub: key only.
+    assert "SET n = {customer_id: n.customer_id}" in nodes
+    accounts = STATEMENTS["accounts"].truncate.nodes
+    assert accounts is not None and "(end)-[r:OWNS]->(n)" in accounts.cypher
+    logins = STATEMENTS["logins"].truncate
+    assert logins.nodes is None and logins.relationships is not None
+    assert "MATCH (a)-[r:LOGGED_IN_FROM|USED]->(b) WHERE r._lsn <= $lsn" in (
+        logins.relationships.cypher
+    )
+    transactions = STATEMENTS["transactions"].truncate
+    assert transactions.relationships is not None and transactions.nodes is not None
+    assert "[r:PAID|TRANSFERRED]" in transactions.relationships.cypher
+    # Neither removes a referenced entity of another table with an LSN of its own.
+    for statement in (transactions.relationships, transactions.nodes):
+        assert "x._lsn IS NULL" in statement.cypher

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
-from fraudgraph.cdc.changes import RowChange
+from fraudgraph.cdc.changes import RowChange, TableTruncate
 from fraudgraph.detection.engine import DetectionResult
 from fraudgraph.errors import RetryableError
 from fraudgraph.graph.errors import GraphQueryError, GraphUnavailableError, GraphWriteError
 from fraudgraph.graph.mapping import default_mapping
-from fraudgraph.graph.writer import WriteResult
+from fraudgraph.graph.writer import TruncateResult, WriteResult
 from fraudgraph.stream.backoff import Backoff
 from fraudgraph.stream.deadletter import DeadLetter
 from fraudgraph.stream.processor import BatchOutcome, BatchProcessor
@@ -36,6 +36,8 @@ class FakeGraph:
         self.rejects = rejects
         self.calls: list[list[RowChange]] = []
         self.applied: list[RowChange] = []
+        self.truncates: list[TableTruncate] = []
+        self.fences: dict[str, int] = {}
 
     def apply(self, changes: Sequence[RowChange]) -> WriteResult:
         self.calls.append(list(changes))
@@ -43,8 +45,22 @@ class FakeGraph:
             raise self.outages.pop(0)
         if any(self.rejects(change) for change in changes):
             raise GraphWriteError("Neo4j rejected the batch: constraint violated")
-        self.applied.extend(changes)
-        return WriteResult(len(changes), len(changes), 1)
+        # As GraphWriter: what a truncate's fence covers is not written.
+        fenced = [c for c in changes if c.lsn <= self.fences.get(c.table, -1)]
+        self.applied.extend(c for c in changes if c not in fenced)
+        return WriteResult(
+            len(changes), len(changes) - len(fenced), 1, frozenset(c.position for c in fenced)
+        )
+
+    def truncate(self, truncate: TableTruncate) -> TruncateResult:
+        if self.outages:
+            raise self.outages.pop(0)
+        self.truncates.append(truncate)
+        fence = max(truncate.lsn, self.fences.get(truncate.table, -1))
+        self.fences[truncate.table] = fence
+        gone = [c for c in self.applied if c.table == truncate.table and c.lsn <= fence]
+        self.applied = [c for c in self.applied if c not in gone]
+        return TruncateResult(truncate.table, truncate.lsn, fence, len(gone), 0, 0, 2)
 
     def applied_keys(self) -> list[int]:
         return [next(iter(change.key.values())) for change in self.applied]
@@ -426,6 +442,10 @@ class FakeDetection:
     def share_group(self, shared: bool) -> None:
         self.shared = shared
 
+    def truncated(self, tables: Any) -> None:
+        self.truncated_tables = set(tables)
+        self.seen = [c for c in self.seen if c.table not in tables]
+
 
 class FakeAlerts:
     def __init__(self, failures: Sequence[Exception] = (), log: list[str] | None = None) -> None:
@@ -528,3 +548,63 @@ def test_a_graph_outage_during_the_second_judgement_waits_and_judges_again() -> 
     assert processor.settle_due() == 1
     assert len(sleeps.delays) == 1
     assert (False, [{"alert_id": "again-1"}]) in alerts.sent
+
+
+# --- truncates ----------------------------------------------------------------------------
+
+
+def truncate_value(table: str, lsn: int) -> bytes:
+    source = {"table": table, "lsn": lsn, "ts_ms": 1, "txId": 9}
+    return orjson.dumps({"before": None, "after": None, "source": source, "op": "t"})
+
+
+def truncate_record(offset: int, table: str, lsn: int) -> RawRecord:
+    # Debezium sends a truncate with a null key: one partition, whichever it lands in.
+    return RawRecord(TOPIC, 0, offset, None, truncate_value(table, lsn), ())
+
+
+def test_a_truncate_is_applied_before_the_batch_rows_and_fences_older_ones_off() -> None:
+    graph = FakeGraph()
+    detection, alerts, sleeps = FakeDetection(), FakeAlerts(), Sleeps()
+    worker = detecting_processor(graph, detection, alerts, sleeps)
+    worker.process(good_records(1, 2))  # LSNs 1001, 1002
+    batch = [
+        record(3, customer_value(3, lsn=1003)),  # committed before the truncate
+        truncate_record(50, "customers", 1500),
+        record(4, customer_value(4, lsn=1600)),  # inserted after it
+    ]
+    outcome = worker.process(batch)
+    assert [(t.table, t.lsn) for t in graph.truncates] == [("customers", 1500)]
+    assert graph.applied_keys() == [4]
+    assert outcome.truncates == 1 and outcome.dead_letters == 0
+    # Detection forgets the table and never judges the row the truncate removed.
+    assert detection.truncated_tables == {"customers"}
+    assert [c.key["customer_id"] for c in detection.seen] == [4]
+    # An older change from another partition, processed after the truncate, stays out.
+    worker.process([record(5, customer_value(5, lsn=1400), partition=1)])
+    assert graph.applied_keys() == [4]
+    assert [c.key["customer_id"] for c in detection.seen] == [4]
+
+
+def test_a_redelivered_truncate_changes_nothing() -> None:
+    graph = FakeGraph()
+    worker = processor(graph)
+    batch = [truncate_record(50, "customers", 1500), record(4, customer_value(4, lsn=1600))]
+    worker.process(batch)
+    worker.process(batch)
+    assert set(graph.applied_keys()) == {4}  # the fake logs writes: 4 rewritten, alone
+    assert graph.fences == {"customers": 1500}
+
+
+def test_a_truncate_waits_for_neo4j_and_a_refused_one_is_dead_lettered_loudly() -> None:
+    graph, letters, sleeps = FakeGraph(), FakeDeadLetters(), Sleeps()
+    graph.outages = [GraphUnavailableError("down"), GraphWriteError("refused")]
+    outcome = processor(graph, letters, sleeps).process(
+        [truncate_record(50, "customers", 1500), truncate_record(51, "accounts", 1500)]
+    )
+    # The first waits out the outage and is then refused; the second is applied.
+    assert len(sleeps.delays) == 1
+    assert [letter.reason for letter in letters.sent] == ["truncate_failed"]
+    assert letters.sent[0].record.offset == 50
+    assert [t.table for t in graph.truncates] == ["accounts"]
+    assert outcome.dead_letters == 1 and outcome.truncates == 2
