@@ -14,7 +14,7 @@ from rich.table import Table
 
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.graph.connection import open_driver
-from fraudgraph.paths import SAVED_QUERIES_CYPHER
+from fraudgraph.paths import GRAPH_STYLE_GRASS, SAVED_QUERIES_CYPHER
 from fraudgraph.settings import Settings
 from fraudgraph.simulator.cli import simulate
 from fraudgraph.stack.config import StackConfig
@@ -107,5 +107,6 @@ def show_where_to_look(settings: Settings, console: Console) -> None:
         f"(user {settings.neo4j_user}; password: `fraudgraph stack status` says where)."
     )
     console.print(f"Saved queries (neighbourhood, shared devices, money paths): {SAVED_QUERIES}")
+    console.print(f"Captions, colours: drag {GRAPH_STYLE_GRASS} onto Browser (or :style + text)")
     first = SAVED_QUERIES.read_text().split("\n\n")[1]
     console.print(first, highlight=False)

@@ -113,6 +113,34 @@ class GraphMapping(_Strict):
     def table(self, name: str) -> TableMapping | None:
         return self.tables.get(name)
 
+    def node_properties(self) -> dict[str, frozenset[str]]:
+        """Each label and every property its nodes can carry, as graph/cypher.py writes
+        them: a row's node its key, columns, hashes, histories and `_lsn`; a node known
+        only by reference (a stub, an identity node, an IP) its key alone."""
+        found: dict[str, set[str]] = {}
+        for table in self.tables.values():
+            if (node := table.node) is not None:
+                found.setdefault(node.label, set()).update(
+                    {node.key, "_lsn", *node.properties, *node.hashed, *node.history}
+                )
+            for link in table.links:
+                for end in (link.from_, link.to):
+                    if isinstance(end, NodeRef):
+                        found.setdefault(end.label, set()).add(end.key)
+        return {label: frozenset(props) for label, props in found.items()}
+
+    def relationship_properties(self) -> dict[str, frozenset[str]]:
+        """Each relationship type and every property it can carry (a keyed one its key
+        and `_lsn` too)."""
+        found: dict[str, set[str]] = {}
+        for table in self.tables.values():
+            for link in table.links:
+                props = found.setdefault(link.type, set())
+                props.update(link.properties)
+                if link.key is not None:
+                    props.update({link.key, "_lsn"})
+        return {rel: frozenset(props) for rel, props in found.items()}
+
 
 def load_mapping(path: Path = MAPPING_FILE) -> GraphMapping:
     try:

@@ -617,7 +617,7 @@ class AccountTakeover(Detector):
                 f"hold payouts and call the customer on the previous contact details."
             ),
             evidence=evidence,
-            cypher=views.customer_activity(customer_id, login.at - HOUR_MS, at),
+            cypher=views.account_takeover(customer_id, login.at - HOUR_MS, at),
             event_time_ms=at,
             severity="high",
         )
@@ -669,7 +669,11 @@ class AccountTakeover(Detector):
                 "contact_change": session.changed_at is not None,
                 "minutes_after_login": round(minutes, 1),
             },
-            cypher=views.transactions([txn.txn_id]),
+            # The payout with the session it followed: the new device's logins and the
+            # contact change the explanation names.
+            cypher=views.account_takeover(
+                customer_id, session.login.at - HOUR_MS, txn.at, [txn.txn_id]
+            ),
             txn_ids=[str(txn.txn_id)],
             severity="critical",
         )

@@ -810,7 +810,10 @@ class FraudProximity(Detector):
                 "identity_neighbours": near,
                 "money_counterparties": sorted({m.account_id for m in money}),
             },
-            cypher=views.customers([customer.customer_id, *near]),
+            # The report, the identity neighbours and the money exchanged with it.
+            cypher=views.customers(
+                [customer.customer_id, *near], [link.txn.txn_id for link in money]
+            ),
             txn_ids=[str(m.txn.txn_id) for m in money],
             event_time_ms=at,
         )
@@ -903,7 +906,8 @@ class FraudProximity(Detector):
                 "applying again."
             ),
             evidence={"reported_customers": sorted(reported), "identity_neighbours": near},
-            cypher=views.customers([cid, *sorted(reported)]),
+            # Every neighbour: the customers between this one and the reported ones.
+            cypher=views.customers([cid, *near]),
             event_time_ms=at,
         )
 

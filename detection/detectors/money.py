@@ -167,17 +167,19 @@ class FanIn(Detector):
             return []
         inflow = sum(r.amount for r in inbound)
         first = min(inbound, key=_key)
-        outflow = sum(
-            s.amount
+        outbound = [
+            s
             for s in ctx.sent(txn.account_id, first.at, txn.at)
             if flows.moved(s) and s.currency == txn.currency and _key(s) <= _key(txn)
-        )
+        ]
+        outflow = sum(s.amount for s in outbound)
         if outflow < p.min_passed_share * inflow:
             return []
         return [
             self._finding(
                 txn=txn,
                 inbound=inbound,
+                outbound=outbound,
                 inflow=inflow,
                 outflow=outflow,
                 senders=len(senders),
@@ -190,6 +192,7 @@ class FanIn(Detector):
         *,
         txn: Txn,
         inbound: Sequence[Txn],
+        outbound: Sequence[Txn],
         inflow: float,
         outflow: float,
         senders: int,
@@ -221,8 +224,9 @@ class FanIn(Detector):
                 "window_hours": _hours(txn.at - first.at),
                 "cash_out_txn": txn.txn_id,
             },
+            # The deposits and what left again: "has sent ... on" is part of the case.
             cypher=views.money_flow(
-                [txn.account_id, *sender_accounts], [r.txn_id for r in inbound]
+                [txn.account_id, *sender_accounts], [t.txn_id for t in (*inbound, *outbound)]
             ),
             txn_ids=[str(t.txn_id) for t in txns],
         )
@@ -337,9 +341,10 @@ class FanOut(Detector):
         moved_on = self._moved_on(sample, txn, ctx, p)
         if len(moved_on) < max(p.min_moved_on, p.min_moved_on_share * len(sample)):
             return None
-        cash_accounts = self._cash_elsewhere(
+        cash = self._cash_elsewhere(
             {a: t for a, t in sample.items() if a not in moved_on}, owner_of, txn, ctx, p
         )
+        cash_accounts = {account: owner for account, (owner, _) in cash.items()}
         by_cash = {a for a in sample if owner_of.get(a) in set(cash_accounts.values())}
         owner_of.update(cash_accounts)
         return self._finding(
@@ -347,6 +352,10 @@ class FanOut(Detector):
             burst=burst,
             receivers=receivers,
             moved_on=[*moved_on, *sorted(by_cash)],
+            onward=[
+                *(t for moves in moved_on.values() for t in moves),
+                *(t for _, moves in cash.values() for t in moves),
+            ],
             cash_accounts=sorted(cash_accounts),
             judged_on=len(sample),
             owner_of=owner_of,
@@ -355,27 +364,37 @@ class FanOut(Detector):
 
     def _onward(self, payout: Txn, sent: Iterable[Txn], txn: Txn, p: FanOutParams) -> bool:
         """Whether one of `sent` withdrew or forwarded `payout` within hours, by `txn`."""
+        return bool(self._onward_moves(payout, sent, txn, p))
+
+    def _onward_moves(
+        self, payout: Txn, sent: Iterable[Txn], txn: Txn, p: FanOutParams
+    ) -> list[Txn]:
+        """The payments of `sent` that withdrew or forwarded `payout` within hours, by `txn`."""
         onward = int(p.onward_hours * HOUR_MS)
-        return any(
-            _key(payout) < _key(s) <= _key(txn)
+        return [
+            s
+            for s in sent
+            if _key(payout) < _key(s) <= _key(txn)
             and s.at - payout.at <= onward
             and flows.moved(s)
             and (
                 s.channel == "atm"
                 or (s.is_transfer and s.amount >= p.forward_share * payout.amount)
             )
-            for s in sent
-        )
+        ]
 
     def _moved_on(
         self, receivers: dict[int, Txn], txn: Txn, ctx: Context, p: FanOutParams
-    ) -> list[int]:
-        """Receivers that withdrew cash or forwarded most of their payout within hours."""
+    ) -> dict[int, list[Txn]]:
+        """Receivers that withdrew cash or forwarded most of their payout within hours,
+        with the payments that did."""
         since = min(t.at for t in receivers.values())
         sent = ctx.sent_many(receivers, since, txn.at)
-        return [
-            a for a, payout in receivers.items() if self._onward(payout, sent.get(a, []), txn, p)
-        ]
+        return {
+            a: moves
+            for a, payout in receivers.items()
+            if (moves := self._onward_moves(payout, sent.get(a, []), txn, p))
+        }
 
     def _cash_elsewhere(
         self,
@@ -384,9 +403,10 @@ class FanOut(Detector):
         txn: Txn,
         ctx: Context,
         p: FanOutParams,
-    ) -> dict[int, int]:
+    ) -> dict[int, tuple[int, list[Txn]]]:
         """Other accounts of the receivers that moved the payout on (cash taken with a
-        credit card, say): account -> owner. Asked only once a distribution is found."""
+        credit card, say): account -> (owner, the payments that did). Asked only once a
+        distribution is found."""
         holders = {owner_of[a]: payout for a, payout in receivers.items() if a in owner_of}
         if not holders:
             return {}
@@ -401,9 +421,9 @@ class FanOut(Detector):
         since = min(t.at for t in receivers.values())
         sent = ctx.sent_many(others, since, txn.at)
         return {
-            account: customer
+            account: (customer, moves)
             for account, customer in others.items()
-            if self._onward(holders[customer], sent.get(account, []), txn, p)
+            if (moves := self._onward_moves(holders[customer], sent.get(account, []), txn, p))
         }
 
     def _finding(
@@ -413,6 +433,7 @@ class FanOut(Detector):
         burst: Sequence[Txn],
         receivers: dict[int, Txn],
         moved_on: Sequence[int],
+        onward: Sequence[Txn],
         cash_accounts: Sequence[int],
         judged_on: int,
         owner_of: dict[int, int],
@@ -449,7 +470,11 @@ class FanOut(Detector):
                 "burst_hours": _hours(burst[-1].at - first.at),
                 "trigger_txn": txn.txn_id,
             },
-            cypher=views.money_flow([distributor, *receivers], [t.txn_id for t in payouts]),
+            # The payouts and the withdrawals and forwards that moved them on.
+            cypher=views.money_flow(
+                [distributor, *receivers, *cash_accounts],
+                [t.txn_id for t in (*payouts, *onward)],
+            ),
             txn_ids=[str(t.txn_id) for t in payouts],
         )
 

@@ -4,6 +4,7 @@ replays and delivery orders."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -741,3 +742,44 @@ def test_takeover_payout_from_the_customers_own_phone_names_no_payee() -> None:
     alerts = run(bank, AccountTakeover())
     assert len(alerts) == 1
     assert "103" not in {e for a in alerts for e in named(a, "account")}
+
+
+# -- what an alert's cypher draws (run on a real graph: tests/integration/test_alert_cypher.py)
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _window(cypher: str, field: str) -> tuple[int, int]:
+    found = re.search(rf"(\d+) <= {re.escape(field)} <= (\d+)", cypher)
+    assert found, field
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_takeover_cypher_draws_the_contact_change_it_names_with_the_session() -> None:
+    (alert,) = run(takeover_bank(payout=False), AccountTakeover())
+    assert "contact details changed" in alert["explanation"]
+    cypher = alert["cypher"]
+    assert "(c:Customer {customer_id: 1})" in cypher
+    assert "(c)-[:HAS_EMAIL|HAS_PHONE]->()" in cypher and "c.change_times" in cypher
+    low, high = _window(cypher, "u.at")
+    # The failed tries, the new device's login and the change itself.
+    assert low <= _ms(at(-3)) and _ms(at(12)) <= high
+
+
+def test_takeover_payout_cypher_draws_the_session_the_payout_followed() -> None:
+    payout = run(takeover_bank(), AccountTakeover())[-1]
+    txn_id = payout["evidence"]["payout_txn_id"]
+    assert "a login from a new device and a contact change" in payout["explanation"]
+    cypher = payout["cypher"]
+    assert f"t.txn_id IN [{txn_id}]" in cypher
+    assert "(c)-[:HAS_EMAIL|HAS_PHONE]->()" in cypher
+    low, high = _window(cypher, "u.at")
+    assert low <= _ms(at(0)) and _ms(at(45)) <= high  # the login to the payout
+
+
+def test_impossible_travel_cypher_draws_the_cardholder_it_names() -> None:
+    (alert,) = run(cloned_card_bank(), ImpossibleTravel())
+    assert "call the cardholder" in alert["explanation"]
+    assert "<-[:HOLDS]-(:Account)<-[:OWNS]-(:Customer)" in alert["cypher"]

@@ -569,3 +569,47 @@ def test_a_chain_longer_than_the_hop_bound_is_logged_not_alerted() -> None:
     too_large = [e for e in logs if e["event"] == "identity_component_too_large"]
     assert too_large and too_large[0]["hop_bound"] == 3
     assert [a["evidence"]["members"] for a in run(bank, IdentityRing())] == [3, 5, 8]
+
+
+# -- what an alert's cypher draws (run on a real graph: tests/integration/test_alert_cypher.py)
+
+
+def test_proximity_cypher_draws_the_report_and_the_money_it_names() -> None:
+    bank = proximity_bank()
+    (alert,) = run(bank, FraudProximity())
+    assert "exchanged money with it" in alert["explanation"]
+    accomplice_payment = next(
+        n for n, t in enumerate(bank.transactions, start=1) if t.counterparty_account_id == 141
+    )
+    assert f"m.txn_id IN [{accomplice_payment}]" in alert["cypher"]
+    assert "c.customer_id IN [1, 2, 3, 4]" in alert["cypher"]  # the report's customer and ring
+    assert "<-[:REPORTS]-(:FraudReport)" in alert["cypher"]
+
+
+def test_a_fraudster_applying_again_is_drawn_with_whoever_links_them() -> None:
+    bank = Bank()
+    bank.person(1, LONG_AGO, phone="+491700000001", nid="X1")
+    bank.report(day(0), customer=1)
+    bank.person(2, day(30), phone="+491700000001", nid="X1", email="e@example.org")
+    bank.person(3, day(31), email="e@example.org", nid="X1")
+    alert = run(bank, FraudProximity())[-1]
+    assert alert["evidence"]["identity_neighbours"] == [1, 2]
+    assert alert["evidence"]["reported_customers"] == [1]
+    # Customer 2 ties 3 to the reported 1 as well: drawn, not only 3 and 1.
+    assert "c.customer_id IN [1, 2, 3]" in alert["cypher"]
+    assert "<-[:REPORTS]-(:FraudReport)" in alert["cypher"]
+
+
+def test_ring_cypher_draws_the_reports_and_money_among_its_members() -> None:
+    bank = Bank()
+    synthetic_ring(bank, size=4)
+    bank.pay(101, 103, day(4), 150, channel="p2p")
+    bank.report(day(4.8), customer=2)
+    bank.person(5, day(5), phone=ring_phone(1, 0), address="9 Elsewhere")
+    ring = run(bank, IdentityRing())[-1]
+    assert (
+        "confirmed fraudulent" in ring["explanation"]
+        and "transfers among them" in (ring["explanation"])
+    )
+    assert "<-[:REPORTS]-(:FraudReport)" in ring["cypher"]
+    assert "-[:TRANSFERRED]->(:Account)<-[:OWNS]-(o:Customer)" in ring["cypher"]

@@ -3,6 +3,7 @@ look-alike, the entities named, and alert ids that stay put across triggers and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -466,3 +467,57 @@ def test_money_shapes_found_whatever_order_their_payments_arrive_in(
     assert in_order
     delivered = run_delivered(bank().tables(), detector(), deliver)
     assert {a["alert_id"] for a in in_order} <= {a["alert_id"] for a in delivered}
+
+
+# -- what an alert's cypher draws (run on a real graph: tests/integration/test_alert_cypher.py)
+
+
+def drawn_payments(alert: dict[str, Any]) -> set[int]:
+    """The payments the alert's cypher draws: its `t.txn_id IN [...]` list."""
+    found = re.search(r"t\.txn_id IN \[([\d, ]+)\]", alert["cypher"])
+    assert found, alert["cypher"]
+    return {int(n) for n in found.group(1).split(", ")}
+
+
+def test_mule_chain_cypher_draws_the_payment_that_left_the_bank() -> None:
+    last = run(mule_bank(), MuleChain())[-1]
+    assert "left the bank" in last["explanation"]
+    exit_payment = len(mule_bank().transactions)  # the last mule's payment abroad
+    assert exit_payment in drawn_payments(last)
+    assert "NOT EXISTS { (t)-[:TO_ACCOUNT]->() }" in last["cypher"]
+
+
+def test_fan_in_cypher_draws_what_the_collector_sent_on() -> None:
+    bank = fan_in_bank(cash_out_share=0.9, parts=3)
+    (alert,) = run(bank, FanIn())
+    assert "has sent" in alert["explanation"]
+    sent_on = {
+        t.txn_id for t in bank.transactions if t.account_id == 101 and t.txn_id <= 8
+    }  # the parts up to the one that crossed half
+    assert sent_on == {7, 8}
+    assert sent_on <= drawn_payments(alert)
+
+
+def test_fan_out_cypher_draws_the_withdrawals_and_forwards_it_names() -> None:
+    bank = fan_out_bank()
+    (alert,) = run(bank, FanOut())
+    assert "withdrew cash or sent it on" in alert["explanation"]
+    receivers = {int(a) for a, role in named(alert).items() if role == "receiver"}
+    onward = {
+        t.txn_id
+        for t in bank.transactions
+        if t.account_id in receivers and t.channel in ("atm", "transfer")
+    }
+    moved = drawn_payments(alert) & onward
+    assert (
+        len({t.account_id for t in bank.transactions if t.txn_id in moved})
+        >= (alert["evidence"]["moved_on"])
+    )
+
+
+def test_fan_out_cypher_draws_the_cash_taken_elsewhere() -> None:
+    bank = fan_out_bank(receivers=5, moving_on=4)
+    credit = bank.account(6, 906, kind="credit")
+    cash = bank.pay(credit, 6, 300, channel="atm")
+    alert = run(bank, FanOut())[-1]
+    assert cash in drawn_payments(alert)
