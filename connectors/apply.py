@@ -57,10 +57,8 @@ def parse_status(name: str, status: dict[str, Any] | None) -> ConnectorState:
     )
 
 
-def apply_connector(
-    client: ConnectClient, definition: ConnectorDefinition, timeout: float = 120.0
-) -> ApplyResult:
-    """Create or update one connector, then wait until it and its tasks are RUNNING."""
+def validate_connector(client: ConnectClient, definition: ConnectorDefinition) -> dict[str, str]:
+    """The config Connect would run, once Connect's own validation accepts it."""
     desired = {**definition.config, "name": definition.name}
     errors = client.validate(definition.connector_class, desired)
     if errors:
@@ -68,6 +66,14 @@ def apply_connector(
         raise ConnectorRejectedError(
             f"{definition.name} ({definition.source.name}) has an invalid config:\n  {listed}"
         )
+    return desired
+
+
+def apply_connector(
+    client: ConnectClient, definition: ConnectorDefinition, timeout: float = 120.0
+) -> ApplyResult:
+    """Create or update one connector, then wait until it and its tasks are RUNNING."""
+    desired = validate_connector(client, definition)
     current = client.get_config(definition.name)
     if current == desired:
         action = "unchanged"

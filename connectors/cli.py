@@ -11,7 +11,12 @@ import typer
 from rich.console import Console, Group
 from rich.table import Column, Table
 
-from fraudgraph.connectors.apply import ConnectorState, apply_connector, parse_status
+from fraudgraph.connectors.apply import (
+    ConnectorState,
+    apply_connector,
+    parse_status,
+    validate_connector,
+)
 from fraudgraph.connectors.definitions import load_definition, load_definitions
 from fraudgraph.connectors.rest import ConnectClient
 from fraudgraph.connectors.topics import create_connector_topics, topic_plan
@@ -39,6 +44,8 @@ def apply(
         topic_plan(definition, environ)  # a file that cannot be planned fails before any change
     client = ConnectClient(settings.connect_url)
     for definition in definitions:
+        # Connect's verdict on the config first: a rejected connector leaves no topics.
+        validate_connector(client, definition)
         # Before the connector exists: Connect would create a table's topic only at its
         # first change, and a worker started before that would not read it (topics.py).
         created = create_connector_topics(settings.kafka_bootstrap, definition, environ)

@@ -48,7 +48,7 @@ def topic_plan(definition: ConnectorDefinition, environ: Mapping[str, str]) -> T
     the Connect worker's environment (the stack's client settings do).
     """
     config = definition.config
-    where = str(definition.source)
+    where = f"{definition.name} ({definition.source})"
     if config.get("topic.creation.groups", "").strip():
         raise ConnectorDefinitionError(
             f"{where}: topic.creation.groups is not supported by `connectors apply`, "

@@ -14,7 +14,7 @@ import pytest
 from fraudgraph.settings import Settings
 from fraudgraph.stack.client_env import client_environment
 from fraudgraph.stack.config import StackConfig
-from fraudgraph.stack.manager import Stack
+from fraudgraph.stack.manager import Stack, demo_worker
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,10 @@ def stack() -> Iterator[Stack]:
     native = Stack(StackConfig())
     already_running = all(s.process.process() is not None for s in native.services)
     native.up()
+    # `make demo` leaves its stream worker running; it would share the tests' consumer
+    # group and write into the graph they empty and compare. The tests own the stack.
+    if demo_worker(native.config).stop():
+        print("\nstopped the demo's stream worker: the tests need the stack to themselves")
     yield native
     if not already_running and os.environ.get("FRAUDGRAPH_KEEP_STACK") != "1":
         native.down()

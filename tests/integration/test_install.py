@@ -72,9 +72,20 @@ def installed() -> Iterator[Installed]:
 
 
 def _install(root: Path) -> Installed:
+    # From a copy of the working tree: setuptools keeps build/ in the source folder, and
+    # a module deleted since an earlier build would still be packaged from there.
+    source = root / "source"
+    shutil.copytree(
+        PROJECT_ROOT,
+        source,
+        symlinks=True,  # fraudgraph/graph -> ../graph stays a link, as in a clone
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".state", ".cache", "build", "dist", "*.egg-info", "__pycache__"
+        ),
+    )
     dist = root / "dist"
     _checked(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, PROJECT_ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, source],
         cwd=root,
     )
     (wheel,) = dist.glob("fraudgraph-*.whl")

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import neo4j
 import pytest
+from confluent_kafka.admin import AdminClient
 from neo4j.exceptions import AuthError
 
 from fraudgraph.connectors.definitions import load_definitions
@@ -112,7 +113,10 @@ def test_a_broken_connector_config_is_a_clear_error(settings: Settings, tmp_path
         '{"name": "broken-test", "config": {'
         '"connector.class": "io.debezium.connector.postgresql.PostgresConnector",'
         '"plugin.name": "no-such-plugin", "database.hostname": "127.0.0.1",'
-        '"database.user": "debezium", "database.dbname": "bank", "topic.prefix": "broken"}}'
+        '"database.user": "debezium", "database.dbname": "bank", "topic.prefix": "broken",'
+        '"table.include.list": "bank.customers",'
+        '"topic.creation.default.partitions": "1",'
+        '"topic.creation.default.replication.factor": "1"}}'
     )
     done = run_cli("connectors", "apply", str(broken), settings=settings)
     assert done.returncode == 2
@@ -120,6 +124,9 @@ def test_a_broken_connector_config_is_a_clear_error(settings: Settings, tmp_path
     assert "broken-test" in done.stderr and "invalid config" in done.stderr
     assert "plugin.name" in done.stderr
     assert "broken-test" not in ConnectClient(settings.connect_url).list_connectors()
+    # Connect's verdict comes before any topic is created: a rejected file leaves none.
+    topics = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    assert "broken.bank.customers" not in topics.topics
 
 
 def test_connectors_apply_without_connect_is_one_line(settings: Settings) -> None:
