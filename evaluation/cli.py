@@ -195,6 +195,13 @@ def evaluate(
         f"{report.duplicate_alerts} duplicate, {report.unmapped_alerts} with an unmapped rule; "
         f"{report.unknown_entities} named entities are in no label"
     )
+    if report.lookalikes:
+        every = report.lookalikes[-1]
+        rate = f"{every.rate:.1%}" if every.rate is not None else "-"
+        _out.print(
+            f"honest look-alikes flagged: {every.flagged} of {every.labelled} entities ({rate}); "
+            "per pattern in the report file"
+        )
     if batch.first_error:
         _err.print(f"first invalid alert: {batch.first_error}", highlight=False, soft_wrap=True)
     document = report_to_json(report)

@@ -20,6 +20,10 @@ Definitions (see simulator/README.md, "Scoring"):
   `event_time` field, else `evidence.event_time`, else `source_committed_at`, else
   `detected_at`. Negative means flagged before the fraud started (e.g. a ring
   spotted from shared identifiers at onboarding).
+* Look-alikes: labels of kind "lookalike" (honest patterns shaped like fraud: payroll,
+  rent, a club's dues) are not truth: naming them is a false positive like any
+  unlabelled entity. Their flag rate, per look-alike typology and for all, is
+  flagged / labelled look-alike entities (entities also labelled as fraud excluded).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fraudgraph.simulator.labels import Label
+from fraudgraph.simulator.labels import FRAUD, Label
 
 Entity = tuple[str, str]
 DEFAULT_ENTITY_TYPES: tuple[str, ...] = ("customer", "account")
@@ -166,6 +170,16 @@ class Score:
 
 
 @dataclass(frozen=True)
+class LookalikeScore:
+    """How often an honest look-alike pattern's entities were named by alerts."""
+
+    name: str
+    labelled: int
+    flagged: int
+    rate: float | None
+
+
+@dataclass(frozen=True)
 class Report:
     entity_types: tuple[str, ...]
     alerts: int
@@ -176,6 +190,7 @@ class Report:
     unknown_entities: int
     overall: Score
     typologies: tuple[Score, ...]
+    lookalikes: tuple[LookalikeScore, ...] = ()  # empty when the labels have none
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -227,6 +242,8 @@ def score(
     """Score alerts (already schema-valid) against labels."""
     rule_map = rule_map or RuleMap()
     types = set(entity_types)
+    honest = [label for label in labels if label.kind != FRAUD]
+    labels = [label for label in labels if label.kind == FRAUD]
     all_alerts = list(alerts)
     unique, duplicates = dedupe(all_alerts)
 
@@ -316,6 +333,24 @@ def score(
         unknown_entities=len(named - truth_all),
         overall=overall,
         typologies=tuple(scores),
+        lookalikes=_lookalikes(honest, named, truth_all, types),
+    )
+
+
+def _lookalikes(
+    honest: Sequence[Label], named: set[Entity], fraud: set[Entity], types: set[str]
+) -> tuple[LookalikeScore, ...]:
+    by_name: dict[str, set[Entity]] = {}
+    for label in honest:
+        if label.entity_type in types and label.entity not in fraud:
+            by_name.setdefault(label.typology, set()).add(label.entity)
+    if not by_name:
+        return ()
+    every: set[Entity] = set().union(*by_name.values())
+    rows = [(name, by_name[name]) for name in sorted(by_name)] + [("all look-alikes", every)]
+    return tuple(
+        LookalikeScore(name, len(truth), len(truth & named), _ratio(len(truth & named), len(truth)))
+        for name, truth in rows
     )
 
 
@@ -355,4 +390,8 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "unknown_entities": report.unknown_entities,
         "overall": score_json(report.overall),
         "typologies": {s.name: score_json(s) for s in report.typologies},
+        "lookalikes": {
+            s.name: {"labelled_entities": s.labelled, "flagged_entities": s.flagged, "rate": s.rate}
+            for s in report.lookalikes
+        },
     }

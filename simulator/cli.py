@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from fraudgraph.settings import get_settings
 from fraudgraph.simulator import live as live_mode
 from fraudgraph.simulator import loader
 from fraudgraph.simulator.errors import DatabaseError, OptionError
+from fraudgraph.simulator.families import DEFAULT_GENERATOR, FAMILIES, get_family
 from fraudgraph.simulator.generator import SimulatedBank, generate
 from fraudgraph.simulator.labels import Label, write_labels
 from fraudgraph.simulator.options import DEFAULT_START, SimulationOptions, make_options
@@ -44,9 +46,9 @@ def _progress() -> Progress:
     )
 
 
-def _labels_table(labels: list[Label]) -> Table:
+def _labels_table(labels: list[Label], typologies: Iterable[str] = TYPOLOGIES) -> Table:
     table = Table("typology", "cases", "labels", title="ground truth (labels file only)")
-    by_typology: dict[str, tuple[set[str], int]] = {name: (set(), 0) for name in TYPOLOGIES}
+    by_typology: dict[str, tuple[set[str], int]] = {name: (set(), 0) for name in typologies}
     for label in labels:
         cases, lines = by_typology.setdefault(label.typology, (set(), 0))
         cases.add(label.case_id)
@@ -131,7 +133,8 @@ def bulk_tables(bank: SimulatedBank, stats: loader.CopyStats | None) -> list[Tab
     timing.add_row("generate", f"{bank.seconds:.2f}", f"{bank.total_rows() / bank.seconds:,.0f}")
     if stats is not None:
         timing.add_row("COPY (binary)", f"{stats.seconds:.2f}", f"{stats.rows_per_second:,.0f}")
-    return [rows, _labels_table(bank.labels), timing]
+    typologies = get_family(bank.options.generator).typologies
+    return [rows, _labels_table(bank.labels, typologies), timing]
 
 
 def _run_live(
@@ -170,7 +173,7 @@ def _run_live(
     labels = run.labels()
     written = write_labels(labels_path, labels)
     _out.print(live_table(stats, live))
-    _out.print(_labels_table(labels))
+    _out.print(_labels_table(labels, get_family(options.generator).typologies))
     _out.print(f"labels: {written:,} lines -> {labels_path}")
 
 
@@ -204,10 +207,19 @@ def simulate(
     start: Annotated[
         str, typer.Option(help="First instant of the history (ISO 8601, UTC).")
     ] = DEFAULT_START.isoformat().replace("+00:00", "Z"),
+    generator: Annotated[
+        str,
+        typer.Option(
+            help=f"Generator family of the fraud cases: {', '.join(FAMILIES)}; "
+            "same population and everyday life."
+        ),
+    ] = DEFAULT_GENERATOR,
     fraud: Annotated[
         list[str] | None,
         typer.Option(
-            "--fraud", help=f"NAME=COUNT[:SIZE], repeatable; NAME in all, {', '.join(TYPOLOGIES)}."
+            "--fraud",
+            help=f"NAME=COUNT[:SIZE], repeatable; NAME in all, {', '.join(TYPOLOGIES)} "
+            "(classic; other --generator families have their own names).",
         ),
     ] = None,
     reveal_share: Annotated[
@@ -261,6 +273,7 @@ def simulate(
         fraud=fraud or [],
         reveal_share=reveal_share,
         false_positives=false_positives,
+        generator=generator,
     )
     target = dsn or get_settings().pg_dsn.get_secret_value()
     if live:

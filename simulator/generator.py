@@ -10,19 +10,21 @@ count does not reshuffle everyday life.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from fraudgraph.simulator import normal_life, reports
+from fraudgraph.simulator.families import get_family
 from fraudgraph.simulator.ids import IdAllocator
 from fraudgraph.simulator.labels import Label
 from fraudgraph.simulator.options import SimulationOptions
 from fraudgraph.simulator.population import build_population
 from fraudgraph.simulator.rows import TABLE_ORDER, FraudReport, Login, Row, Transaction
 from fraudgraph.simulator.sink import BulkSink
-from fraudgraph.simulator.typologies import TYPOLOGIES, Case
+from fraudgraph.simulator.typologies import Case, Typology
 from fraudgraph.simulator.world import DAY, World
 
 Progress = Callable[[str, int, int], None]
@@ -50,12 +52,13 @@ class SimulatedBank:
 
     def label_counts(self) -> dict[str, tuple[int, int]]:
         """typology -> (cases, label lines)."""
-        counts: dict[str, tuple[int, int]] = {name: (0, 0) for name in TYPOLOGIES}
+        typologies = get_family(self.options.generator).typologies
+        counts: dict[str, tuple[int, int]] = {name: (0, 0) for name in typologies}
         for case in self.cases:
-            cases, lines = counts[case.typology]
+            cases, lines = counts.get(case.typology, (0, 0))
             counts[case.typology] = (cases + 1, lines)
         for label in self.labels:
-            cases, lines = counts[label.typology]
+            cases, lines = counts.get(label.typology, (0, 0))
             counts[label.typology] = (cases, lines + 1)
         return counts
 
@@ -71,15 +74,39 @@ def case_id(typology: str, index: int, prefix: str = "") -> str:
 
 
 def inject_cases(w: World, options: SimulationOptions, *, t0: float, t1: float) -> list[Case]:
-    """All cases of every typology, each at a random place inside [t0, t1)."""
+    """All cases of every typology of the options' generator family, each at a random
+    place inside [t0, t1)."""
+    family = get_family(options.generator)
+    return _inject(
+        w,
+        options,
+        family.typologies,
+        seed_prefix=family.seed_prefix,
+        case_prefix=family.case_prefix,
+        t0=t0,
+        t1=t1,
+    )
+
+
+def _inject(
+    w: World,
+    options: SimulationOptions,
+    typologies: Mapping[str, Typology],
+    *,
+    seed_prefix: str,
+    case_prefix: str,
+    t0: float,
+    t1: float,
+) -> list[Case]:
     cases: list[Case] = []
-    for name, typology in TYPOLOGIES.items():
-        rng = random.Random(f"{name}:{options.seed}")
+    for name, typology in typologies.items():
+        # classic's prefix is "": its seeds, and so its banks, are what they always were
+        rng = random.Random(f"{seed_prefix}{name}:{options.seed}")
         spec = options.spec(name)
         for index in range(1, spec.count + 1):
             span = min(typology.span, t1 - t0 - 60)
             start = rng.uniform(t0, t1 - span - 60)
-            case = Case(name, case_id(name, index), index)
+            case = Case(name, case_id(name, index, case_prefix), index, typology.kind)
             size = vary(rng, spec.size, typology.min_size)
             typology.inject(w, rng, case, start=start, end=start + span, size=size)
             if case.entities:
@@ -169,12 +196,4 @@ def _final_tables(
 def _renumbered(label: Label, txn_ids: dict[int, int]) -> Label:
     if label.entity_type != "transaction":
         return label
-    return Label(
-        label.typology,
-        label.case_id,
-        label.entity_type,
-        str(txn_ids[int(label.entity_id)]),
-        label.role,
-        label.first_event_at,
-        label.last_event_at,
-    )
+    return dataclasses.replace(label, entity_id=str(txn_ids[int(label.entity_id)]))

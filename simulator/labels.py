@@ -6,6 +6,11 @@
 
 entity_type and entity_id follow contracts/alert.schema.json (ids are the source
 primary keys as strings; an ip's id is its address).
+
+An optional `"kind"` says what the case is: absent means `"fraud"`; `"lookalike"`
+marks an honest pattern shaped like fraud (payroll, rent, a club's dues), so that
+scoring can report how often detectors flag it without counting it as fraud. Only
+non-fraud kinds are written, so fraud-only files stay byte-identical to before.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from pathlib import Path
 import orjson
 
 ENTITY_TYPES = ("customer", "account", "card", "device", "ip", "merchant", "transaction")
+FRAUD = "fraud"
+LOOKALIKE = "lookalike"
+KINDS = (FRAUD, LOOKALIKE)
 
 
 @dataclass(frozen=True, order=True)
@@ -29,6 +37,7 @@ class Label:
     role: str
     first_event_at: datetime
     last_event_at: datetime
+    kind: str = FRAUD
 
     @property
     def entity(self) -> tuple[str, str]:
@@ -40,7 +49,7 @@ def _iso(value: datetime) -> str:
 
 
 def label_to_json(label: Label) -> dict[str, str]:
-    return {
+    data = {
         "typology": label.typology,
         "case_id": label.case_id,
         "entity_type": label.entity_type,
@@ -49,6 +58,9 @@ def label_to_json(label: Label) -> dict[str, str]:
         "first_event_at": _iso(label.first_event_at),
         "last_event_at": _iso(label.last_event_at),
     }
+    if label.kind != FRAUD:
+        data["kind"] = label.kind
+    return data
 
 
 def write_labels(path: Path, labels: Iterable[Label]) -> int:
@@ -82,6 +94,9 @@ def read_labels(path: Path) -> list[Label]:
                 entity_type = str(data["entity_type"])
                 if entity_type not in ENTITY_TYPES:
                     raise LabelFormatError(f"unknown entity_type {entity_type!r}")
+                kind = str(data.get("kind", FRAUD))
+                if kind not in KINDS:
+                    raise LabelFormatError(f"unknown kind {kind!r}")
                 labels.append(
                     Label(
                         typology=str(data["typology"]),
@@ -91,6 +106,7 @@ def read_labels(path: Path) -> list[Label]:
                         role=str(data.get("role", "")),
                         first_event_at=parse_time(str(data["first_event_at"])),
                         last_event_at=parse_time(str(data["last_event_at"])),
+                        kind=kind,
                     )
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:

@@ -28,6 +28,7 @@ from fraudgraph.simulator import activities as act
 from fraudgraph.simulator import reports
 from fraudgraph.simulator.catalog import lognormal_cents
 from fraudgraph.simulator.constraints import FOREIGN_KEYS
+from fraudgraph.simulator.families import get_family
 from fraudgraph.simulator.generator import case_id, vary
 from fraudgraph.simulator.ids import IdAllocator
 from fraudgraph.simulator.labels import Label
@@ -36,7 +37,7 @@ from fraudgraph.simulator.options import SimulationOptions
 from fraudgraph.simulator.population import build_population
 from fraudgraph.simulator.rows import PRIMARY_KEYS, TABLE_OF, TABLE_ORDER, Row
 from fraudgraph.simulator.sink import BulkSink, EraseLogins, Update
-from fraudgraph.simulator.typologies import TYPOLOGIES, Case
+from fraudgraph.simulator.typologies import Case
 from fraudgraph.simulator.world import DAY, Person, World, to_dt
 
 Event = Row | Update | EraseLogins
@@ -262,17 +263,19 @@ class LiveRun:
         self.cases: list[Case] = []
         self.stats = LiveStats()
         self.flushed_until = clock.origin
-        weights = {name: options.spec(name).count for name in TYPOLOGIES}
+        self.family = get_family(options.generator)
+        weights = {name: options.spec(name).count for name in self.family.typologies}
         self._typologies = [name for name, count in weights.items() if count > 0]
         self._weights = [weights[name] for name in self._typologies]
 
     def _inject_case(self, now: float) -> None:
         name = self.rng.choices(self._typologies, self._weights)[0]
-        typology = TYPOLOGIES[name]
+        typology = self.family.typologies[name]
         start = self.clock.sim(now)
         span = min(typology.span, self.live.case_horizon * self.clock.scale)
         index = len(self.cases) + 1
-        case = Case(name, case_id(name, index, prefix="live-"), index)
+        prefix = f"live-{self.family.case_prefix}"
+        case = Case(name, case_id(name, index, prefix=prefix), index, typology.kind)
         size = vary(self.rng, self.options.spec(name).size, typology.min_size)
         typology.inject(self.world, self.rng, case, start=start, end=start + span, size=size)
         if case.entities:
@@ -351,6 +354,7 @@ class LiveRun:
                         label.role,
                         datetime.fromtimestamp(first, UTC),
                         datetime.fromtimestamp(last, UTC),
+                        label.kind,
                     )
                 )
         return labels

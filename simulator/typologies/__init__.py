@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fraudgraph.simulator.labels import FRAUD
 from fraudgraph.simulator.typologies import (
     account_takeover,
     card_testing,
@@ -31,6 +32,7 @@ class Typology:
     default_size: int
     min_size: int
     size_means: str
+    kind: str = FRAUD  # LOOKALIKE: honest, labelled only so scoring can count its flags
 
 
 TYPOLOGIES: dict[str, Typology] = {

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from fraudgraph.simulator.geo import COUNTRIES, Country
 from fraudgraph.simulator.identities import customer_row
-from fraudgraph.simulator.labels import Label
+from fraudgraph.simulator.labels import FRAUD, Label
 from fraudgraph.simulator.rows import Transaction
 from fraudgraph.simulator.world import Person, World, to_dt
 
@@ -39,6 +39,7 @@ class Case:
     typology: str
     case_id: str
     index: int
+    kind: str = FRAUD  # or LOOKALIKE: an honest pattern labelled so scoring can count flags
     entities: dict[tuple[str, str], Seen] = field(default_factory=dict)
     reveals: list[Reveal] = field(default_factory=list)
 
@@ -84,6 +85,7 @@ class Case:
                 seen.role,
                 to_dt(seen.first),
                 to_dt(seen.last),
+                self.kind,
             )
             for (kind, key), seen in ordered
         ]

@@ -215,3 +215,24 @@ def test_invalid_alerts_are_counted_not_fatal(tmp_path: Path) -> None:
     )
     report = score(LABELS, batch.alerts, RULES)
     assert report.duplicate_alerts == 1 and report.overall.true_positives == 1
+
+
+def test_look_alikes_are_not_truth_and_get_a_flag_rate() -> None:
+    at = T0
+    honest = [
+        Label("lookalike_fan_in", "L1", "account", str(i), "tenant", at, at, "lookalike")
+        for i in (41, 42, 43, 44)
+    ]
+    alerts = [alert("a1", "fan_in_rule", [("account", "41"), ("account", "42"), ("account", "11")])]
+    report = score([*LABELS, *honest], alerts, RULES)
+    assert [s.name for s in report.typologies] == ["mule_chain", "synthetic_identity"]
+    assert report.overall.false_positives == 2  # flagging honest look-alikes costs precision
+    (per_pattern, every) = report.lookalikes
+    assert (per_pattern.name, per_pattern.labelled, per_pattern.flagged) == (
+        "lookalike_fan_in",
+        4,
+        2,
+    )
+    assert every.rate == 0.5
+    assert report_to_json(report)["lookalikes"]["lookalike_fan_in"]["rate"] == 0.5
+    assert score(LABELS, alerts, RULES).lookalikes == ()
