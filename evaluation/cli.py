@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -12,6 +13,7 @@ from rich.table import Column, Table
 
 from fraudgraph.evaluation import sources
 from fraudgraph.evaluation.errors import EvaluationError
+from fraudgraph.evaluation.matrix import build_matrix, matrix_table, matrix_to_json
 from fraudgraph.evaluation.scoring import (
     DEFAULT_ENTITY_TYPES,
     Report,
@@ -20,9 +22,11 @@ from fraudgraph.evaluation.scoring import (
     report_to_json,
     score,
 )
+from fraudgraph.evaluation.seeds import SEEDS, describe
 from fraudgraph.paths import RULE_TYPOLOGIES_JSON
 from fraudgraph.settings import get_settings
-from fraudgraph.simulator.labels import ENTITY_TYPES, LabelFormatError, read_labels
+from fraudgraph.simulator.families import FAMILIES
+from fraudgraph.simulator.labels import ENTITY_TYPES, Label, LabelFormatError, read_labels
 from fraudgraph.tables import Fitting, compact_table
 
 DEFAULT_RULE_MAP = RULE_TYPOLOGIES_JSON
@@ -142,10 +146,15 @@ def _report_compact(report: Report) -> Table:
 def evaluate(
     *,
     labels: Annotated[
-        Path, typer.Option(help="Labels JSON Lines written by `fraudgraph simulate`.")
+        list[Path],
+        typer.Option(
+            help="Labels JSON Lines written by `fraudgraph simulate`. Repeat it, with one "
+            "--alerts per labels file in the same order, to score several banks (seeds, "
+            "generator families): the typology x generator matrix."
+        ),
     ],
     alerts: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(help="JSON Lines file of alerts (default: read the alerts topic)."),
     ] = None,
     topic: Annotated[
@@ -173,16 +182,23 @@ def evaluate(
         )
     if timeout <= 0:
         raise EvaluationError("--timeout must be > 0")
-    try:
-        truth = read_labels(labels)
-    except OSError as error:
-        raise EvaluationError(f"cannot read labels {labels}: {error.strerror or error}") from error
-    except LabelFormatError as error:
-        raise EvaluationError(str(error)) from error
     mapping = load_rule_map(rule_map)
-    if alerts is not None:
-        batch = sources.read_file(alerts)
-        origin = str(alerts)
+    if len(labels) > 1:
+        # Entity ids restart at 1 in every bank, so a topic (one stream, whichever
+        # banks fed it) cannot be split between labels files: each bank brings its file.
+        if alerts is None or len(alerts) != len(labels):
+            raise EvaluationError(
+                f"{len(labels)} --labels files need as many --alerts files, in the same "
+                "order (entity ids repeat across banks, so one topic cannot serve several)"
+            )
+        _evaluate_banks(list(zip(labels, alerts, strict=True)), mapping, types, out)
+        return
+    truth = _read_labels(labels[0])
+    if alerts:
+        if len(alerts) > 1:
+            raise EvaluationError("one --labels file takes one --alerts file")
+        batch = sources.read_file(alerts[0])
+        origin = str(alerts[0])
     else:
         settings = get_settings()
         name = topic or settings.alerts_topic
@@ -190,11 +206,7 @@ def evaluate(
         origin = f"topic {name}"
     report = score(truth, batch.alerts, mapping, types)
     _out.print(report_table(report))
-    _out.print(
-        f"alerts from {origin}: {batch.read} read, {batch.invalid} invalid, "
-        f"{report.duplicate_alerts} duplicate, {report.unmapped_alerts} with an unmapped rule; "
-        f"{report.unknown_entities} named entities are in no label"
-    )
+    _print_source(origin, batch, report)
     if report.lookalikes:
         every = report.lookalikes[-1]
         rate = f"{every.rate:.1%}" if every.rate is not None else "-"
@@ -202,18 +214,101 @@ def evaluate(
             f"honest look-alikes flagged: {every.flagged} of {every.labelled} entities ({rate}); "
             "per pattern in the report file"
         )
+    document = report_to_json(report)
+    document["source"] = _source_json(origin, batch)
+    document["labels"] = str(labels[0])
+    _write(out, document)
+
+
+def _read_labels(path: Path) -> list[Label]:
+    try:
+        return read_labels(path)
+    except OSError as error:
+        raise EvaluationError(f"cannot read labels {path}: {error.strerror or error}") from error
+    except LabelFormatError as error:
+        raise EvaluationError(str(error)) from error
+
+
+def _print_source(origin: str, batch: sources.AlertBatch, report: Report) -> None:
+    _out.print(
+        f"alerts from {origin}: {batch.read} read, {batch.invalid} invalid, "
+        f"{report.duplicate_alerts} duplicate, {report.unmapped_alerts} with an unmapped rule; "
+        f"{report.unknown_entities} named entities are in no label",
+        highlight=False,
+    )
     if batch.first_error:
         _err.print(f"first invalid alert: {batch.first_error}", highlight=False, soft_wrap=True)
-    document = report_to_json(report)
-    document["source"] = {
+
+
+def _source_json(origin: str, batch: sources.AlertBatch) -> dict[str, Any]:
+    return {
         "origin": origin,
         "read": batch.read,
         "invalid": batch.invalid,
         "first_error": batch.first_error,
     }
-    document["labels"] = str(labels)
+
+
+def _write(out: Path, document: dict[str, Any]) -> None:
     try:
         out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     except OSError as error:
         raise EvaluationError(f"cannot write {out}: {error.strerror or error}") from error
     _out.print(f"report -> {out}")
+
+
+def _evaluate_banks(
+    banks: list[tuple[Path, Path]], mapping: RuleMap, types: tuple[str, ...], out: Path
+) -> None:
+    """Several banks, each scored on its own, pooled per generator into the matrix."""
+    reports: dict[str, list[Report]] = {}
+    files: dict[str, list[str]] = {}
+    runs: list[dict[str, Any]] = []
+    for labels_path, alerts_path in banks:
+        truth = _read_labels(labels_path)
+        generator = generator_of(truth, labels_path)
+        batch = sources.read_file(alerts_path)
+        report = score(truth, batch.alerts, mapping, types)
+        _print_source(f"{alerts_path} ({generator}, {labels_path})", batch, report)
+        reports.setdefault(generator, []).append(report)
+        files.setdefault(generator, []).append(labels_path.name)
+        document = report_to_json(report)
+        document.update(
+            generator=generator,
+            labels=str(labels_path),
+            source=_source_json(str(alerts_path), batch),
+        )
+        runs.append(document)
+    header = "; ".join(f"{g}: {', '.join(names)}" for g, names in files.items())
+    matrix = build_matrix(
+        reports,
+        header=f"labels scored: {header}\n{registered_seeds()}",
+        caption="Pooled over each generator's labels files.",
+    )
+    _out.print(matrix.header, highlight=False, soft_wrap=True)
+    _out.print(matrix_table(matrix))
+    _write(out, {"matrix": matrix_to_json(matrix), "runs": runs})
+
+
+def generator_of(labels: Sequence[Label], path: Path) -> str:
+    """The family whose case-id prefix every label carries (classic's prefix is empty)."""
+    prefixed = [f for f in FAMILIES.values() if f.case_prefix]
+    found = {
+        next((f.name for f in prefixed if label.case_id.startswith(f.case_prefix)), "classic")
+        for label in labels
+    }
+    if len(found) != 1:
+        raise EvaluationError(
+            f"{path}: labels from {', '.join(sorted(found)) or 'no'} generator(s); "
+            "one labels file per bank"
+        )
+    return found.pop()
+
+
+def registered_seeds() -> str:
+    """Labels files do not record their seed: the registry is shown so the reader can
+    check that only test seeds were scored."""
+    listed = "; ".join(
+        f"{g} tuning {describe(s['tuning'])}, test {describe(s['test'])}" for g, s in SEEDS.items()
+    )
+    return f"registered seeds (evaluation/seeds.py): {listed}; report test seeds only"

@@ -27,10 +27,13 @@ from fraudgraph.demo import Arrival, change_events_table, step_times_table
 from fraudgraph.demo_alerts import _row, _view
 from fraudgraph.demo_graph import LABELS, graph_table
 from fraudgraph.detection.clusters import Ring, rings_table
+from fraudgraph.detection.quality import matrix_caption
 from fraudgraph.evaluation.cli import report_table
-from fraudgraph.evaluation.scoring import DelayStats, Report, Score
+from fraudgraph.evaluation.matrix import ALL_LOOKALIKES, Matrix, build_matrix, matrix_table
+from fraudgraph.evaluation.scoring import DelayStats, LookalikeScore, Report, Score
 from fraudgraph.observability.trace_cli import summary_table
 from fraudgraph.simulator.cli import bulk_tables, live_table
+from fraudgraph.simulator.families.amlsim import TYPOLOGIES as AMLSIM_TYPOLOGIES
 from fraudgraph.simulator.generator import generate
 from fraudgraph.simulator.live import LiveOptions, LiveStats
 from fraudgraph.simulator.loader import CopyStats
@@ -189,6 +192,44 @@ def test_quality_report_with_no_rule_for_a_typology_shows_dashes() -> None:
     text = render(report_table(report))
     assert_readable(text, "impossible_travel", "0.0%", "0/2")
     assert re.search(r"impossible_travel +8 +- +- +- +0\.0% +- +0/2 +-", text)
+
+
+def quality_matrix() -> Matrix:
+    """Both families' typologies at their widest figures, plus look-alike rows."""
+    classic = quality_report()
+    amlsim_names = sorted(AMLSIM_TYPOLOGIES)
+    amlsim = Report(
+        ("customer", "account"), 0, 0, 0, 0, 0, 0,
+        figures("overall", 12345, 1234),
+        tuple(figures(n, 1234, 123) for n in amlsim_names if not n.startswith("lookalike")),
+        tuple(
+            LookalikeScore(n, 12345, 1234, 0.1)
+            for n in [*(n for n in amlsim_names if n.startswith("lookalike")), ALL_LOOKALIKES]
+        ),
+    )  # fmt: skip
+    return build_matrix(
+        {"classic": [classic, classic], "amlsim": [amlsim]},
+        header="test seeds scored: classic 1001-1005, amlsim 2001-2005",
+        caption=matrix_caption(None),
+    )
+
+
+def test_quality_matrix_in_80_columns_is_whole() -> None:
+    matrix = quality_matrix()
+    text = render(matrix_table(matrix))
+    # Pooled from the counts (1231 of 1354 attributed), not the Score's own 98.7%.
+    assert_readable(text, *matrix.rows, "classic", "amlsim", "90.9%", "99.8%", "10.0%")
+    for row in matrix.rows:  # a name to look up: on one line, never folded
+        assert re.search(rf"^{row} ", text, re.MULTILINE), row
+    assert re.search(r"\bP\b.*\bR\b.*\bF1\b.*\bP\b.*\bR\b.*\bF1\b", text)
+    legend = " ".join(text.split())  # the caption wraps at the table's width
+    assert "cross-family" in legend and "P precision, R recall" in legend
+
+
+def test_quality_matrix_on_a_wide_console_adds_labelled_counts() -> None:
+    text = render(matrix_table(quality_matrix()), width=WIDE)
+    assert_readable(text, "24690", "12345", width=WIDE)  # classic pooled over two banks
+    assert "n labelled entities" in " ".join(text.split())
 
 
 # -- `fraudgraph analyze clusters` ---------------------------------------------------------
