@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from psycopg import sql
 
 from fraudgraph.connectors.apply import apply_connector
 from fraudgraph.connectors.definitions import ConnectorDefinition, load_definitions
@@ -272,3 +274,21 @@ def wait_until_consumed(
         wait_for(caught_up, what=f"group {group} caught up", timeout=timeout, interval=0.5)
     finally:
         consumer.close()
+
+
+def assert_no_text_in_bank(dsn: str, markers: set[str]) -> None:
+    """No text column of the bank schema holds any of `markers` (labels stay in files)."""
+    patterns = [f"%{marker}%" for marker in sorted(markers)]
+    with psycopg.connect(dsn) as conn:
+        text_columns = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'bank' "
+            "AND data_type IN ('text', 'character', 'character varying')"
+        ).fetchall()
+        assert len(text_columns) > 10
+        for table, column in text_columns:
+            query = sql.SQL("SELECT count(*) FROM {} WHERE {}::text ILIKE ANY(%s)").format(
+                sql.Identifier("bank", table), sql.Identifier(column)
+            )
+            hits = conn.execute(query, (patterns,)).fetchone()
+            assert hits == (0,), (table, column)
