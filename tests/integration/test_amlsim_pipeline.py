@@ -10,24 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import neo4j
 import pytest
 
-from fraudgraph.graph.admin import clear_graph
-from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
 from fraudgraph.simulator.families import get_family
 from fraudgraph.simulator.labels import LOOKALIKE, Label, read_labels
 from fraudgraph.stack.manager import Stack
-from fraudgraph.stack.waiting import wait_for
-from fraudgraph.stream.topics import cdc_topics, ensure_topics
-from tests.integration.test_graph_pipeline import Pipeline, graph_counts, source_counts
+from tests.integration.test_graph_pipeline import (
+    Pipeline,
+    captured_bank,
+    graph_counts,
+    source_counts,
+)
 from tests.support import (
-    WorkerProcess,
     assert_no_text_in_bank,
-    private_run,
     run_cli,
-    temporary_connector,
 )
 
 pytestmark = pytest.mark.integration
@@ -67,28 +64,8 @@ def pipeline(settings: Settings, stack: Stack, labels_file: Path) -> Iterator[Pi
         settings=settings,
     )
     assert loaded.returncode == 0, loaded.stderr
-    local = private_run(settings, "am")
-    topics = cdc_topics(local, default_mapping())
-    ensure_topics(local.kafka_bootstrap, topics)
-    auth = (local.neo4j_user, local.neo4j_password.get_secret_value())
-    with neo4j.GraphDatabase.driver(local.neo4j_uri, auth=auth) as driver:
-        clear_graph(driver)
-        with temporary_connector(local, stack, local.topic_prefix):
-            worker = WorkerProcess(local)
-            worker.start()
-            result = Pipeline(local, topics, driver, worker, local.pg_dsn.get_secret_value())
-            try:
-                expected = source_counts(result)
-                wait_for(
-                    lambda: graph_counts(result) == expected,
-                    what="graph to match the amlsim bank",
-                    timeout=240,
-                    interval=1,
-                    abort=worker.exit_reason,
-                )
-                yield result
-            finally:
-                worker.kill()
+    with captured_bank(settings, stack, "am") as result:
+        yield result
 
 
 def _labels(path: Path) -> list[Label]:

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -157,7 +158,15 @@ def pipeline(
         settings=settings,
     )
     assert loaded.returncode == 0, loaded.stderr
-    local = private_run(settings, "gp")
+    with captured_bank(settings, stack, "gp") as result:
+        yield result
+
+
+@contextmanager
+def captured_bank(settings: Settings, stack: Stack, prefix: str) -> Iterator[Pipeline]:
+    """The bank schema as it is now, captured by a private connector into an emptied
+    graph by a private worker; yields once the graph holds what the source implies."""
+    local = private_run(settings, prefix)
     topics = cdc_topics(local, default_mapping())
     # Created up front so the worker subscribes to topics that exist from the start.
     ensure_topics(local.kafka_bootstrap, topics)
