@@ -13,10 +13,10 @@ Guarantees the statements encode:
 - Relationships are owned by the row that implies them: an upsert removes the
   ones the row no longer implies; a delete removes them with the node, and
   identity nodes (Email, Phone, …) nobody else links to go with it.
-- A truncate leaves a `_Truncated {table, lsn}` marker: every upsert and delete of
-  that table first reads it once (`$table`) and skips rows at or below its LSN, so
-  a row change older than the truncate, delivered after it from another partition,
-  cannot bring a removed row back. The truncate itself removes the table's nodes
+- A truncate leaves a `_Truncated {table, lsn}` marker: `GraphWriter.apply` reads the
+  markers in the batch's own transaction and drops changes at or below them before
+  planning, so a row change older than the truncate, delivered after it from another
+  partition, cannot bring a removed row back. The truncate itself removes the table's nodes
   and the relationships its rows own in bounded batches (`TruncateStatements`).
 - Nodes known only by reference (e.g. the account of a payment not yet seen)
   are created as stubs without `_lsn`; their own row fills them when it arrives.
@@ -71,17 +71,6 @@ def link_is_keyed(link: LinkSpec) -> bool:
 
 def _ref_pattern(var: str, ref: NodeRef, param: str) -> str:
     return f"({var}:{ref.label} {{{ref.key}: row.{param}}})"
-
-
-def _truncate_fence() -> str:
-    """Read once per statement (not per row): the LSN below which the table was
-    truncated; rows at or below it were removed by the truncate and stay removed."""
-    return (
-        f"OPTIONAL MATCH (cut:{TRUNCATED_LABEL} {{table: $table}})\n"
-        "WITH coalesce(cut.lsn, -1) AS cut\n"
-        "UNWIND $rows AS row\n"
-        "WITH row WHERE row.lsn > cut\n"
-    )
 
 
 def _registry_guard() -> str:
@@ -198,7 +187,7 @@ def _upsert(table: TableMapping) -> str:
     One statement rather than one per link: the batch's rows are packed and sent
     once, not once per relationship type.
     """
-    lines = _truncate_fence() + _registry_guard()
+    lines = "UNWIND $rows AS row\n" + _registry_guard()
     if table.node is not None:
         node = table.node
         lines += (
@@ -228,7 +217,8 @@ def _upsert(table: TableMapping) -> str:
 def _delete(table: TableMapping) -> str:
     """Marker, row-owned keyed relationships, then the node and unshared identities."""
     statement = (
-        _truncate_fence() + f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
+        "UNWIND $rows AS row\n"
+        f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})\n"
         "SET gone.lsn = CASE WHEN coalesce(gone.lsn, -1) < row.lsn THEN row.lsn ELSE gone.lsn END\n"
         "WITH row\n"
     )

@@ -6,7 +6,7 @@ Pure functions over plain data: no driver, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -58,15 +58,14 @@ class PlannedWrite:
     statement: Statement
     rows: list[Row]
     # Parameters besides `$rows`: the table whose truncate fence the statement reads.
-    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 def fenced_off(changes: Iterable[RowChange], fences: Mapping[str, int]) -> list[RowChange]:
     """The changes a truncate removed: at or below their table's truncate LSN.
 
-    The statements skip them anyway (`_truncate_fence`); dropping them before
-    planning also keeps their values out of a row's history, and tells detection
-    not to judge rows the source no longer holds.
+    `GraphWriter.apply` drops them before planning, in the batch's transaction: they
+    are not written, their values stay out of a row's history, and detection does not
+    judge rows the source no longer holds.
     """
     return [c for c in changes if c.lsn <= fences.get(c.table, -1)]
 
@@ -125,14 +124,10 @@ class WritePlanner:
             rows = [
                 self._upsert_row(table_name, table, change, history) for change in table_changes
             ]
-            writes.append(
-                PlannedWrite(self.statements[table_name].upsert, rows, {"table": table_name})
-            )
+            writes.append(PlannedWrite(self.statements[table_name].upsert, rows))
         for table_name, table_changes in deletes.items():
             rows = [self._delete_row(table_name, change) for change in table_changes]
-            writes.append(
-                PlannedWrite(self.statements[table_name].delete, rows, {"table": table_name})
-            )
+            writes.append(PlannedWrite(self.statements[table_name].delete, rows))
         return writes
 
     def load(self, versions: Sequence[RowChange]) -> list[tuple[str, Row]]:

@@ -199,7 +199,7 @@ class _Rows(list[dict[str, Any]]):
 
 def _run_all(tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]) -> None:
     for write in writes:
-        tx.run(write.statement.cypher, {**write.params, "rows": _Rows(write.rows)}).consume()
+        tx.run(write.statement.cypher, {"rows": _Rows(write.rows)}).consume()
 
 
 def _count_of(

@@ -138,7 +138,7 @@ def truncate_fences(records: DataFrame) -> dict[str, int]:
 
 def fenced(changes: RDD[RowChange], fences: Mapping[str, int]) -> RDD[RowChange]:
     """The changes no truncate removed: above their table's fence. As the worker's
-    statements skip them (graph/cypher.py `_truncate_fence`), so does Spark."""
+    worker's writer drops them (graph/plan.py `fenced_off`), so does Spark."""
     if not fences:
         return changes
     cut = dict(fences)

@@ -124,18 +124,10 @@ def test_statements_exist_for_every_mapped_table() -> None:
 
 
 @pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
-def test_statements_take_rows_and_their_table_as_their_only_parameters(
-    table: str, kind: str
-) -> None:
+def test_statements_take_rows_as_their_only_parameter(table: str, kind: str) -> None:
     text = cypher(table, kind)
-    # The table's truncate fence is read once, before the rows are unwound.
-    assert text.startswith(
-        f"OPTIONAL MATCH (cut:{TRUNCATED_LABEL} {{table: $table}})\n"
-        "WITH coalesce(cut.lsn, -1) AS cut\n"
-        "UNWIND $rows AS row\n"
-        "WITH row WHERE row.lsn > cut\n"
-    )
-    assert re.findall(r"\$\w+", text) == ["$table", "$rows"]
+    assert text.startswith("UNWIND $rows AS row\n")
+    assert re.findall(r"\$\w+", text) == ["$rows"]
 
 
 @pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
@@ -206,7 +198,7 @@ def test_labels_and_types_come_only_from_the_mapping(table: str, kind: str) -> N
     found = labels_and_types(cypher(table, kind))
     assert found <= mapping_names(MAPPING), sorted(found - mapping_names(MAPPING))
     spec = MAPPING.tables[table]
-    expected = {DELETED_LABEL, TRUNCATED_LABEL}
+    expected = {DELETED_LABEL}
     if spec.node is not None:
         expected.add(spec.node.label)
     # Upserts draw every link; deletes name only the keyed ones (the rest go with the node).

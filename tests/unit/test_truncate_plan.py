@@ -1,12 +1,9 @@
-"""A truncate's fence in the planner: which changes it removed, and the `$table` each
-statement reads its fence by."""
+"""A truncate's fence in the planner: which changes it removed."""
 
 from __future__ import annotations
 
 from fraudgraph.cdc.changes import Position, RowChange
-from fraudgraph.graph.mapping import default_mapping
-from fraudgraph.graph.pii import PiiHasher
-from fraudgraph.graph.plan import WritePlanner, fenced_off
+from fraudgraph.graph.plan import fenced_off
 
 
 def _device(device_id: int, lsn: int) -> RowChange:
@@ -34,12 +31,3 @@ def test_the_fence_takes_changes_at_or_below_it_of_its_own_table_only() -> None:
     assert [c.key for c in gone] == [{"device_id": 1}, {"device_id": 2}]
     assert fenced_off(changes, {}) == []
     assert fenced_off(changes, {"merchants": 50}) == [changes[3]]
-
-
-def test_every_planned_statement_names_its_table_for_the_fence() -> None:
-    planner = WritePlanner(default_mapping(), PiiHasher("a-test-key-of-16+chars"))
-    writes = planner.plan([_device(1, 101), _merchant_delete(4, 50)])
-    assert {(w.statement.name, w.params["table"]) for w in writes} == {
-        ("devices.upsert", "devices"),
-        ("merchants.delete", "merchants"),
-    }
