@@ -17,7 +17,7 @@ help:
 $(BIN)/fraudgraph: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 required)"; exit 2; }
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --constraint constraints.txt --upgrade pip
 	@echo "installing the Python packages (the first time: about 700 MB, a few minutes)"
 	$(BIN)/pip install --progress-bar on --constraint constraints.txt -e ".[dev]"
 	@touch $@
@@ -36,7 +36,7 @@ lock:
 	rm -rf .cache/lock-venv && $(PYTHON) -m venv .cache/lock-venv
 	.cache/lock-venv/bin/pip install -q --upgrade pip
 	.cache/lock-venv/bin/pip install -q -e ".[dev]"
-	{ sed -n '1,2p' constraints.txt; .cache/lock-venv/bin/pip freeze --exclude-editable; } >constraints.txt.new
+	{ sed -n '1,2p' constraints.txt; .cache/lock-venv/bin/pip freeze --exclude-editable; .cache/lock-venv/bin/pip freeze --all | grep '^pip=='; } >constraints.txt.new
 	mv constraints.txt.new constraints.txt
 	rm -rf .cache/lock-venv
 
