@@ -9,10 +9,10 @@ customer-customer links. Measured, on one core, in memory:
 * the whole-graph analysis (`detection/clusters.py`): building the networkx graph,
   connected components and Louvain over every link, then `find_rings` over the
   focused subgraph the Neo4j reader would return;
-* the stream's incremental path (`detectors/identity.py`): per customer event, the
-  bounded component expansion, core and ring test, each event in its own batch (no
-  cache shared between events: the worst case), with the history questions it asks
-  (each a Neo4j round trip in production).
+* the stream's incremental path (`detectors/identity_ring.py`, `detectors/_rings.py`):
+  per customer event, the bounded component expansion, core and ring test, each
+  event in its own batch (no cache shared between events: the worst case), with the
+  history questions it asks (each a Neo4j round trip in production).
 """
 
 # ruff: noqa: S311 - a benchmark: seeded, reproducible randomness is the point
@@ -30,11 +30,8 @@ from typing import Any
 
 from fraudgraph.detection import clusters
 from fraudgraph.detection.context import DAY_MS, Context
-from fraudgraph.detection.detectors.identity import (
-    IdentityRingParams,
-    expand_component,
-    ring_signals,
-)
+from fraudgraph.detection.detectors._rings import expand_component, ring_signals
+from fraudgraph.detection.detectors.identity_ring import IdentityRingParams
 from fraudgraph.detection.history import (
     AccountInfo,
     CustomerInfo,

@@ -1,14 +1,15 @@
 """Ring analysis over the whole graph, off the stream: `fraudgraph analyze clusters`.
 
-The stream detectors (`detectors/identity.py`) look at one customer's neighbourhood
-as it arrives; this looks at everything at once. The suspicious subgraph is fetched
-from Neo4j (customers bound by shared phones, e-mails, national ids or a device a few
-customers use, plus transfers among those customers' accounts), then analysed with
-pure functions over an edge list: connected components, Louvain communities (seeded,
-so a rerun gives the same rings) to split big components into tight groups, a score
-per ring (size, density, share of strong links, share of confirmed fraud, money
-circulated among the members) and cluster findings whose alert ids only change when
-a ring grows into a new size tier.
+The stream detectors (`detectors/identity_ring.py`, `shared_identifiers.py`,
+`fraud_proximity.py`) look at one customer's neighbourhood as it arrives; this looks
+at everything at once. The suspicious subgraph is fetched from Neo4j (customers bound
+by shared phones, e-mails, national ids or a device a few customers use, plus
+transfers among those customers' accounts), then analysed with pure functions over
+an edge list: connected components, Louvain communities (seeded, so a rerun gives
+the same rings) to split big components into tight groups, a score per ring (size,
+density, share of strong links, share of confirmed fraud, money circulated among the
+members) and cluster findings whose alert ids only change when a ring grows into a
+new size tier.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rich.table import Table
 
 from fraudgraph.alerts.model import Entity, Finding, to_alert
 from fraudgraph.detection import views
-from fraudgraph.detection.detectors.identity import ring_tier
+from fraudgraph.detection.detectors._rings import ring_tier
 from fraudgraph.detection.history import STRONG_IDENTITIES
 from fraudgraph.settings import Settings
 from fraudgraph.tables import Fitting, compact_table

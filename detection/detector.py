@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,6 +33,12 @@ class Detector(ABC):
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"detector {self.rule}: params.{where}: {first['msg']}") from error
+
+    def prepare(self, events: Sequence[Event], ctx: Context) -> None:
+        """Called once per batch, before its events are judged one by one, with all of
+        them: work that is cheaper for many events at once (a model's prediction) is
+        done here. Whatever it computes must be what `detect` would compute alone."""
+        del events, ctx
 
     @abstractmethod
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:

@@ -20,7 +20,7 @@ from fraudgraph.cdc.changes import RowChange
 from fraudgraph.detection.cache import HistoryCache
 from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
 from fraudgraph.detection.detector import Detector
-from fraudgraph.detection.detectors.behaviour import CARD_CHANNELS
+from fraudgraph.detection.detectors._payments import CARD_CHANNELS
 from fraudgraph.detection.events import Event, to_event, trace_id_of
 from fraudgraph.detection.history import HistorySource
 from fraudgraph.detection.records import RecordBuilder
@@ -194,6 +194,23 @@ class DetectionEngine:
         return ctx
 
     def _judge(self, events: Sequence[Event], ctx: Context, result: DetectionResult) -> None:
+        for detector, _ in self.detectors:
+            began = time.perf_counter()
+            try:
+                detector.prepare(events, ctx)
+            except Exception as error:
+                # Its events are judged one by one below, as if it had not prepared.
+                result.errors.append(detector.rule)
+                log.exception(
+                    "detector_prepare_failed",
+                    detector=detector.rule,
+                    error=f"{type(error).__name__}: {str(error)[:300]}",
+                )
+            finally:
+                spent = time.perf_counter() - began
+                result.seconds_by_detector[detector.rule] = (
+                    result.seconds_by_detector.get(detector.rule, 0.0) + spent
+                )
         for event in events:
             for detector, shadow in self.detectors:
                 if event.kind not in detector.handles:

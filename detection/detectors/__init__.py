@@ -1,1 +1,4 @@
-"""The detectors, one module per family; `registry` collects them."""
+"""The detectors: one module per rule, named after it; `_` modules hold shared code.
+
+`registry` finds them (see its docstring for what a rule module holds).
+"""

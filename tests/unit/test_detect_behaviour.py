@@ -16,14 +16,11 @@ import pytest
 from fraudgraph.cdc.changes import RowChange
 from fraudgraph.detection.context import Context
 from fraudgraph.detection.detector import Detector
-from fraudgraph.detection.detectors.behaviour import (
-    DETECTORS,
-    AccountTakeover,
-    AmountOutlier,
-    CardTesting,
-    ImpossibleTravel,
-    VelocityBurst,
-)
+from fraudgraph.detection.detectors.account_takeover import AccountTakeover
+from fraudgraph.detection.detectors.amount_outlier import AmountOutlier
+from fraudgraph.detection.detectors.card_testing import CardTesting
+from fraudgraph.detection.detectors.impossible_travel import ImpossibleTravel
+from fraudgraph.detection.detectors.velocity_burst import VelocityBurst
 from fraudgraph.detection.events import to_event
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import Order, changes_of
@@ -36,6 +33,15 @@ from fraudgraph.graph.pii import PiiHasher
 from fraudgraph.simulator.rows import Account, Customer, Login, Transaction
 from tests.unit.detect_support import ids, run_delivered
 from tests.unit.detect_support import run as run_tables
+
+# The family's detectors (one module each).
+DETECTORS: list[type[Detector]] = [
+    ImpossibleTravel,
+    CardTesting,
+    AccountTakeover,
+    AmountOutlier,
+    VelocityBurst,
+]
 
 T0 = datetime(2026, 10, 10, 8, 0, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(days=400)
@@ -572,7 +578,10 @@ def test_takeover_payout_found_when_the_failed_tries_arrive_last() -> None:
     bank = takeover_bank(history=False)
 
     def failed_tries_last(changes: list[RowChange]) -> list[RowChange]:
-        return sorted(changes, key=lambda c: c.table == "logins" and not c.row["success"])
+        return sorted(
+            changes,
+            key=lambda c: c.table == "logins" and c.row is not None and not c.row["success"],
+        )
 
     in_order = run(bank, AccountTakeover())
     late = run_delivered(bank.tables(), AccountTakeover(), failed_tries_last)
@@ -628,6 +637,68 @@ def test_takeover_quiet_on_a_contact_change_from_the_usual_phone() -> None:
     bank.login(1, 10 * 1440 - 5, 10, HOME_IP)
     bank.txn(101, 10 * 1440, 3000, "transfer", iban="DE89370400440532013000", device=10)
     assert run(bank, AccountTakeover()) == []
+
+
+def quiet_victim_bank(*, change_at: float = 95, new_ip: str = ATTACKER_IP) -> Bank:
+    """Customer 1 logs in rarely (twice in a month, phone 10) and pays friend 3 small
+    sums; someone with the password logs in from device 66 at minute 0, no failed tries."""
+    bank = Bank()
+    bank.person(1, changed=at(change_at))
+    bank.person(2)
+    bank.person(3)
+    for day in (20, 6):
+        bank.login(1, -day * 1440, 10, HOME_IP)
+        bank.txn(101, -day * 1440 + 2, 30, "p2p", to=103, device=10, ip=HOME_IP)
+    bank.txn(101, -12 * 1440, 25, "p2p", to=103, device=10, ip=HOME_IP)
+    bank.login(1, 0, 66, new_ip)
+    return bank
+
+
+def test_takeover_of_a_quiet_victim_without_failed_tries_found_at_the_payout_here() -> None:
+    """Credentials bought: no failed tries, too little history to call the IP new, the
+    change 95 min after the login and the payout to an account here 7 h later. The
+    change alone says nothing; the payout from the new device to a payee the account
+    never paid, many times its usual payment, does, and names the payee."""
+    bank = quiet_victim_bank()
+    assert run(bank, AccountTakeover()) == []  # the change alone: quiet
+    bank.txn(101, 7 * 60, 1850.4, "transfer", to=102, device=66, ip=ATTACKER_IP)
+    alerts = run(bank, AccountTakeover())
+    assert len(alerts) == 2
+    session, payout = alerts
+    assert session["evidence"]["failed_logins"] == 0
+    assert session["evidence"]["minutes_to_contact_change"] == 95.0
+    assert named(payout, "account") == {"101": "victim_account", "102": "payee_account"}
+    assert named(payout, "customer") == {"1": "victim", "2": "payee"}
+    assert payout["evidence"]["new_payee"] is True
+    # Whichever reaches the worker first, the same alerts.
+    late = run_delivered(
+        bank.tables(),
+        AccountTakeover(),
+        lambda cs: sorted(cs, key=lambda c: c.table == "customers"),
+    )
+    assert sorted(ids(late)) == sorted(ids(alerts))
+
+
+def test_takeover_with_failed_tries_and_a_change_hours_later_alerts_at_the_change() -> None:
+    """The intruder takes their time: the change comes 3 h after the login."""
+    bank = takeover_bank(change_at=180, payout=False)
+    (alert,) = run(bank, AccountTakeover())
+    assert alert["evidence"]["minutes_to_contact_change"] == 180.0
+
+
+@pytest.mark.parametrize(
+    ("description", "amount", "to"),
+    [
+        ("a first payment to a friend", 45, 102),
+        ("the usual friend, a larger sum", 400, 103),
+    ],
+)
+def test_takeover_quiet_on_an_honest_new_phone(description: str, amount: float, to: int) -> None:
+    """The quiet customer's new phone (new IP too), contact details updated on it, then
+    a payment of the usual size to someone new, or to the usual friend: honest."""
+    bank = quiet_victim_bank(change_at=20, new_ip="84.128.7.7")
+    bank.txn(101, 60, amount, "p2p", to=to, device=66, ip="84.128.7.7")
+    assert run(bank, AccountTakeover()) == [], description
 
 
 # -- generic -------------------------------------------------------------------------------

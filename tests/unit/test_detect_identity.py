@@ -16,13 +16,10 @@ from structlog.testing import capture_logs
 from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.detection.context import Context
 from fraudgraph.detection.detector import Detector
-from fraudgraph.detection.detectors.identity import (
-    DETECTORS,
-    FraudProximity,
-    IdentityRing,
-    SharedIdentifiers,
-    ring_tier,
-)
+from fraudgraph.detection.detectors._rings import ring_tier
+from fraudgraph.detection.detectors.fraud_proximity import FraudProximity
+from fraudgraph.detection.detectors.identity_ring import IdentityRing
+from fraudgraph.detection.detectors.shared_identifiers import SharedIdentifiers
 from fraudgraph.detection.events import Event, to_event
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import Order
@@ -35,6 +32,9 @@ from fraudgraph.graph.pii import PiiHasher
 from fraudgraph.simulator.rows import Account, Customer, FraudReport, Transaction
 from tests.unit.detect_support import ids, run_delivered, tables_reversed
 from tests.unit.detect_support import run as run_tables
+
+# The family's detectors (one module each).
+DETECTORS: list[type[Detector]] = [SharedIdentifiers, IdentityRing, FraudProximity]
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(days=900)

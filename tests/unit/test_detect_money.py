@@ -15,19 +15,19 @@ import pytest
 
 from fraudgraph.cdc.changes import RowChange
 from fraudgraph.detection.detector import Detector
-from fraudgraph.detection.detectors.money import (
-    DETECTORS,
-    Cycle,
-    FanIn,
-    FanOut,
-    MuleChain,
-    Structuring,
-)
+from fraudgraph.detection.detectors.cycle import Cycle
+from fraudgraph.detection.detectors.fan_in import FanIn
+from fraudgraph.detection.detectors.fan_out import FanOut
+from fraudgraph.detection.detectors.mule_chain import MuleChain
+from fraudgraph.detection.detectors.structuring import Structuring
 from fraudgraph.detection.offline import Order
 from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
 from fraudgraph.simulator.rows import Account, Customer, Transaction
 from tests.unit.detect_support import run as run_tables
 from tests.unit.detect_support import run_delivered
+
+# The family's detectors (one module each).
+DETECTORS: list[type[Detector]] = [MuleChain, FanIn, FanOut, Cycle, Structuring]
 
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 LONG_AGO = T0 - timedelta(days=400)
