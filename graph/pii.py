@@ -22,12 +22,49 @@ _NON_WORD = re.compile(r"[^\w]+")
 MIN_KEY_LENGTH = 16
 
 
+# Mail providers that deliver one mailbox under two domain names.
+_SAME_MAILBOX_DOMAINS = {"googlemail.com": "gmail.com"}
+# A national significant number's last digits: long enough to tell subscribers apart
+# within one bank, short enough that "+44 7700 900123" and "07700 900123" meet.
+PHONE_DIGITS = 9
+# Street words written in full or abbreviated.
+_ADDRESS_WORDS = {
+    "street": "st",
+    "str": "st",
+    "road": "rd",
+    "avenue": "ave",
+    "av": "ave",
+    "boulevard": "blvd",
+    "drive": "dr",
+    "lane": "ln",
+    "place": "pl",
+    "square": "sq",
+    "court": "ct",
+    "apartment": "apt",
+    "flat": "apt",
+    "suite": "ste",
+    "strasse": "st",
+    "straße": "st",
+}
+
+
 def _email(value: str) -> str:
-    return value.strip().casefold()
+    """One mailbox, however it is spelled: case, a `+tag` and dots in the local part
+    (which most providers ignore, and ring members vary to look distinct)."""
+    folded = value.strip().casefold()
+    local, at, domain = folded.rpartition("@")
+    if not at or not local:
+        return folded
+    local = local.split("+", 1)[0].replace(".", "")
+    domain = domain.rstrip(".")
+    return f"{local}@{_SAME_MAILBOX_DOMAINS.get(domain, domain)}"
 
 
 def _phone(value: str) -> str:
-    return _NON_DIGITS.sub("", value)
+    """The number's last `PHONE_DIGITS` digits: the country code, a trunk 0 and the
+    punctuation are ways of writing one line."""
+    digits = _NON_DIGITS.sub("", value)
+    return digits[-PHONE_DIGITS:]
 
 
 def _token(value: str) -> str:
@@ -36,7 +73,8 @@ def _token(value: str) -> str:
 
 def _address(value: str) -> str:
     folded = unicodedata.normalize("NFKC", value).casefold()
-    return _NON_WORD.sub(" ", folded).strip()
+    words = _NON_WORD.sub(" ", folded).split()
+    return " ".join(_ADDRESS_WORDS.get(word, word) for word in words)
 
 
 NORMALISERS: dict[str, Callable[[str], str]] = {
