@@ -11,6 +11,9 @@ RUN pip wheel --no-deps --wheel-dir /wheels .
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --create-home --uid 10001 fraudgraph
+# LightGBM's wheel (the worker's learned scorer) links against the OpenMP runtime.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY constraints.txt /tmp/constraints.txt
 COPY --from=build /wheels /wheels
 # The tested versions (constraints.txt), as `make` installs them.

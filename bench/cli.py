@@ -63,6 +63,16 @@ def ingest(
             "--compare-tracing", help="Run the worker again with tracing off: the overhead."
         ),
     ] = False,
+    detection: Annotated[
+        bool, typer.Option("--detection", help="Run the worker with detection on.")
+    ] = False,
+    detectors_file: Annotated[
+        Path | None, typer.Option(help="With --detection: the worker's detectors file.")
+    ] = None,
+    compare_detectors: Annotated[
+        Path | None,
+        typer.Option(help="With --detection: run again with this detectors file, and compare."),
+    ] = None,
     json_out: JsonOut = None,
 ) -> None:
     """Events/s from Kafka into Neo4j: the worker against a per-event baseline, plus peak RSS."""
@@ -74,6 +84,9 @@ def ingest(
         keep_graph=keep_graph,
         profile_out=profile_out,
         compare_tracing=compare_tracing,
+        detection=detection,
+        detectors_file=detectors_file,
+        compare_detectors=compare_detectors,
     )
     publish("ingest", measure_ingest(get_settings(), options, _console), json_out, _console)
 
@@ -107,15 +120,40 @@ def quality(
     customers: Annotated[int, typer.Option(min=100, help="Bank size.")] = 10_000,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+    generator: Annotated[
+        str, typer.Option(help="Generator family (classic, amlsim); see evaluation/seeds.py.")
+    ] = "classic",
     json_out: JsonOut = None,
 ) -> None:
     """Precision/recall per typology of the live pipeline's alerts (resets the demo bank)."""
     from fraudgraph.bench.live_quality import measure_live_quality  # noqa: PLC0415
 
     figures = measure_live_quality(
-        get_settings(), customers=customers, days=days, seed=seed, console=_console
+        get_settings(),
+        customers=customers,
+        days=days,
+        seed=seed,
+        console=_console,
+        generator=generator,
     )
     publish("quality", figures, json_out, _console)
+
+
+@app.command("detectors")
+def detectors(
+    *,
+    generator: Annotated[str, typer.Option(help="Generator family (classic, amlsim).")] = "amlsim",
+    seed: Annotated[int, typer.Option(help="Simulator seed (a tuning seed).")] = 201,
+    customers: Annotated[int, typer.Option(min=100, help="Bank size.")] = 2_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
+    json_out: JsonOut = None,
+) -> None:
+    """CPU per event of each detector and of the learned scorer's halves (in memory)."""
+    require("faker", extra="simulator")
+    from fraudgraph.bench.detector_cost import measure_detector_cost  # noqa: PLC0415
+
+    figures = measure_detector_cost(generator=generator, seed=seed, customers=customers, days=days)
+    publish("detectors", figures, json_out, _console)
 
 
 @app.command("clusters")

@@ -65,6 +65,12 @@ class IngestOptions:
     profile_out: Path | None = None
     # Also run the worker with FRAUDGRAPH_TRACING=off on the same events: the overhead.
     compare_tracing: bool = False
+    # Run the worker with detection on (the packaged detectors, or this file's).
+    detection: bool = False
+    detectors_file: Path | None = None
+    # With detection: run it again on the same events with these detectors, the baseline
+    # a change of detectors is measured against (e.g. the rules before a new one).
+    compare_detectors: Path | None = None
 
     @classmethod
     def resolve(
@@ -77,6 +83,9 @@ class IngestOptions:
         keep_graph: bool = False,
         profile_out: Path | None = None,
         compare_tracing: bool = False,
+        detection: bool = False,
+        detectors_file: Path | None = None,
+        compare_detectors: Path | None = None,
     ) -> IngestOptions:
         """Defaults (full or --short) filled in, and every number checked."""
         chosen = events if events is not None else (SHORT_EVENTS if short else 500_000)
@@ -95,7 +104,22 @@ class IngestOptions:
             raise IngestOptionError(
                 f"--batch-size must be between 1 and 100,000 (got {batch_size})"
             )
-        return cls(chosen, baseline, batch_size, keep_graph, profile_out, compare_tracing)
+        if (detectors_file or compare_detectors) and not detection:
+            raise IngestOptionError("--detectors-file and --compare-detectors need --detection")
+        for given in (detectors_file, compare_detectors):
+            if given is not None and not given.is_file():
+                raise IngestOptionError(f"no detectors file at {given}")
+        return cls(
+            chosen,
+            baseline,
+            batch_size,
+            keep_graph,
+            profile_out,
+            compare_tracing,
+            detection,
+            detectors_file,
+            compare_detectors,
+        )
 
 
 def measure_ingest(settings: Settings, options: IngestOptions, console: Console) -> dict[str, Any]:
@@ -149,7 +173,7 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
                 log_file=Path(scratch) / "worker.log",
                 profile_file=options.profile_out or Path(scratch) / "worker.pyspy.txt",
                 on_progress=bar("worker, batched"),
-                timeout=120 + loaded.events / 500,
+                timeout=120 + loaded.events / (100 if options.detection else 500),
             )
             profile = (
                 summarise(worker.profile_file.read_text())
@@ -164,10 +188,10 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
             in_graph = driver.execute_query(COUNT_TRANSACTIONS, base=BENCH_ID_BASE).records[0]["n"]
             dead_letters = _count(settings, f"{run_id}.deadletter")
             spans = _lines(Path(scratch) / "state" / "traces" / "worker.jsonl")
-            untraced = None
-            if options.compare_tracing:
+            compared = None
+            if options.compare_detectors is not None:
                 clear_shared_graph(driver)
-                untraced = _untraced_run(
+                compared = _second_run(
                     settings,
                     run_id,
                     options=options,
@@ -175,6 +199,22 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
                     events=loaded.events,
                     bar=bar,
                     scratch=Path(scratch),
+                    name="compared",
+                    env={"FRAUDGRAPH_DETECTORS_FILE": str(options.compare_detectors)},
+                )
+            untraced = None
+            if options.compare_tracing:
+                clear_shared_graph(driver)
+                untraced = _second_run(
+                    settings,
+                    run_id,
+                    options=options,
+                    partitions=partitions,
+                    events=loaded.events,
+                    bar=bar,
+                    scratch=Path(scratch),
+                    name="untraced",
+                    env={"FRAUDGRAPH_TRACING": "off"},
                 )
     finally:
         worker_progress.close()
@@ -201,6 +241,7 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
         "preload_s": loaded.seconds,
         "profile_samples": profile.samples,
         **_tracing_figures(worker, untraced, spans, loaded.events),
+        **_detection_figures(options, worker, compared),
     }
     figures |= {f"writer_thread_{phase}_percent": share for phase, share in writer_wall.items()}
     figures |= {f"profile_{area}_percent": share for area, share in profile.areas.items()}
@@ -211,7 +252,7 @@ def measure_ingest(settings: Settings, options: IngestOptions, console: Console)
     return figures
 
 
-def _untraced_run(
+def _second_run(
     settings: Settings,
     run_id: str,
     *,
@@ -220,30 +261,57 @@ def _untraced_run(
     events: int,
     bar: Callable[[str], Callable[[int, int], None]],
     scratch: Path,
+    name: str,
+    env: dict[str, str],
 ) -> WorkerRun:
-    """The same worker on the same events with FRAUDGRAPH_TRACING=off, in its own group."""
-    group = f"{run_id}-worker-untraced"
+    """The same worker on the same events with `env` on top, in its own group."""
+    group = f"{run_id}-worker-{name}"
     progress = GroupProgress(settings.kafka_bootstrap, group, partitions)
     progress.start()
     try:
-        env = {
+        run_env = {
             **_run_settings(run_id, options),
             "FRAUDGRAPH_WORKER_GROUP": group,
-            "FRAUDGRAPH_TRACING": "off",
-            "FRAUDGRAPH_STATE_DIR": str(scratch / "state-untraced"),
+            "FRAUDGRAPH_STATE_DIR": str(scratch / f"state-{name}"),
+            "FRAUDGRAPH_TRACING": "file",
+            **env,
         }
         return run_worker(
-            worker_environment(settings.as_environment(), env),
+            worker_environment(settings.as_environment(), run_env),
             progress,
             events=events,
-            log_file=scratch / "worker-untraced.log",
-            # Profiled like the traced run, so py-spy's sampling weighs on both alike.
-            profile_file=scratch / "worker-untraced.pyspy.txt",
-            on_progress=bar("worker, tracing off"),
-            timeout=120 + events / 500,
+            log_file=scratch / f"worker-{name}.log",
+            # Profiled like the first run, so py-spy's sampling weighs on both alike.
+            profile_file=scratch / f"worker-{name}.pyspy.txt",
+            on_progress=bar(f"worker, {name}"),
+            timeout=120 + events / (100 if options.detection else 500),
         )
     finally:
         progress.close()
+
+
+def _detection_figures(
+    options: IngestOptions, run: WorkerRun, compared: WorkerRun | None
+) -> dict[str, Any]:
+    if not options.detection:
+        return {"detection": "off"}
+    figures: dict[str, Any] = {
+        "detection": f"on, {options.detectors_file or 'packaged detectors'}",
+    }
+    if compared is not None:
+        own, other = _cpu_ms_per_1k(run), _cpu_ms_per_1k(compared)
+        figures |= {
+            "compared_detectors": str(options.compare_detectors),
+            "compared_events_per_s": compared.events_per_s,
+            "compared_peak_rss_mb": compared.peak_rss_mb,
+            "compared_worker_cpu_ms_per_1k_events": other,
+            # > 1: the detectors measured cost more worker CPU per event than the compared.
+            "worker_cpu_ratio_vs_compared": own / other if other else 0.0,
+            "events_per_s_ratio_vs_compared": run.events_per_s / compared.events_per_s
+            if compared.events_per_s
+            else 0.0,
+        }
+    return figures
 
 
 def _tracing_figures(
@@ -291,12 +359,16 @@ def _run_settings(run_id: str, options: IngestOptions) -> dict[str, str]:
         "FRAUDGRAPH_TOPIC_PREFIX": run_id,
         "FRAUDGRAPH_WORKER_GROUP": f"{run_id}-worker",
         "FRAUDGRAPH_DEADLETTER_TOPIC": f"{run_id}.deadletter",
-        # Ingest alone, as the per-event baseline does: detection is `bench latency`'s.
-        "FRAUDGRAPH_DETECTION_ENABLED": "false",
+        # Ingest alone, as the per-event baseline does, unless --detection says otherwise.
+        "FRAUDGRAPH_DETECTION_ENABLED": "true" if options.detection else "false",
+        "FRAUDGRAPH_ALERTS_TOPIC": f"{run_id}.alerts",
+        "FRAUDGRAPH_ALERTS_SHADOW_TOPIC": f"{run_id}.alerts.shadow",
         "FRAUDGRAPH_METRICS_PORT": "0",  # beside a demo worker holding the default port
     }
     if options.batch_size is not None:
         names["FRAUDGRAPH_WORKER_BATCH_SIZE"] = str(options.batch_size)
+    if options.detectors_file is not None:
+        names["FRAUDGRAPH_DETECTORS_FILE"] = str(options.detectors_file)
     return names
 
 
@@ -335,7 +407,7 @@ def _clean_up(
     """Best effort: a failure here is reported, never hides the error that ended the run."""
     try:
         deleted = delete_run_topics(settings.kafka_bootstrap, run_id)
-        for suffix in ("worker", "worker-untraced", "baseline"):
+        for suffix in ("worker", "worker-untraced", "worker-compared", "baseline"):
             GroupProgress(settings.kafka_bootstrap, f"{run_id}-{suffix}", []).delete_group()
         if not keep_graph:
             clear_shared_graph(driver)

@@ -36,7 +36,13 @@ from fraudgraph.stack.waiting import wait_for
 
 
 def measure_live_quality(
-    settings: Settings, *, customers: int, days: int, seed: int, console: Console
+    settings: Settings,
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    console: Console,
+    generator: str = "classic",
 ) -> dict[str, Any]:
     run = f"quality-{uuid.uuid4().hex[:8]}"
     alerts_topic = f"{run}.alerts"
@@ -44,7 +50,7 @@ def measure_live_quality(
     work = Path(tempfile.mkdtemp(prefix=f"{run}-"))
     labels = work / "labels.jsonl"
     topics, before_load = cdc_ends_before_load(settings, run)
-    console.print(f"bulk-loading {customers:,} customers, {days} days (seed {seed}) …")
+    console.print(f"bulk-loading {customers:,} customers, {days} days ({generator}, seed {seed}) …")
     began = time.monotonic()
     run_fraudgraph(
         [
@@ -53,6 +59,8 @@ def measure_live_quality(
             "--reset",
             "--seed",
             str(seed),
+            "--generator",
+            generator,
             "--customers",
             str(customers),
             "--days",
@@ -95,6 +103,7 @@ def measure_live_quality(
         "customers": customers,
         "days": days,
         "seed": seed,
+        "generator": generator,
         "alerts": batch.read,
         "invalid_alerts": batch.invalid,
         "bulk_load_s": round(loaded_s, 1),

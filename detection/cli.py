@@ -15,10 +15,14 @@ from rich.console import Console
 
 from fraudgraph.detection.offline import Order
 from fraudgraph.detection.quality import BankRun, replay_bank, replay_matrix
-from fraudgraph.detection.settings import DetectionConfig, load_detection_config
+from fraudgraph.detection.settings import (
+    DetectionConfig,
+    load_detection_config,
+    with_model_file,
+)
 from fraudgraph.errors import ConfigError, RetryableError
 from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map, report_table
-from fraudgraph.evaluation.matrix import matrix_table, matrix_to_json
+from fraudgraph.evaluation.matrix import ablation_table, matrix_table, matrix_to_json
 from fraudgraph.evaluation.scoring import RuleMap, report_to_json
 from fraudgraph.evaluation.seeds import Split, parse_split
 from fraudgraph.observability.logs import get_logger
@@ -49,6 +53,10 @@ def replay_simulated(
     ] = None,
     order: Annotated[str, typer.Option(help="snapshot (table by table) or time.")] = "snapshot",
     detectors_file: Annotated[Path | None, typer.Option(help="Detectors YAML.")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="The learned scorer's model file (default: the packaged one)."),
+    ] = None,
     alerts_out: Annotated[Path | None, typer.Option(help="Write the alerts (JSONL).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the evaluation report (JSON).")] = None,
     matrix: Annotated[
@@ -70,6 +78,8 @@ def replay_simulated(
     if order not in ("snapshot", "time"):
         raise ConfigError("--order must be snapshot or time")
     config = load_detection_config(detectors_file)
+    if model is not None:
+        config = with_model_file(config, model)
     rule_map = load_rule_map(DEFAULT_RULE_MAP)
     if matrix:
         _replay_matrix(
@@ -79,6 +89,7 @@ def replay_simulated(
             config=config,
             rule_map=rule_map,
             detectors_file=detectors_file,
+            model_file=model,
             json_out=json_out,
         )
         return
@@ -120,6 +131,7 @@ def _replay_matrix(
     config: DetectionConfig,
     rule_map: RuleMap,
     detectors_file: Path | None,
+    model_file: Path | None,
     json_out: Path | None,
 ) -> None:
     began = time.perf_counter()
@@ -131,7 +143,7 @@ def _replay_matrix(
             highlight=False,
         )
 
-    result = replay_matrix(
+    result, variants = replay_matrix(
         generators=list(FAMILIES),
         split=split,
         customers=customers,
@@ -139,13 +151,17 @@ def _replay_matrix(
         config=config,
         rule_map=rule_map,
         detectors_file=detectors_file,
+        model_file=model_file,
         progress=progress,
     )
     _out.print(result.header, highlight=False, soft_wrap=True)
     _out.print(matrix_table(result))
+    _out.print(ablation_table(variants))
     _out.print(f"{time.perf_counter() - began:.0f}s in all", highlight=False)
     if json_out is not None:
-        json_out.write_bytes(orjson.dumps(matrix_to_json(result), option=orjson.OPT_INDENT_2))
+        document = matrix_to_json(result)
+        document["ablation"] = {name: matrix_to_json(m) for name, m in variants.items()}
+        json_out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
 
 @app.command("clusters")

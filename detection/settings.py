@@ -89,3 +89,11 @@ def load_detection_config(path: Path | None = None) -> DetectionConfig:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"{source}: {where}: {first['msg']}") from error
+
+
+def with_model_file(config: DetectionConfig, model_file: Path) -> DetectionConfig:
+    """`config` with the learned scorer reading `model_file` (enabling it if it was off)."""
+    current = config.detectors.get("learned_risk", DetectorConfig())
+    params = {**current.params, "model_file": str(model_file)}
+    scorer = current.model_copy(update={"params": params, "enabled": True})
+    return config.model_copy(update={"detectors": {**config.detectors, "learned_risk": scorer}})

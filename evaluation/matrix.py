@@ -201,3 +201,39 @@ def matrix_to_json(matrix: Matrix) -> dict[str, Any]:
             for row in matrix.rows
         },
     }
+
+
+def ablation_table(variants: Mapping[str, Matrix]) -> Fitting:
+    """Overall P, R and the look-alike flag rate of each variant, per generator."""
+    generators = next(iter(variants.values())).generators if variants else ()
+
+    def layout(counts: bool) -> Table:
+        headers: list[Column] = [Column("detectors", no_wrap=True)]
+        for generator in generators:
+            names = ["P", "R", "F1", "look"] if counts else ["P", "R", "look"]
+            headers += [
+                Column(f"{generator}\n{name}" if at == 0 else f"\n{name}", justify="right")
+                for at, name in enumerate(names)
+            ]
+        table = compact_table(
+            *headers,
+            title="ablation: overall figures",
+            caption="look: share of honest look-alike entities flagged (lower is better)",
+        )
+        for name, matrix in variants.items():
+            cells = [name]
+            for generator in generators:
+                overall = matrix.cell(OVERALL, generator)
+                honest = matrix.cell(ALL_LOOKALIKES, generator)
+                shown = [
+                    _pct(overall.precision if overall else None),
+                    _pct(overall.recall if overall else None),
+                ]
+                if counts:
+                    shown.append(_pct(overall.f1 if overall else None))
+                shown.append(_pct(honest.recall) if honest else "")
+                cells += shown
+            table.add_row(*cells)
+        return table
+
+    return Fitting(layout(True), layout(False))

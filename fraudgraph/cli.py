@@ -14,6 +14,7 @@ from fraudgraph.chaos.cli import chaos
 from fraudgraph.connectors.cli import app as connectors_app
 from fraudgraph.demo import run_demo
 from fraudgraph.detection.cli import app as analyze_app
+from fraudgraph.detection.model_cli import app as model_app
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.evaluation.cli import evaluate
 from fraudgraph.exporter import exporter
@@ -36,6 +37,7 @@ app.command("eval")(evaluate)
 app.add_typer(bench_app, name="bench")
 app.command("worker")(worker)
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(model_app, name="model")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("chaos")(chaos)
 app.command("trace")(trace)

@@ -38,6 +38,8 @@ REQUIREMENTS = (
     Requirement("postgresql", "/usr/lib/postgresql/*/bin/postgres", "stack"),
     Requirement("prometheus", "/usr/bin/prometheus", "stack"),
     Requirement("prometheus-alertmanager", "/usr/bin/prometheus-alertmanager", "stack"),
+    # The OpenMP runtime LightGBM's wheel links against (the worker's learned scorer).
+    Requirement("libgomp1", "/usr/lib/*/libgomp.so.1", "stack"),
     # `docker-compose config` validates docker-compose.yml without a Docker engine.
     Requirement("docker-compose", "docker-compose", "tests"),
 )

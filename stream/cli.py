@@ -11,11 +11,12 @@ import typer
 import uvloop
 
 from fraudgraph.alerts.producer import KafkaAlertSink
+from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.graph_history import GraphHistory
 from fraudgraph.detection.records import RecordBuilder
 from fraudgraph.detection.registry import build_detectors
-from fraudgraph.detection.settings import load_detection_config
+from fraudgraph.detection.settings import DetectionConfig, load_detection_config
 from fraudgraph.errors import ConfigError
 from fraudgraph.graph.connection import graph_writer, open_driver
 from fraudgraph.graph.errors import GraphUnavailableError
@@ -70,6 +71,9 @@ def worker(
 
 def prepare_worker(settings: Settings) -> faust.App:
     """Connect, create constraints and output topics, and build the app (waits for Neo4j)."""
+    # Detectors first: a missing or mismatched model file stops the worker before it
+    # waits for or touches any service.
+    detection = _detectors(settings)
     mapping = default_mapping()
     writer = graph_writer(settings, open_driver(settings), mapping)
     backoff = Backoff()
@@ -86,23 +90,36 @@ def prepare_worker(settings: Settings) -> faust.App:
         mapping,
         writer,
         KafkaDeadLetterSink(settings.kafka_bootstrap, settings.deadletter_topic),
-        **_detection(settings, mapping, writer),
+        **_detection(settings, mapping, writer, detection),
         group=settings.worker_group,
     )
     log.info("worker_ready", settings=settings.masked())
     return build_app(settings, mapping, processor)
 
 
-def _detection(settings: Settings, mapping: GraphMapping, writer: GraphWriter) -> dict[str, Any]:
-    """The detection engine and alert sink the processor runs after each write (or none)."""
+def _detectors(settings: Settings) -> tuple[DetectionConfig, list[tuple[Detector, bool]]] | None:
+    """The detection config and its detectors, or None when detection is off."""
     if not settings.detection_enabled:
-        return {}
-    ensure_topics(settings.kafka_bootstrap, [settings.alerts_topic, settings.alerts_shadow_topic])
+        return None
     config = load_detection_config(settings.detectors_file)
+    return config, build_detectors(config)
+
+
+def _detection(
+    settings: Settings,
+    mapping: GraphMapping,
+    writer: GraphWriter,
+    detection: tuple[DetectionConfig, list[tuple[Detector, bool]]] | None,
+) -> dict[str, Any]:
+    """The detection engine and alert sink the processor runs after each write (or none)."""
+    if detection is None:
+        return {}
+    config, detectors = detection
+    ensure_topics(settings.kafka_bootstrap, [settings.alerts_topic, settings.alerts_shadow_topic])
     engine = DetectionEngine(
         GraphHistory(writer.driver),
         config,
         RecordBuilder(mapping, writer.planner.hasher),
-        build_detectors(config),
+        detectors,
     )
     return {"detection": engine, "alerts": KafkaAlertSink.from_settings(settings)}

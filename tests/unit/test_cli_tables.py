@@ -27,9 +27,15 @@ from fraudgraph.demo import Arrival, change_events_table, step_times_table
 from fraudgraph.demo_alerts import _row, _view
 from fraudgraph.demo_graph import LABELS, graph_table
 from fraudgraph.detection.clusters import Ring, rings_table
-from fraudgraph.detection.quality import matrix_caption
+from fraudgraph.detection.quality import VARIANTS, matrix_caption
 from fraudgraph.evaluation.cli import report_table
-from fraudgraph.evaluation.matrix import ALL_LOOKALIKES, Matrix, build_matrix, matrix_table
+from fraudgraph.evaluation.matrix import (
+    ALL_LOOKALIKES,
+    Matrix,
+    ablation_table,
+    build_matrix,
+    matrix_table,
+)
 from fraudgraph.evaluation.scoring import DelayStats, LookalikeScore, Report, Score
 from fraudgraph.observability.trace_cli import summary_table
 from fraudgraph.simulator.cli import bulk_tables, live_table
@@ -223,13 +229,21 @@ def test_quality_matrix_in_80_columns_is_whole() -> None:
         assert re.search(rf"^{row} ", text, re.MULTILINE), row
     assert re.search(r"\bP\b.*\bR\b.*\bF1\b.*\bP\b.*\bR\b.*\bF1\b", text)
     legend = " ".join(text.split())  # the caption wraps at the table's width
-    assert "cross-family" in legend and "P precision, R recall" in legend
+    assert "in-family" in legend and "P precision, R recall" in legend
 
 
 def test_quality_matrix_on_a_wide_console_adds_labelled_counts() -> None:
     text = render(matrix_table(quality_matrix()), width=WIDE)
     assert_readable(text, "24690", "12345", width=WIDE)  # classic pooled over two banks
     assert "n labelled entities" in " ".join(text.split())
+
+
+def test_ablation_in_80_columns_names_every_variant_and_family() -> None:
+    variants = {name: quality_matrix() for name in VARIANTS}
+    text = render(ablation_table(variants))
+    assert_readable(text, *VARIANTS, "classic", "amlsim", "10.0%")
+    for name in VARIANTS:  # each variant on one line with its figures
+        assert re.search(rf"^{re.escape(name)} +\S+%", text, re.MULTILINE), name
 
 
 # -- `fraudgraph analyze clusters` ---------------------------------------------------------

@@ -136,7 +136,7 @@ def test_analyze_replay_matrix_names_the_seeds_and_both_generators(tmp_path: Pat
     assert re.search(r"^ +classic +amlsim *$", text, re.MULTILINE), text
     assert re.search(r"^overall ", text, re.MULTILINE)
     caption = " ".join(text.split())  # wrapped at the table's width
-    assert "cross-family" in caption and "detectors.yaml" in caption
+    assert "in-family" in caption and "detectors.yaml" in caption
     document = orjson.loads(out.read_bytes())
     assert document["generators"] == ["classic", "amlsim"]
     assert set(document["rows"][OVERALL]) == {"classic", "amlsim"}

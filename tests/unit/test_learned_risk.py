@@ -1,0 +1,256 @@
+"""The learned scorer: its features see only the past, its model file is checked before
+use, and its alerts explain themselves with the model's own contributions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lightgbm
+import numpy as np
+import orjson
+import pytest
+
+from fraudgraph.detection.account_features import (
+    ABSENT,
+    ACCOUNT_FEATURE_NAMES,
+    FEATURE_NAMES,
+    FEATURES_VERSION,
+    PAIR_FEATURE_NAMES,
+)
+from fraudgraph.detection.detectors.learned_risk import LearnedRisk
+from fraudgraph.detection.model_file import ModelFile, ModelFileError, load_model_file
+from fraudgraph.detection.registry import build_detectors
+from fraudgraph.detection.settings import DetectionConfig, DetectorConfig, with_model_file
+from fraudgraph.detection.training import BankSamples, FeatureRecorder, choose_threshold
+from fraudgraph.errors import ConfigError
+from tests.unit.detect_support import run as run_tables
+from tests.unit.test_detect_money import Bank
+
+FAN_IN = FEATURE_NAMES.index("payee_in_senders_7d")
+
+
+def fan_in_bank(senders: int = 8) -> Bank:
+    """`senders` people pay one account within a day; two friends pay each other."""
+    bank = Bank()
+    hub = bank.person(1)
+    for n in range(senders):
+        bank.pay(bank.person(10 + n), hours=1 + n, amount=90 + n, to=hub)
+    friend, other = bank.person(2), bank.person(3)
+    bank.pay(friend, hours=2.5, amount=20, to=other)
+    return bank
+
+
+def recorded(bank: Bank) -> dict[int, tuple[float, ...]]:
+    recorder = FeatureRecorder()
+    run_tables(bank.tables(), recorder)
+    return {txn.txn_id: features for txn, features in recorder.rows}
+
+
+def test_features_are_named_and_see_only_the_past() -> None:
+    rows = recorded(fan_in_bank())
+    assert len(FEATURE_NAMES) == 2 * len(ACCOUNT_FEATURE_NAMES) + len(PAIR_FEATURE_NAMES)
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+    assert all(len(features) == len(FEATURE_NAMES) for features in rows.values())
+    # The hub's 4th sender: four senders so far (its own transfer included), not eight.
+    assert [rows[n][FAN_IN] for n in (1, 4, 8)] == [1.0, 4.0, 8.0]
+    payer_senders = FEATURE_NAMES.index("payer_in_senders_7d")
+    assert rows[4][payer_senders] == 0.0
+
+
+def test_money_leaving_the_bank_is_scored_and_card_payments_are_not() -> None:
+    bank = Bank()
+    payer = bank.person(1)
+    out = bank.pay(payer, hours=1, amount=50)  # to an IBAN at another bank
+    bank.pay(payer, hours=2, amount=9, channel="card_not_present")
+    rows = recorded(bank)
+    assert list(rows) == [out]
+    payee = [rows[out][FEATURE_NAMES.index(f"payee_{n}")] for n in ACCOUNT_FEATURE_NAMES]
+    assert set(payee) == {ABSENT}
+
+
+def tiny_model(tmp_path: Path, *, threshold: float = 0.5) -> Path:
+    """A model that learned one thing: a payee with five or more senders is risky."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 10, size=(4000, len(FEATURE_NAMES))).astype(np.float64)
+    y = (x[:, FAN_IN] >= 5).astype(np.float64)
+    params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": 1}
+    booster = lightgbm.train(params, lightgbm.Dataset(x, label=y), num_boost_round=20)
+    path = tmp_path / "model.json"
+    ModelFile("test-1", threshold, booster.model_to_string()).save(path)
+    return path
+
+
+def test_alerts_carry_score_threshold_version_and_contributions(tmp_path: Path) -> None:
+    scorer = LearnedRisk({"model_file": str(tiny_model(tmp_path))})
+    alerts = run_tables(fan_in_bank().tables(), scorer)
+    scored = {int(a["txn_ids"][0]) for a in alerts}
+    assert scored == {5, 6, 7, 8}  # the 5th sender onwards; not the friends
+    alert = alerts[0]
+    evidence = alert["evidence"]
+    assert evidence["model_version"] == "test-1"
+    assert evidence["threshold"] == 0.5
+    assert evidence["score"] >= 0.5
+    assert evidence["features_version"] == FEATURES_VERSION
+    top = evidence["contributions"][0]
+    assert top["feature"] == "payee_in_senders_7d"
+    assert top["contribution"] > 0
+    assert "payee_in_senders_7d" in alert["explanation"]
+    roles = {(e["type"], e.get("role")) for e in alert["entities"]}
+    assert {("account", "payer"), ("account", "payee"), ("customer", "payee")} <= roles
+
+
+def test_one_alert_per_pair_and_the_same_ids_on_replay(tmp_path: Path) -> None:
+    bank = fan_in_bank()
+    hub, sender = 101, 110
+    for day in range(1, 4):  # the first sender pays the hub again, later
+        bank.pay(sender, hours=10 + day, amount=50, to=hub)
+    scorer = LearnedRisk({"model_file": str(tiny_model(tmp_path))})
+    first = run_tables(bank.tables(), scorer)
+    again = run_tables(bank.tables(), LearnedRisk({"model_file": str(tiny_model(tmp_path))}))
+    ids = [a["alert_id"] for a in first]
+    assert len(ids) == len(set(ids))
+    assert ids == [a["alert_id"] for a in again]
+    assert sum(1 for a in first if a["evidence"]["score"] and "110" in a["txn_ids"][0]) <= 1
+
+
+def test_a_threshold_in_the_detectors_file_overrides_the_model(tmp_path: Path) -> None:
+    path = tiny_model(tmp_path, threshold=0.5)
+    assert LearnedRisk({"model_file": str(path), "threshold": 0.97}).threshold == 0.97
+    with pytest.raises(ConfigError, match="threshold"):
+        LearnedRisk({"model_file": str(path), "threshold": 1.5})
+
+
+def write(path: Path, document: object) -> Path:
+    path.write_bytes(orjson.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: None, "does not exist"),
+        (lambda d: "not json", "not valid JSON"),
+        (lambda d: {**d, "format": "other/9"}, "is not a fraudgraph-account-risk/1 file"),
+        (lambda d: {**d, "booster": d["booster"][:-200]}, "corrupt"),
+        (lambda d: {**d, "features_version": FEATURES_VERSION + 1}, "built for features"),
+        (lambda d: {**d, "feature_names": d["feature_names"][:-1]}, "built for features"),
+        (lambda d: {k: v for k, v in d.items() if k != "threshold"}, "lacks or garbles"),
+        (lambda d: {**d, "threshold": 1.0}, "not in (0, 1)"),
+    ],
+)
+def test_a_bad_model_file_is_refused_in_one_line(tmp_path: Path, change: object, says: str) -> None:
+    good = orjson.loads(tiny_model(tmp_path).read_bytes())
+    assert callable(change)
+    bad = tmp_path / "bad.json"
+    document = change(good)
+    if document == "not json":
+        bad.write_text("{ this is not json")
+    elif document is not None:
+        write(bad, document)
+    with pytest.raises(ModelFileError) as raised:
+        load_model_file(bad)
+    assert says in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_booster_lightgbm_cannot_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "garbled.json"
+    ModelFile("x", 0.5, "tree\nthis is no booster\n").save(path)
+    with pytest.raises(ModelFileError, match="LightGBM cannot read"):
+        LearnedRisk({"model_file": str(path)})
+
+
+def test_rules_only_is_said_in_the_configuration(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    config = with_model_file(DetectionConfig(), missing)
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_detectors(config)
+    off = config.model_copy(update={"detectors": {"learned_risk": DetectorConfig(enabled=False)}})
+    rules = [d.rule for d, _ in build_detectors(off)]
+    assert "learned_risk" not in rules
+    assert rules  # the rules still run
+
+
+def test_the_packaged_model_matches_this_build() -> None:
+    model = load_model_file()
+    assert model.feature_names == FEATURE_NAMES
+    assert 0 < model.threshold < 1
+    assert model.training["fit_seeds"]  # the card's facts travel with the file
+    scorer = LearnedRisk()
+    assert scorer.model.version == model.version
+
+
+def test_the_worker_stops_with_one_line_on_a_missing_model(tmp_path: Path) -> None:
+    detectors = tmp_path / "detectors.yaml"
+    detectors.write_text(
+        f"detectors:\n  learned_risk:\n    params:\n      model_file: {tmp_path}/gone.json\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "fraudgraph", "worker"],
+        env={
+            "FRAUDGRAPH_DETECTORS_FILE": str(detectors),
+            "FRAUDGRAPH_STATE_DIR": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    # JSON log lines may come first; the error is one plain line, with no traceback.
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("{")]
+    assert errors == [f"error: model file {tmp_path}/gone.json does not exist"]
+
+
+def samples(
+    generator: str, scores_by_account: dict[int, float], fraud: set[int]
+) -> tuple[BankSamples, list[float]]:
+    accounts = sorted(scores_by_account)
+    bank = BankSamples(
+        generator,
+        1,
+        [(a,) for a in accounts],
+        [(0.0,) for _ in accounts],
+        [int(a in fraud) for a in accounts],
+        fraud,
+        set(),
+        0.0,
+    )
+    return bank, [scores_by_account[a] for a in accounts]
+
+
+def test_the_threshold_is_the_lowest_that_keeps_the_precision() -> None:
+    bank, scores = samples(
+        "classic", {1: 0.95, 2: 0.9, 3: 0.8, 4: 0.7, 5: 0.6, 6: 0.3}, fraud={1, 2, 3, 5}
+    )
+    chosen = choose_threshold([bank], [scores], target_precision=0.75)
+    # At 0.60 four of five flagged are fraud (0.8); at 0.30 four of six (0.67).
+    assert chosen.threshold == 0.6
+    assert chosen.recall == 1.0
+    assert chosen.precision == pytest.approx(0.8)
+
+
+def test_model_train_writes_a_model_the_scorer_loads_and_its_card(tmp_path: Path) -> None:
+    out = tmp_path / "small.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "fraudgraph", "model", "train", "--generator", "classic",
+            "--customers", "300", "--days", "14", "--out", str(out), "--version", "t-1",
+        ],
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "FRAUDGRAPH_STATE_DIR": str(tmp_path), "COLUMNS": "100"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    model = load_model_file(out)
+    assert model.version == "t-1"
+    assert model.training["fit_seeds"] == {"classic": [1, 2, 3, 4, 5]}  # tuning seeds only
+    assert model.training["folds"] == 5
+    assert 0 < model.threshold < 1
+    assert LearnedRisk({"model_file": str(out)}).threshold == model.threshold
+    card = out.with_suffix(".md").read_text()
+    assert "# Model card: account_risk t-1" in card
+    assert "classic 1, 2, 3, 4, 5" in card
