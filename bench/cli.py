@@ -146,13 +146,22 @@ def detectors(
     seed: Annotated[int, typer.Option(help="Simulator seed (a tuning seed).")] = 201,
     customers: Annotated[int, typer.Option(min=100, help="Bank size.")] = 2_000,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 30,
+    detectors_file: Annotated[
+        Path | None, typer.Option(help="Detectors YAML (default: the packaged one).")
+    ] = None,
     json_out: JsonOut = None,
 ) -> None:
     """CPU per event of each detector and of the learned scorer's halves (in memory)."""
     require("faker", extra="simulator")
     from fraudgraph.bench.detector_cost import measure_detector_cost  # noqa: PLC0415
 
-    figures = measure_detector_cost(generator=generator, seed=seed, customers=customers, days=days)
+    figures = measure_detector_cost(
+        generator=generator,
+        seed=seed,
+        customers=customers,
+        days=days,
+        detectors_file=detectors_file,
+    )
     publish("detectors", figures, json_out, _console)
 
 

@@ -10,6 +10,7 @@ own CPU, without Neo4j reads (the worker's cache misses come on top).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from fraudgraph.detection.detectors.learned_risk import LearnedRisk
@@ -28,12 +29,18 @@ _OFFLINE_KEY = "offline-replay-key-not-a-secret"
 
 
 def measure_detector_cost(
-    *, generator: str, seed: int, customers: int, days: int, batch_size: int = 2000
+    *,
+    generator: str,
+    seed: int,
+    customers: int,
+    days: int,
+    detectors_file: Path | None = None,
+    batch_size: int = 2000,
 ) -> dict[str, Any]:
     bank = generate(make_options(seed=seed, customers=customers, days=days, generator=generator))
     builder = RecordBuilder(default_mapping(), PiiHasher(_OFFLINE_KEY))
     history = MemoryHistory.from_tables(builder, bank.tables)
-    config = load_detection_config()
+    config = load_detection_config(detectors_file)
     detectors = build_detectors(config)
     engine = DetectionEngine(history, config, builder, detectors, clock_ms=lambda: 0)
     changes = changes_of(bank.tables, "snapshot")
@@ -53,6 +60,7 @@ def measure_detector_cost(
         "seed": seed,
         "customers": customers,
         "days": days,
+        "detectors": str(detectors_file or "packaged"),
         "events": events,
         "transactions": transactions,
         "engine_wall_s": round(wall, 2),

@@ -11,6 +11,7 @@ import pytest
 from fraudgraph.bench.ingest import clear_shared_graph
 from fraudgraph.bench.preload import BENCH_ID_BASE
 from fraudgraph.settings import Settings
+from tests.repo import PROJECT_ROOT
 from tests.support import run_cli
 
 pytestmark = pytest.mark.integration
@@ -49,12 +50,32 @@ def _check_short_run(settings: Settings, driver: neo4j.Driver, out: Path) -> Non
     assert records[0]["n"] == figures["expected_transaction_nodes"] > 0
 
 
+def test_short_run_with_detection_compares_two_detector_sets(
+    settings: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "ingest.json"
+    before = PROJECT_ROOT / "bench" / "detectors_before_issue_19.yaml"
+    result = run_cli(
+        "bench", "ingest", "--short", "--detection", "--compare-detectors", str(before),
+        "--json", str(out), settings=settings,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    figures = orjson.loads(out.read_bytes())["figures"]
+    assert figures["detection"].startswith("on")
+    assert figures["dead_letters"] == 0
+    assert figures["events_per_s"] > 0
+    assert figures["compared_events_per_s"] > 0
+    assert figures["worker_cpu_ratio_vs_compared"] > 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--events", "5"), "--events must be between"),
         (("--short", "--baseline-events", "9000"), "--baseline-events must be between"),
         (("--batch-size", "0"), "--batch-size must be between"),
+        (("--detectors-file", "detectors.yaml"), "need --detection"),
+        (("--detection", "--compare-detectors", "/nowhere/d.yaml"), "no detectors file at"),
     ],
 )
 def test_invalid_options_are_one_line(args: tuple[str, ...], message: str) -> None:
