@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fraudgraph.detection.model_file import load_model_file
+from fraudgraph.detection.learned.model_file import load_model_file
 from fraudgraph.detection.offline import Order, replay
 from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.evaluation.matrix import Matrix, build_matrix

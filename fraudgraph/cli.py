@@ -14,7 +14,7 @@ from fraudgraph.chaos.cli import chaos
 from fraudgraph.connectors.cli import app as connectors_app
 from fraudgraph.demo import run_demo
 from fraudgraph.detection.cli import app as analyze_app
-from fraudgraph.detection.model_cli import app as model_app
+from fraudgraph.detection.learned.cli import app as model_app
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.evaluation.cli import evaluate
 from fraudgraph.exporter import exporter

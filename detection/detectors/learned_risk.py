@@ -1,7 +1,7 @@
 """The learned scorer: a gradient-boosted model over the features of a transfer's ends.
 
 Every transfer between accounts is scored as of its own time from the features
-detection/account_features.py computes for its payer and its payee (the same
+detection/learned/features.py computes for its payer and its payee (the same
 function training used). A transfer at or above the model's threshold raises an
 alert naming both accounts, their owners and the transfer, whose explanation is the
 model's own per-feature contributions (LightGBM's TreeSHAP, `pred_contrib=True`).
@@ -9,7 +9,7 @@ model's own per-feature contributions (LightGBM's TreeSHAP, `pred_contrib=True`)
 One alert per (payer, payee) pair: a mule paying its collector every day is one
 situation, and the pair is what the anchor names, so repeats share the alert id.
 
-The model file (detection/model_file.py) is read when the detector is built: a
+The model file (detection/learned/model_file.py) is read when the detector is built: a
 missing, corrupt or mismatched file stops the worker with one line. To run the
 rules alone, say so in the detectors file: `learned_risk: {enabled: false}`.
 """
@@ -27,12 +27,12 @@ from pydantic import Field
 
 from fraudgraph.alerts.model import Entity, Finding
 from fraudgraph.detection import views
-from fraudgraph.detection.account_features import FEATURE_NAMES, scored, transfer_features
 from fraudgraph.detection.context import Context
 from fraudgraph.detection.detector import Detector, Params
 from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
-from fraudgraph.detection.model_file import ModelFile, ModelFileError, load_model_file
+from fraudgraph.detection.learned.features import FEATURE_NAMES, scored, transfer_features
+from fraudgraph.detection.learned.model_file import ModelFile, ModelFileError, load_model_file
 
 REASONS = 5  # contributions an alert carries, strongest first
 

@@ -12,18 +12,18 @@ import numpy as np
 import orjson
 import pytest
 
-from fraudgraph.detection.account_features import (
+from fraudgraph.detection.detectors.learned_risk import LearnedRisk
+from fraudgraph.detection.learned.features import (
     ABSENT,
     ACCOUNT_FEATURE_NAMES,
     FEATURE_NAMES,
     FEATURES_VERSION,
     PAIR_FEATURE_NAMES,
 )
-from fraudgraph.detection.detectors.learned_risk import LearnedRisk
-from fraudgraph.detection.model_file import ModelFile, ModelFileError, load_model_file
+from fraudgraph.detection.learned.model_file import ModelFile, ModelFileError, load_model_file
+from fraudgraph.detection.learned.training import BankSamples, FeatureRecorder, choose_threshold
 from fraudgraph.detection.registry import build_detectors
 from fraudgraph.detection.settings import DetectionConfig, DetectorConfig, with_model_file
-from fraudgraph.detection.training import BankSamples, FeatureRecorder, choose_threshold
 from fraudgraph.errors import ConfigError
 from tests.unit.detect_support import run as run_tables
 from tests.unit.test_detect_money import Bank

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fraudgraph.detection.model_card import card_path_for, render_card
-from fraudgraph.detection.model_file import default_model_path, load_model_file
-from fraudgraph.detection.training import BankSamples, summary, train
+from fraudgraph.detection.learned.card import card_path_for, render_card
+from fraudgraph.detection.learned.model_file import default_model_path, load_model_file
+from fraudgraph.detection.learned.training import BankSamples, summary, train
 from fraudgraph.errors import ConfigError
 from fraudgraph.extras import require
 

@@ -2,7 +2,7 @@
 
 One JSON document, so the booster can never be read without the facts that make it
 usable: the feature names and feature version it expects (they must equal
-detection/account_features.py, else the file is refused), the threshold chosen on
+detection/learned/features.py, else the file is refused), the threshold chosen on
 validation banks, the seeds it was trained and validated on, and its metrics. The
 booster's text is checked against its SHA-256, so a truncated or edited file is
 refused rather than scored with.
@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from fraudgraph.detection.account_features import FEATURE_NAMES, FEATURES_VERSION
+from fraudgraph.detection.learned.features import FEATURE_NAMES, FEATURES_VERSION
 from fraudgraph.errors import ConfigError
 from fraudgraph.paths import package_path
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fraudgraph.detection.account_features import (
+from fraudgraph.detection.learned.features import (
     ACCOUNT_FEATURE_NAMES,
     FEATURES_VERSION,
     PAIR_FEATURE_NAMES,
 )
-from fraudgraph.detection.model_file import ModelFile
+from fraudgraph.detection.learned.model_file import ModelFile
 
 
 def _seeds(by_generator: dict[str, Any]) -> str:
@@ -44,7 +44,7 @@ def render_card(model: ModelFile) -> str:
         "",
         "Scores every transfer that moved money between accounts, or out of the bank,",
         "as of the transfer's own time, from the features of its payer, its payee and",
-        "the pair (detection/account_features.py). A transfer scoring at or above the",
+        "the pair (detection/learned/features.py). A transfer scoring at or above the",
         "threshold raises a `learned_risk` alert naming both accounts, their owners and",
         "the transfer, explained by the model's own per-feature contributions (TreeSHAP).",
         "",

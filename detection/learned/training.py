@@ -27,12 +27,12 @@ import lightgbm
 import numpy as np
 
 from fraudgraph.alerts.model import Finding
-from fraudgraph.detection.account_features import FEATURE_NAMES, scored, transfer_features
 from fraudgraph.detection.context import Context
 from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
-from fraudgraph.detection.model_file import ModelFile
+from fraudgraph.detection.learned.features import FEATURE_NAMES, scored, transfer_features
+from fraudgraph.detection.learned.model_file import ModelFile
 from fraudgraph.detection.offline import replay
 from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.evaluation.seeds import seeds_for

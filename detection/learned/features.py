@@ -2,7 +2,7 @@
 
 `account_features(account, at, ctx)` describes an account as of the event time `at`
 from the transfers the detectors' `Context` holds: the worker's history cache live,
-the simulator's rows in memory offline. Training (detection/training.py) and the
+the simulator's rows in memory offline. Training (detection/learned/training.py) and the
 worker's scorer (detection/detectors/learned_risk.py) call this one function, so what
 the model was trained on and what it is served cannot drift apart; the model file
 records `FEATURES_VERSION` and `FEATURE_NAMES`, and a model built for other features
