@@ -120,7 +120,6 @@ class LearnedRisk(Detector):
             owner = ctx.owner(account)
             if owner is not None:
                 entities.append(Entity("customer", str(owner), role))
-        entities.append(Entity("transaction", str(txn.txn_id), "scored"))
         to = f"account {payee}" if payee is not None else "another bank"
         # The pair names the situation; an IBAN elsewhere is known by its keyed hash.
         other = str(payee) if payee is not None else f"iban:{txn.counterparty_hash or 'cash'}"
