@@ -31,7 +31,12 @@ from fraudgraph.detection.context import Context
 from fraudgraph.detection.detector import Detector, Params
 from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
-from fraudgraph.detection.learned.features import FEATURE_NAMES, scored, transfer_features
+from fraudgraph.detection.learned.features import (
+    FEATURE_NAMES,
+    prefetch,
+    scored,
+    transfer_features,
+)
 from fraudgraph.detection.learned.model_file import ModelFile, ModelFileError, load_model_file
 
 REASONS = 5  # contributions an alert carries, strongest first
@@ -77,6 +82,7 @@ class LearnedRisk(Detector):
         transfer (about 10 µs a row instead of 200)."""
         began = time.perf_counter()
         txns = [e.txn for e in events if e.kind == "transaction" and scored(e.txn)]
+        prefetch(txns, ctx)
         rows = [transfer_features(txn, ctx) for txn in txns]
         featured = time.perf_counter()
         predicted = self.scores(rows) if rows else []

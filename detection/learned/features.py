@@ -159,6 +159,40 @@ def scored(txn: Txn) -> bool:
     return _moves(txn) and txn.counterparty_account_id != txn.account_id
 
 
+def prefetch(txns: Sequence[Txn], ctx: Context) -> None:
+    """Ask once for all of a batch's transfers what their features read beyond the
+    batch's own prefetch (Context.prefetch): the owners' accounts, who else holds the
+    owners' identifiers, and the week of every counterparty the ends dealt with. Asked
+    transfer by transfer instead, the worker's cache misses would each cost a Neo4j
+    round trip."""
+    if not txns:
+        return
+    lo = min(t.at for t in txns) - 7 * DAY_MS
+    hi = max(t.at for t in txns)
+    ends = {a for t in txns for a in (t.account_id, t.counterparty_account_id) if a is not None}
+    owners = {o for a in ends if (o := ctx.owner(a)) is not None}
+    ctx.accounts_of_many(owners)
+    ctx.sharing(
+        key
+        for customer in ctx.customers(owners).values()
+        for key in customer.identities
+        if key[0] in STRONG_IDENTITIES
+    )
+    # Every counterparty of the ends' last week: a superset of the NEIGHBOURS each
+    # transfer's features pick.
+    neighbours: set[int] = set()
+    for account in ends:
+        neighbours.update(t.account_id for t in ctx.received(account, lo, hi))
+        neighbours.update(
+            t.counterparty_account_id
+            for t in ctx.sent(account, lo, hi)
+            if t.counterparty_account_id is not None
+        )
+    neighbours -= ends
+    ctx.received_many(neighbours, lo, hi)
+    ctx.sent_many(neighbours, lo, hi)
+
+
 def transfer_features(txn: Txn, ctx: Context) -> tuple[float, ...]:
     """A transfer as the scorer sees it: its payer, its payee (each as of the transfer's
     time; a payee at another bank is all `ABSENT`), then the pair."""
