@@ -16,6 +16,12 @@ What may be stale, and for how long:
   they touch are dropped and re-read, as the graph (LSN-guarded) is the truth about
   which version won; inserts are added only if not held yet, so a redelivered older
   change never replaces what is there.
+- While a batch is judged *as it is being written* (stream/processor.py, step 3), an
+  entry read from the graph may or may not hold the batch's own rows yet: the batch's
+  inserts are kept aside as in flight and added to every entry read meanwhile, so
+  either way the entry holds them once (`absorb(..., in_flight=True)`, `landed`). Only
+  append-only batches are judged that way (`overlap_safe`): an update's winner is the
+  graph's to say, and what is keyed (accounts, customers, …) is read whole.
 """
 
 from __future__ import annotations
@@ -117,6 +123,8 @@ class WindowIndex(Generic[R]):
         self.held: OrderedDict[int, _Timeline[R]] = OrderedDict()
         self.records = 0
         self.reads = 0  # graph round trips, for the metrics and the tests
+        # Rows of the batch being written right now, per entity (see the module notes).
+        self.in_flight: dict[int, list[R]] = {}
 
     def _fresh(self, timeline: _Timeline[R] | None, lo: int, now: float) -> bool:
         return timeline is not None and timeline.lo <= lo and now < timeline.expires
@@ -139,6 +147,9 @@ class WindowIndex(Generic[R]):
             timeline: _Timeline[R] = _Timeline(lo=lo, expires=expires)
             for item in sorted(found.get(i, []), key=self.order_of):
                 timeline.add(self.order_of(item), item)
+            for item in self.in_flight.get(i, ()):  # held once, whether the read saw it or not
+                if self.order_of(item)[0] >= timeline.lo:
+                    timeline.add(self.order_of(item), item)
             self.held[i] = timeline
             self.records += len(timeline.items)
 
@@ -146,8 +157,11 @@ class WindowIndex(Generic[R]):
         self.load([i], since)
         return self.held[i].window(since, until)
 
-    def add(self, i: int | None, item: R) -> None:
-        """A record this worker wrote: into its entity's timeline, if that is held."""
+    def add(self, i: int | None, item: R, *, in_flight: bool = False) -> None:
+        """A record this worker wrote: into its entity's timeline, if that is held; one
+        `in_flight` (being written) also into any timeline read before it lands."""
+        if in_flight and i is not None:
+            self.in_flight.setdefault(i, []).append(item)
         timeline = self.held.get(i) if i is not None else None
         if timeline is not None and self.order_of(item)[0] >= timeline.lo:
             self.records += timeline.add(self.order_of(item), item)
@@ -257,6 +271,7 @@ class HistoryCache:
         self.cards: WindowIndex[Txn] = WindowIndex(source.card_txns, _txn_order, **timing)
         self.devices: WindowIndex[Txn] = WindowIndex(source.device_txns, _txn_order, **timing)
         self.logins: WindowIndex[Login] = WindowIndex(source.logins, _login_order, **timing)
+        self._in_flight = False  # the batch being absorbed is still being written
 
     @property
     def windows(self) -> tuple[WindowIndex[Any], ...]:
@@ -306,8 +321,14 @@ class HistoryCache:
         return by_key
 
     # -- keeping current -----------------------------------------------------------
-    def absorb(self, changes: Sequence[RowChange], builder: RecordBuilder) -> None:
-        """The batch's changes, now in the graph, applied to what is held."""
+    def absorb(
+        self, changes: Sequence[RowChange], builder: RecordBuilder, *, in_flight: bool = False
+    ) -> None:
+        """The batch's changes applied to what is held: changes now in the graph, or,
+        `in_flight`, inserts being written meanwhile (held aside until `landed`)."""
+        if in_flight and not overlap_safe(changes):
+            raise ValueError("only an append-only batch may be absorbed in flight")
+        self._in_flight = in_flight
         for change in changes:
             absorb = getattr(self, f"_absorb_{change.table}", None)
             if absorb is not None:
@@ -327,7 +348,7 @@ class HistoryCache:
         )
         for index, entity in targets:
             if change.op in ("c", "r"):
-                index.add(entity, txn)
+                index.add(entity, txn, in_flight=self._in_flight)
             else:
                 index.drop(entity)  # which version won is the graph's to say
 
@@ -337,7 +358,7 @@ class HistoryCache:
             return
         login = records.login(change.row)
         if change.op in ("c", "r"):
-            self.logins.add(login.customer_id, login)
+            self.logins.add(login.customer_id, login, in_flight=self._in_flight)
         else:
             self.logins.drop(login.customer_id)
 
@@ -363,6 +384,11 @@ class HistoryCache:
 
     def _absorb_fraud_reports(self, change: RowChange, builder: RecordBuilder) -> None:
         self.reports.clear()
+
+    def landed(self) -> None:
+        """The batch absorbed in flight is in the graph now: reads will hold it."""
+        for index in self.windows:
+            index.in_flight.clear()
 
     def truncated(self, tables: Collection[str]) -> None:
         """Source tables were truncated: forget every entry built from their rows (the
@@ -398,6 +424,24 @@ class HistoryCache:
         ):
             keyed.trim_to(self.max_records // 10)
         self.reports.trim_to(self.max_records // 10)
+
+
+# Tables whose rows the cache keeps by key, read whole from the graph: a change to
+# one must be in the graph before it is read again.
+_KEYED_TABLES = frozenset({"customers", "accounts", "merchants", "fraud_reports"})
+_TIMELINE_TABLES = frozenset({"transactions", "logins"})
+
+
+def overlap_safe(changes: Sequence[RowChange]) -> bool:
+    """Whether the cache can stand in for the graph while `changes` are written: new
+    payments and logins (and rows the detectors never read), nothing updated or
+    deleted that the detectors read, no keyed row (customers, accounts, …)."""
+    for change in changes:
+        if change.table in _KEYED_TABLES:
+            return False
+        if change.table in _TIMELINE_TABLES and (change.op not in ("c", "r") or change.row is None):
+            return False
+    return True
 
 
 def _key_int(change: RowChange, column: str) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from fraudgraph.alerts.model import Finding, to_alert
 from fraudgraph.cdc.changes import RowChange
-from fraudgraph.detection.cache import HistoryCache
+from fraudgraph.detection.cache import HistoryCache, overlap_safe
 from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
 from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.detectors._payments import CARD_CHANNELS
@@ -120,20 +120,36 @@ class DetectionEngine:
         found.sort(key=lambda e: (e.at, e.lsn))
         return found
 
-    def run(self, changes: Sequence[RowChange]) -> DetectionResult:
-        """Judge a batch now in the graph. Call it for every batch, even one with no
-        changes: in a shared group the batches' second judgements settle in order."""
+    def may_overlap(self, changes: Sequence[RowChange]) -> bool:
+        """Whether `changes` may be judged while they are being written (`in_flight`):
+        a lone worker's append-only batch, which the cache can stand in for."""
+        return not self._shared and overlap_safe(changes)
+
+    def reread(self, tables: Collection[str]) -> None:
+        """Forget what is held of these tables' rows: read it from the graph again (a
+        batch judged in flight turned out to hold rows the graph refused)."""
+        self.cache.truncated(tables)
+
+    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
+        """Judge a batch now in the graph, or, `in_flight`, being written meanwhile (see
+        `may_overlap`). Call it for every batch, even one with no changes: in a shared
+        group the batches' second judgements settle in order."""
         result = DetectionResult()
         # Before anything is read: every entry read from here on is at least this fresh.
         written_by = self.cache.clock()
         # Every change, event or not (a reversal, a merchant's new country), keeps
         # what the cache holds true to the graph.
-        self.cache.absorb(changes, self.builder)
+        self.cache.absorb(changes, self.builder, in_flight=in_flight)
         events = self.events(changes)
         result.events = len(events)
-        if events and self.detectors:
-            ctx = self._judge_batch(events, result, by_anyone=False)
-            self.cache.settle(ctx.window_starts(events[0].at))
+        try:
+            if events and self.detectors:
+                ctx = self._judge_batch(events, result, by_anyone=False)
+                self.cache.settle(ctx.window_starts(events[0].at))
+        finally:
+            # Whether the write has landed or not, nothing reads until the next batch,
+            # which the processor starts only once this one is in the graph.
+            self.cache.landed()
         if self._shared:
             due = written_by + self.config.cache.shared_refresh_seconds
             self._rechecks.append(_Recheck(due, events, _trace_contexts(changes)))

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     worker_group: str = "fraudgraph-graph"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
     worker_batch_seconds: float = Field(default=0.2, gt=0, le=60)
+    # Judge an append-only batch while it is written to Neo4j (stream/processor.py,
+    # step 3); off: write, then judge, one after the other (to compare the two).
+    worker_overlap: bool = True
     # Detection: which detectors run, their thresholds and shadow flags (YAML);
     # None means the packaged detection/detectors.yaml.
     detectors_file: Path | None = None

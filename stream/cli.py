@@ -92,6 +92,7 @@ def prepare_worker(settings: Settings) -> faust.App:
         KafkaDeadLetterSink(settings.kafka_bootstrap, settings.deadletter_topic),
         **_detection(settings, mapping, writer, detection),
         group=settings.worker_group,
+        overlap=settings.worker_overlap,
     )
     log.info("worker_ready", settings=settings.masked())
     return build_app(settings, mapping, processor)

@@ -1,18 +1,30 @@
-"""One batch of CDC records: decode, write to the graph, dead-letter what cannot be used,
-then run the detectors over what was written and publish their alerts.
+"""One batch of CDC records, in the order that makes committing its offsets safe.
+
+`BatchProcessor._process` is the whole commit path, as numbered steps:
+
+1. decode every record (what cannot be decoded becomes a dead letter);
+2. apply the batch's truncates to the graph (their fences must stand first);
+3. write the rows to Neo4j while the detectors judge them from the decoded batch
+   and the worker's memory (`Detection.may_overlap`), else write, then detect;
+4. publish the alerts, acknowledged by Kafka;
+5. send the dead letters, acknowledged by Kafka;
+6. report which batches are settled: their offsets may now be committed.
 
 When `process` returns, every record of the batch is durably either in the graph
-or on the dead-letter topic, and every alert it raised is on the alerts topic, so
-the caller may commit their offsets. Plain Python: Faust (stream/app.py) only feeds
-it batches and acks them afterwards.
+or on the dead-letter topic, and every alert it raised is on the alerts topic.
+Waits for Neo4j or Kafka are one loop (`_retrying`); spans and metrics are taken
+at the step boundaries. Plain Python: Faust (stream/app.py) only feeds it batches
+and acks them afterwards.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -35,6 +47,8 @@ from fraudgraph.stream.records import RawRecord
 from fraudgraph.stream.spans import BatchSpans, parents_of, recheck_span
 
 log = get_logger(__name__)
+T = TypeVar("T")
+Rejections = list[tuple[RowChange, GraphWriteError]]
 
 
 class GraphSink(Protocol):
@@ -44,7 +58,11 @@ class GraphSink(Protocol):
 
 
 class Detection(Protocol):
-    def run(self, changes: Sequence[RowChange]) -> DetectionResult: ...
+    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult: ...
+
+    def may_overlap(self, changes: Sequence[RowChange]) -> bool: ...
+
+    def reread(self, tables: Collection[str]) -> None: ...
 
     def recheck(self) -> tuple[DetectionResult, int]: ...
 
@@ -70,6 +88,34 @@ class BatchOutcome:
     # Batches processed so far, oldest first, whose offsets may now be committed:
     # usually this one; in a shared group, the ones whose second judgement is done.
     settled: int = 1
+    overlapped: bool = False  # detected while the graph write ran (step 3)
+
+
+@dataclass
+class _Decoded:
+    """Step 1's result: what to write, what to truncate, what could not be used."""
+
+    changes: list[RowChange] = field(default_factory=list)
+    truncates: list[tuple[TableTruncate, RawRecord]] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    by_position: dict[Position, RawRecord] = field(default_factory=dict)
+    tombstones: int = 0
+
+
+@dataclass
+class _Written:
+    """Step 3's graph half: the rows Neo4j refused on their own, and those a truncate
+    fenced off (not written)."""
+
+    rejections: Rejections = field(default_factory=list)
+    fenced: frozenset[Position] = frozenset()
+    seconds: float | None = None
+    began_ns: int = 0
+    ended_ns: int = 0
+
+    @property
+    def refused(self) -> set[Position]:
+        return {change.position for change, _ in self.rejections} | self.fenced
 
 
 class BatchProcessor:
@@ -84,6 +130,7 @@ class BatchProcessor:
         detection: Detection | None = None,
         alerts: AlertSink | None = None,
         group: str | None = None,
+        overlap: bool = True,
     ) -> None:
         if (detection is None) != (alerts is None):
             raise ValueError("detection needs an alert sink, and an alert sink needs detection")
@@ -95,6 +142,10 @@ class BatchProcessor:
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.group = group  # the consumer group, for the spans
+        self.overlap = overlap  # step 3 may run the write and the detectors at once
+        # The graph write of step 3 when it overlaps detection: Neo4j's driver blocks
+        # on the network, which leaves the interpreter to the detectors meanwhile.
+        self._graph_thread = ThreadPoolExecutor(1, thread_name_prefix="graph-write")
         self._retries = 0
         self._unsettled = 0  # batches processed, not yet reported settled
 
@@ -114,62 +165,165 @@ class BatchProcessor:
             spans.finish()
 
     def _process(self, records: Sequence[RawRecord], spans: BatchSpans) -> BatchOutcome:
-        changes: list[RowChange] = []
-        truncates: list[tuple[TableTruncate, RawRecord]] = []
-        letters: list[DeadLetter] = []
-        by_position: dict[Position, RawRecord] = {}
-        tombstones = 0
+        self._retries = 0
+        # 1. Decode.
         began_ns = time.time_ns()
+        batch = self._decode(records, spans)
+        spans.decode(began_ns, len(records))
+        # 2. Truncates first: their fences are then in place when the batch's rows are
+        # written, so rows older than a truncate are skipped, not written and removed.
+        # Either order leaves the same graph (the fence is by LSN, not by arrival).
+        batch.letters += self._truncate(spans, batch.truncates)
+        if batch.truncates and self.detection is not None:
+            # What detectors hold of those tables' rows is gone from the graph.
+            self.detection.truncated({truncate.table for truncate, _ in batch.truncates})
+        # 3. Write ∥ detect (else write, then detect what the graph accepted).
+        overlap = self._may_overlap(batch)
+        if overlap:
+            written, detection = self._write_while_detecting(batch.changes, spans)
+        else:
+            written = self._write_timed(batch.changes)
+            refused = written.refused
+            detection = self._detect([c for c in batch.changes if c.position not in refused], spans)
+        spans.graph_write(
+            batch.changes, written.began_ns, len(written.refused), ended_ns=written.ended_ns
+        )
+        for change, rejection in written.rejections:
+            record = batch.by_position[change.position]
+            batch.letters.append(
+                self._letter(spans, record, Reason.CONSTRAINT.value, str(rejection))
+            )
+        # 4. Alerts, acknowledged.
+        if detection is not None:
+            self._publish(detection, spans.alert_parents)
+        # 5. Dead letters, acknowledged.
+        self._send_letters(batch.letters)
+        observe_batch(batch.changes, batch.letters, written.seconds, detection)
+        # 6. What may be committed now.
+        self._unsettled += 1
+        return BatchOutcome(
+            records=len(records),
+            changes=len(batch.changes),
+            tombstones=batch.tombstones,
+            dead_letters=len(batch.letters),
+            retries=self._retries,
+            detection=detection,
+            settled=self._settle(),
+            truncates=len(batch.truncates),
+            overlapped=overlap,
+        )
+
+    # -- step 1 ----------------------------------------------------------------------
+
+    def _decode(self, records: Sequence[RawRecord], spans: BatchSpans) -> _Decoded:
+        batch = _Decoded()
         for record in records:
             try:
                 change = decode_record(record.value, record.position, self.mapping)
             except DecodeError as error:
                 spans.open(record, None)
-                letters.append(self._letter(spans, record, error.reason.value, error.detail))
+                batch.letters.append(self._letter(spans, record, error.reason.value, error.detail))
                 continue
             span = spans.open(record, change)
             if isinstance(change, TableTruncate):
-                truncates.append((change, record))
+                batch.truncates.append((change, record))
                 continue
             if change is not None:
                 change = spans.traced(change, record, span)
             if change is None:
-                tombstones += 1
+                batch.tombstones += 1
                 continue
-            changes.append(change)
-            by_position[change.position] = record
-        spans.decode(began_ns, len(records))
-        self._retries = 0
-        began = time.perf_counter()
-        began_ns = time.time_ns()
-        # Truncates first: their fences are then in place when the batch's rows are
-        # written, so rows older than a truncate are skipped, not written and removed.
-        # Either order leaves the same graph (the fence is by LSN, not by arrival).
-        letters += self._truncate(spans, truncates)
-        rejections, fenced = self._write(changes)
-        write_seconds = time.perf_counter() - began if changes else None
-        rejected = {change.position for change, _ in rejections} | fenced
-        spans.graph_write(changes, began_ns, len(rejected))
-        for change, rejection in rejections:
-            record = by_position[change.position]
-            letters.append(self._letter(spans, record, Reason.CONSTRAINT.value, str(rejection)))
-        self._send_letters(letters)
-        if truncates and self.detection is not None:
-            # What detectors hold of those tables' rows is gone from the graph.
-            self.detection.truncated({truncate.table for truncate, _ in truncates})
-        detection = self._detect([c for c in changes if c.position not in rejected], spans)
-        observe_batch(changes, letters, write_seconds, detection)
-        self._unsettled += 1
-        return BatchOutcome(
-            records=len(records),
-            changes=len(changes),
-            tombstones=tombstones,
-            dead_letters=len(letters),
-            retries=self._retries,
-            detection=detection,
-            settled=self._settle(),
-            truncates=len(truncates),
+            batch.changes.append(change)
+            batch.by_position[change.position] = record
+        return batch
+
+    # -- step 3 ----------------------------------------------------------------------
+
+    def _may_overlap(self, batch: _Decoded) -> bool:
+        """Detect while writing only when the detectors' memory can stand in for the
+        graph: see DetectionEngine.may_overlap (append-only rows, a lone worker)."""
+        return (
+            self.overlap
+            and self.detection is not None
+            and bool(batch.changes)
+            and not batch.truncates
+            and self.detection.may_overlap(batch.changes)
         )
+
+    def _write_while_detecting(
+        self, changes: Sequence[RowChange], spans: BatchSpans
+    ) -> tuple[_Written, DetectionResult | None]:
+        """The graph write on its thread, the detectors on this one; both done on return.
+
+        The detectors read the batch's own rows from the worker's memory (`in_flight`),
+        never from a graph that may not hold them yet. Should Neo4j refuse or fence a
+        row (rare: a constraint, a row older than a truncate), the judgement included
+        rows the graph does not hold: it is thrown away unpublished, and the accepted
+        rows are judged again the sequential way, against what the graph holds."""
+        assert self.detection is not None
+        pending = self._graph_thread.submit(self._write_timed, changes)
+        try:
+            detection = self._detect(changes, spans, in_flight=True)
+        finally:
+            written = pending.result()  # a detector's crash still waits for the write
+        if written.refused:
+            refused = written.refused
+            log.warning("overlapped_judgement_redone", refused=len(refused))
+            self.detection.reread({change.table for change in changes})
+            detection = self._detect([c for c in changes if c.position not in refused], spans)
+        return written, detection
+
+    def _write_timed(self, changes: Sequence[RowChange]) -> _Written:
+        if not changes:
+            return _Written()
+        began, began_ns = time.perf_counter(), time.time_ns()
+        rejections, fenced = self._write(changes)
+        return _Written(rejections, fenced, time.perf_counter() - began, began_ns, time.time_ns())
+
+    def _write(self, changes: Sequence[RowChange]) -> tuple[Rejections, frozenset[Position]]:
+        """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting),
+        and the positions of those a truncate had removed (not written)."""
+        if not changes:
+            return [], frozenset()
+        try:
+            result = self._retrying("graph write", lambda: self.graph.apply(changes))
+        except GraphWriteError as error:
+            if len(changes) == 1:
+                return [(changes[0], error)], frozenset()
+            # One bad row must not hold back the rest: halve until it is alone.
+            middle = len(changes) // 2
+            first, first_fenced = self._write(changes[:middle])
+            second, second_fenced = self._write(changes[middle:])
+            return first + second, first_fenced | second_fenced
+        return [], result.fenced
+
+    def _detect(
+        self, changes: Sequence[RowChange], spans: BatchSpans, *, in_flight: bool = False
+    ) -> DetectionResult | None:
+        """The detectors' judgement of `changes`, not yet published.
+
+        Called for a batch with nothing written too: the detection engine keeps its
+        shared-group second judgements in batch order (see `_settle`)."""
+        if self.detection is None:
+            return None
+        detection = self.detection
+        began_ns = time.time_ns()
+        result = self._retrying(
+            "detection read",
+            lambda: detection.run(changes, in_flight=in_flight),
+            retry_on=GraphUnavailableError,
+        )
+        if not changes:
+            return None
+        spans.detect(
+            began_ns,
+            result.seconds_by_detector,
+            result.events,
+            len(result.alerts) + len(result.shadow_alerts),
+        )
+        return result
+
+    # -- steps 4 to 6 ----------------------------------------------------------------
 
     def settle_due(self) -> int:
         """Between batches (a timer, so an idle stream settles too): the second
@@ -181,12 +335,9 @@ class BatchProcessor:
         publish what they raise, and count the batches that are now settled."""
         if self.detection is not None and self.detection.pending and self.alerts is not None:
             began_ns = time.time_ns()
-            while True:
-                try:
-                    result, _ = self.detection.recheck()
-                    break
-                except GraphUnavailableError as error:
-                    self._wait("detection read", error)
+            result, _ = self._retrying(
+                "detection read", self.detection.recheck, retry_on=GraphUnavailableError
+            )
             self._publish(result, parents_of(result.trace_contexts))
             observe_detection(result)
             alerts = len(result.alerts) + len(result.shadow_alerts)
@@ -199,31 +350,6 @@ class BatchProcessor:
     def _letter(spans: BatchSpans, record: RawRecord, reason: str, detail: str) -> DeadLetter:
         return DeadLetter(record, reason, detail, spans.dead_lettered(record.position, reason))
 
-    def _detect(self, written: Sequence[RowChange], spans: BatchSpans) -> DetectionResult | None:
-        """Detectors over the rows now in the graph; their alerts acknowledged by Kafka.
-
-        Called for a batch with nothing written too: the detection engine keeps its
-        shared-group second judgements in batch order (see `_settle`)."""
-        if self.detection is None or self.alerts is None:
-            return None
-        began_ns = time.time_ns()
-        while True:
-            try:
-                result = self.detection.run(written)
-                break
-            except GraphUnavailableError as error:
-                self._wait("detection read", error)
-        if not written:
-            return None
-        self._publish(result, spans.alert_parents)
-        spans.detect(
-            began_ns,
-            result.seconds_by_detector,
-            result.events,
-            len(result.alerts) + len(result.shadow_alerts),
-        )
-        return result
-
     def _publish(
         self,
         result: DetectionResult,
@@ -231,40 +357,14 @@ class BatchProcessor:
     ) -> None:
         """The result's alerts acknowledged by Kafka, then marked sent."""
         assert self.detection is not None and self.alerts is not None
-        for alerts, shadow in ((result.alerts, False), (result.shadow_alerts, True)):
-            their_parents = parents(alerts)
-            while alerts:
-                try:
-                    self.alerts.send(alerts, shadow=shadow, parents=their_parents)
-                    break
-                except RetryableError as error:
-                    self._wait("alert produce", error)
-        self.detection.confirm(result)
-        self.backoff.reset()
-
-    def _write(
-        self, changes: Sequence[RowChange]
-    ) -> tuple[list[tuple[RowChange, GraphWriteError]], frozenset[Position]]:
-        """Apply `changes`; returns the ones Neo4j rejects on their own (after bisecting),
-        and the positions of those a truncate had removed (not written)."""
-        if not changes:
-            return [], frozenset()
-        while True:
-            try:
-                result = self.graph.apply(changes)
-            except GraphUnavailableError as error:
-                self._wait("graph write", error)
+        alerts = self.alerts
+        for batch, shadow in ((result.alerts, False), (result.shadow_alerts, True)):
+            if not batch:
                 continue
-            except GraphWriteError as error:
-                if len(changes) == 1:
-                    return [(changes[0], error)], frozenset()
-                # One bad row must not hold back the rest: halve until it is alone.
-                middle = len(changes) // 2
-                first, first_fenced = self._write(changes[:middle])
-                second, second_fenced = self._write(changes[middle:])
-                return first + second, first_fenced | second_fenced
-            self.backoff.reset()
-            return [], result.fenced
+            their_parents = parents(batch)
+            send = partial(alerts.send, batch, shadow=shadow, parents=their_parents)
+            self._retrying("alert produce", send)
+        self.detection.confirm(result)
 
     def _truncate(
         self, spans: BatchSpans, truncates: Sequence[tuple[TableTruncate, RawRecord]]
@@ -280,30 +380,22 @@ class BatchProcessor:
         """
         letters: list[DeadLetter] = []
         for truncate, record in truncates:
-            while True:
-                try:
-                    applied = self.graph.truncate(truncate)
-                    break
-                except GraphUnavailableError as error:
-                    self._wait("graph truncate", error)
-                except GraphWriteError as error:
-                    log.exception(
-                        "table_truncate_failed",
-                        table=truncate.table,
-                        lsn=truncate.lsn,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        error=str(error)[:300],
-                    )
-                    letters.append(
-                        self._letter(spans, record, Reason.TRUNCATE_FAILED.value, str(error))
-                    )
-                    applied = None
-                    break
-            if applied is None:
+            try:
+                applied = self._retrying("graph truncate", partial(self.graph.truncate, truncate))
+            except GraphWriteError as error:
+                log.exception(
+                    "table_truncate_failed",
+                    table=truncate.table,
+                    lsn=truncate.lsn,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=str(error)[:300],
+                )
+                letters.append(
+                    self._letter(spans, record, Reason.TRUNCATE_FAILED.value, str(error))
+                )
                 continue
-            self.backoff.reset()
             metrics.EVENTS.labels(record.topic, truncate.table, truncate.op).inc()
             metrics.TRUNCATES.labels(truncate.table).inc()
             metrics.TRUNCATE_REMOVED.labels(truncate.table).inc(
@@ -327,23 +419,37 @@ class BatchProcessor:
         return letters
 
     def _send_letters(self, letters: Sequence[DeadLetter]) -> None:
-        while letters:
-            try:
-                self.dead_letters.send(letters)
-            except RetryableError as error:
-                self._wait("dead-letter produce", error)
-                continue
-            for letter in letters:
-                log.warning(
-                    "dead_letter",
-                    reason=letter.reason,
-                    detail=letter.detail[:300],
-                    topic=letter.record.topic,
-                    partition=letter.record.partition,
-                    offset=letter.record.offset,
-                )
-            self.backoff.reset()
+        if not letters:
             return
+        self._retrying("dead-letter produce", lambda: self.dead_letters.send(letters))
+        for letter in letters:
+            log.warning(
+                "dead_letter",
+                reason=letter.reason,
+                detail=letter.detail[:300],
+                topic=letter.record.topic,
+                partition=letter.record.partition,
+                offset=letter.record.offset,
+            )
+
+    def _retrying(
+        self,
+        what: str,
+        call: Callable[[], T],
+        *,
+        retry_on: type[Exception] = RetryableError,
+    ) -> T:
+        """`call`, again after a backoff each time it raises `retry_on`, until it succeeds.
+
+        The one retry loop of the commit path: any other error is the caller's."""
+        while True:
+            try:
+                result = call()
+            except retry_on as error:
+                self._wait(what, error)
+                continue
+            self.backoff.reset()
+            return result
 
     def _wait(self, what: str, error: Exception) -> None:
         # Blocking here is the back-pressure: no new batch is taken while Neo4j or

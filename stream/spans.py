@@ -141,7 +141,15 @@ class BatchSpans:
     def decode(self, began_ns: int, records: int) -> None:
         self._step(sc.DECODE, began_ns, {sc.MESSAGING_BATCH_COUNT: records})
 
-    def graph_write(self, changes: Sequence[RowChange], began_ns: int, rejected: int) -> None:
+    def graph_write(
+        self,
+        changes: Sequence[RowChange],
+        began_ns: int,
+        rejected: int,
+        *,
+        ended_ns: int | None = None,
+    ) -> None:
+        """The write's span; `ended_ns` when it ended before now (it ran beside detect)."""
         if not changes:
             return
         self._step(
@@ -149,6 +157,7 @@ class BatchSpans:
             began_ns,
             {sc.DB_SYSTEM: "neo4j", sc.DB_OPERATION: "merge", sc.DB_BATCH_SIZE: len(changes)},
             error=f"{rejected} rows rejected by Neo4j" if rejected else None,
+            ended_ns=ended_ns,
         )
 
     def detect(
@@ -175,11 +184,18 @@ class BatchSpans:
         self.batch.end(end_time=ended)
 
     def _step(
-        self, name: str, began_ns: int, attributes: Mapping[str, Any], *, error: str | None = None
+        self,
+        name: str,
+        began_ns: int,
+        attributes: Mapping[str, Any],
+        *,
+        error: str | None = None,
+        ended_ns: int | None = None,
     ) -> Span:
         if not self.batch.is_recording():
             return INVALID_SPAN
-        return self._child(self.batch, name, began_ns, time.time_ns(), attributes, error=error)
+        ended = ended_ns if ended_ns is not None else time.time_ns()
+        return self._child(self.batch, name, began_ns, ended, attributes, error=error)
 
     @staticmethod
     def _child(

@@ -6,8 +6,10 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from fraudgraph.cdc.changes import Position, RowChange
-from fraudgraph.detection.cache import HistoryCache
+from fraudgraph.detection.cache import HistoryCache, overlap_safe
 from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.history import Txn
 from fraudgraph.detection.memory_history import MemoryHistory
@@ -91,6 +93,81 @@ def test_a_worker_fed_batch_by_batch_raises_what_fresh_reads_of_the_graph_raise(
         graph_kept.payments_read,
         graph_fresh.payments_read,
     )
+
+
+def test_batches_judged_in_flight_raise_what_judging_after_the_write_raises() -> None:
+    """The worst case for judging while the write runs: the graph receives each
+    append-only batch only after the detectors are done with it. Same alerts, batch
+    by batch, as an engine judging each batch after its write."""
+    customers = 300
+    bank = generate(
+        SimulationOptions(
+            seed=4,
+            customers=customers,
+            days=7,
+            start=datetime(2026, 3, 2, tzinfo=UTC),
+            fraud=default_fraud(customers),
+        )
+    )
+    builder = _builder()
+    config = DetectionConfig()
+    graph_late, graph_first = MemoryHistory(builder), MemoryHistory(builder)
+    overlapped = DetectionEngine(
+        graph_late, config, builder, build_detectors(config), clock_ms=lambda: 0
+    )
+    after = DetectionEngine(
+        graph_first, config, builder, build_detectors(config), clock_ms=lambda: 0
+    )
+    changes = changes_of(bank.tables, "time")
+    raised = in_flight = 0
+    for start in range(0, len(changes), 50):  # small: most batches are then append-only
+        batch = changes[start : start + 50]
+        for change in batch:
+            assert change.row is not None
+            graph_first.add_rows(change.table, [change.row])
+        overlap = overlapped.may_overlap(batch)
+        if not overlap:
+            for change in batch:
+                graph_late.add_rows(change.table, [change.row])  # type: ignore[list-item]
+        late_result = overlapped.run(batch, in_flight=overlap)
+        if overlap:
+            in_flight += 1
+            for change in batch:
+                graph_late.add_rows(change.table, [change.row])  # type: ignore[list-item]
+        after_result = after.run(batch)
+        assert [a["alert_id"] for a in late_result.alerts] == [
+            a["alert_id"] for a in after_result.alerts
+        ], f"batch at {start}"
+        raised += len(after_result.alerts)
+        overlapped.confirm(late_result)
+        after.confirm(after_result)
+    assert raised > 10 and in_flight > 5, (raised, in_flight)
+
+
+def test_a_window_read_while_its_rows_are_in_flight_holds_them_once() -> None:
+    builder = _builder()
+    history = MemoryHistory(builder)
+    cache = _cache(history, Clock())
+    _written(history, _txn_change(1, 7, T0))
+    batch = [_txn_change(2, 7, T0 + 1000), _txn_change(3, 8, T0 + 2000)]
+    cache.absorb(batch, builder, in_flight=True)
+    # Account 7 read before its new row landed, account 8 after: one copy each.
+    assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS, T0 + DAY_MS)] == [1, 2]
+    _written(history, batch[1])
+    assert [t.txn_id for t in cache.sent.window(8, T0 - DAY_MS, T0 + DAY_MS)] == [3]
+    cache.landed()
+    assert all(not index.in_flight for index in cache.windows)
+
+
+def test_only_append_only_batches_may_be_absorbed_in_flight() -> None:
+    builder = _builder()
+    cache = _cache(MemoryHistory(builder), Clock())
+    assert overlap_safe([_txn_change(1, 7, T0), _txn_change(2, 7, T0, op="r")])
+    update = _txn_change(1, 7, T0, op="u", status="reversed")
+    assert not overlap_safe([_txn_change(2, 7, T0), update])
+    assert not overlap_safe([_customer_change(5, "+44 20 7946 0000", op="c")])
+    with pytest.raises(ValueError, match="append-only"):
+        cache.absorb([update], builder, in_flight=True)
 
 
 def _txn_change(

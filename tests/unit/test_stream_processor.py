@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -397,8 +398,11 @@ def test_a_non_utf8_traceparent_does_not_break_decoding() -> None:
 class FakeDetection:
     """Raises one alert per change it sees; records what it was shown and confirmed."""
 
-    def __init__(self, outages: Sequence[Exception] = ()) -> None:
+    def __init__(self, outages: Sequence[Exception] = (), *, overlap: bool = False) -> None:
         self.outages = list(outages)
+        self.overlap = overlap  # what may_overlap answers
+        self.in_flight: list[bool] = []  # per run: judged while the write ran?
+        self.reread_tables: list[set[str]] = []
         self.seen: list[RowChange] = []
         self.confirmed: list[DetectionResult] = []
         self.shared = False
@@ -422,7 +426,15 @@ class FakeDetection:
             result.rechecked += 1
         return result, len(due)
 
-    def run(self, changes: Sequence[RowChange]) -> DetectionResult:
+    def may_overlap(self, changes: Sequence[RowChange]) -> bool:
+        return self.overlap
+
+    def reread(self, tables: Any) -> None:
+        self.reread_tables.append(set(tables))
+        self.seen.clear()
+
+    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
+        self.in_flight.append(in_flight)
         if self.outages:
             raise self.outages.pop(0)
         if self.shared:
@@ -608,3 +620,68 @@ def test_a_truncate_waits_for_neo4j_and_a_refused_one_is_dead_lettered_loudly() 
     assert letters.sent[0].record.offset == 50
     assert [t.table for t in graph.truncates] == ["accounts"]
     assert outcome.dead_letters == 1 and outcome.truncates == 2
+
+
+# --- step 3: the graph write and the detectors at once -----------------------------------
+
+
+class BlockingGraph(FakeGraph):
+    """Holds each write until the detectors have started judging the same batch."""
+
+    def __init__(self, detecting: threading.Event, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.detecting = detecting
+        self.waited: list[bool] = []
+
+    def apply(self, changes: Sequence[RowChange]) -> WriteResult:
+        self.waited.append(self.detecting.wait(timeout=10))
+        return super().apply(changes)
+
+
+class SignallingDetection(FakeDetection):
+    def __init__(self, detecting: threading.Event, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.detecting = detecting
+
+    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
+        self.detecting.set()
+        return super().run(changes, in_flight=in_flight)
+
+
+def test_an_append_only_batch_is_judged_while_the_graph_write_runs() -> None:
+    detecting = threading.Event()
+    graph = BlockingGraph(detecting)
+    detection, alerts = SignallingDetection(detecting, overlap=True), FakeAlerts()
+    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(good_records(1, 2))
+    # The write waited for detection to start: had they run one after the other, the
+    # write (first) would have timed out waiting.
+    assert graph.waited == [True]
+    assert outcome.overlapped and detection.in_flight == [True]
+    assert graph.applied_keys() == [1, 2]
+    assert alerts.sent[0] == (False, [{"alert_id": "a-1"}, {"alert_id": "a-2"}])
+
+
+def test_a_batch_the_cache_cannot_stand_in_for_is_written_first() -> None:
+    detection, alerts = FakeDetection(overlap=False), FakeAlerts()
+    outcome = detecting_processor(FakeGraph(), detection, alerts, Sleeps()).process(good_records(1))
+    assert not outcome.overlapped and detection.in_flight == [False]
+
+
+def test_a_row_refused_while_judged_in_flight_is_judged_again_without_it() -> None:
+    graph = FakeGraph(rejects=lambda change: change.key["customer_id"] == 3)
+    detection, alerts = FakeDetection(overlap=True), FakeAlerts()
+    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(good_records(1, 2, 3))
+    assert detection.in_flight == [True, False]
+    assert detection.reread_tables == [{"customers"}]
+    assert sorted(c.key["customer_id"] for c in detection.seen) == [1, 2]
+    # Only the second judgement was published: no alert names the refused row.
+    assert alerts.sent[0] == (False, [{"alert_id": "a-1"}, {"alert_id": "a-2"}])
+    assert outcome.dead_letters == 1 and len(detection.confirmed) == 1
+
+
+def test_a_graph_outage_during_an_overlapped_write_is_waited_out() -> None:
+    graph = FakeGraph(outages=[GraphUnavailableError("leader switch")])
+    detection, alerts, sleeps = FakeDetection(overlap=True), FakeAlerts(), Sleeps()
+    outcome = detecting_processor(graph, detection, alerts, sleeps).process(good_records(1))
+    assert graph.applied_keys() == [1] and len(sleeps.delays) == 1
+    assert outcome.overlapped and outcome.retries == 1

@@ -36,16 +36,23 @@ class TracedDetection:
     """One alert per change, carrying the change's trace id as the engine does; when
     `shared`, the batch waits for a second judgement that raises one more per change."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, overlap: bool = False) -> None:
         self.shared = False
+        self.overlap = overlap  # judged while the graph write runs
         self.waiting: list[Sequence[RowChange]] = []
         self.due = False
+
+    def may_overlap(self, changes: Sequence[RowChange]) -> bool:
+        return self.overlap
+
+    def reread(self, tables: Any) -> None:
+        pass
 
     @property
     def pending(self) -> int:
         return len(self.waiting)
 
-    def run(self, changes: Sequence[RowChange]) -> DetectionResult:
+    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
         if self.shared:
             self.waiting.append(changes)
         return self._alerts(changes, "a")
@@ -93,14 +100,16 @@ class ParentsSeen:
         self.parents.update(parents or {})
 
 
-def traced_processor(graph: FakeGraph, alerts: ParentsSeen | None = None) -> BatchProcessor:
+def traced_processor(
+    graph: FakeGraph, alerts: ParentsSeen | None = None, *, overlap: bool = False
+) -> BatchProcessor:
     return BatchProcessor(
         default_mapping(),
         graph,
         FakeDeadLetters(),
         backoff=Backoff(initial_s=0.1, cap_s=1.0, _random=random.Random(7)),
         sleep=Sleeps(),
-        detection=TracedDetection() if alerts else None,
+        detection=TracedDetection(overlap=overlap) if alerts else None,
         alerts=alerts,
         group="g1",
     )
@@ -156,6 +165,20 @@ def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them()
     assert detect.parent is not None and detect.parent.span_id == batch.context.span_id
     (detector,) = recorded.named("detector rule_a")
     assert detector.parent is not None and detector.parent.span_id == detect.context.span_id
+
+
+def test_an_overlapped_batch_keeps_the_write_and_detect_spans_and_the_alerts_parents() -> None:
+    alerts = ParentsSeen()
+    with recording_spans() as recorded:
+        records = [record(n, customer_value(n)) for n in (1, 2)]
+        outcome = traced_processor(FakeGraph(), alerts, overlap=True).process(records)
+    assert outcome.overlapped
+    (batch,) = recorded.named(sc.BATCH)
+    steps = {span.name: span for span in recorded.spans() if span.parent is not None}
+    for name in (sc.GRAPH_WRITE, sc.DETECT):
+        assert steps[name].parent is not None
+        assert steps[name].parent.span_id == batch.context.span_id
+    assert sorted(alerts.parents) == ["a-1", "a-2"]
 
 
 def test_alerts_of_a_second_judgement_are_parented_on_their_changes_process_spans() -> None:
