@@ -114,7 +114,9 @@ def _owned_link(index: int, link: LinkSpec) -> str:
     new = f"(n)-[r:{link.type}]->(m)" if outgoing else f"(m)-[r:{link.type}]->(n)"
     set_properties = f"SET r += row.p{index}" if link.properties else ""
     return (
-        "CALL (n, row) {\n"
+        # A fresh row owns no relationship yet (see _create_or_merge): nothing to let go.
+        "CALL (n, row, fresh) {\n"
+        "  WITH n, row WHERE NOT fresh\n"
         f"  OPTIONAL MATCH {old}\n"
         f"  WHERE {target} IS NULL OR old.{ref.key} <> {target}\n"
         "  DELETE r\n"
@@ -147,7 +149,8 @@ def _keyed_link(index: int, link: LinkSpec, *, guard_by_relationship: bool) -> s
         else ""
     )
     return (
-        guard + "CALL (row) {\n"
+        guard + "CALL (row, fresh) {\n"
+        "  WITH row WHERE NOT fresh\n"
         f"  OPTIONAL MATCH (a)-[old:{rel}]->(b)\n"
         f"  WHERE {f} IS NULL OR {t} IS NULL OR a.{from_ref.key} <> {f} OR b.{to_ref.key} <> {t}\n"
         "  DELETE old\n"
