@@ -432,16 +432,33 @@ _KEYED_TABLES = frozenset({"customers", "accounts", "merchants", "fraud_reports"
 _TIMELINE_TABLES = frozenset({"transactions", "logins"})
 
 
+def _stands_in(change: RowChange) -> bool:
+    """Whether the cache can stand in for the graph while `change` is written: a new
+    payment or login, or a row the detectors never read; not an update or delete of
+    what they read, nor a keyed row (customer, account, …)."""
+    if change.table in _KEYED_TABLES:
+        return False
+    return change.table not in _TIMELINE_TABLES or (
+        change.op in ("c", "r") and change.row is not None
+    )
+
+
 def overlap_safe(changes: Sequence[RowChange]) -> bool:
-    """Whether the cache can stand in for the graph while `changes` are written: new
-    payments and logins (and rows the detectors never read), nothing updated or
-    deleted that the detectors read, no keyed row (customers, accounts, …)."""
+    """Whether every change of `changes` may be absorbed in flight."""
+    return all(_stands_in(change) for change in changes)
+
+
+def split_for_overlap(changes: Sequence[RowChange]) -> tuple[list[RowChange], list[RowChange]]:
+    """(to write first, to write while the batch is judged): every change the cache
+    cannot stand in for, with every other change of the same row, goes first (in a
+    live stream, a handful); the rest may be absorbed in flight. Order is kept."""
+    held_back = {(c.table, tuple(c.key.items())) for c in changes if not _stands_in(c)}
+    first: list[RowChange] = []
+    rest: list[RowChange] = []
     for change in changes:
-        if change.table in _KEYED_TABLES:
-            return False
-        if change.table in _TIMELINE_TABLES and (change.op not in ("c", "r") or change.row is None):
-            return False
-    return True
+        row = (change.table, tuple(change.key.items()))
+        (first if row in held_back else rest).append(change)
+    return first, rest
 
 
 def _key_int(change: RowChange, column: str) -> int | None:

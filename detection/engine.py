@@ -17,7 +17,7 @@ from typing import Any
 
 from fraudgraph.alerts.model import Finding, to_alert
 from fraudgraph.cdc.changes import RowChange
-from fraudgraph.detection.cache import HistoryCache, overlap_safe
+from fraudgraph.detection.cache import HistoryCache, split_for_overlap
 from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
 from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.detectors._payments import CARD_CHANNELS
@@ -120,27 +120,37 @@ class DetectionEngine:
         found.sort(key=lambda e: (e.at, e.lsn))
         return found
 
-    def may_overlap(self, changes: Sequence[RowChange]) -> bool:
-        """Whether `changes` may be judged while they are being written (`in_flight`):
-        a lone worker's append-only batch, which the cache can stand in for."""
-        return not self._shared and overlap_safe(changes)
+    def overlap_split(
+        self, changes: Sequence[RowChange]
+    ) -> tuple[list[RowChange], list[RowChange]]:
+        """(to write before judging, to judge while it is written): see
+        cache.split_for_overlap. A worker sharing its group writes everything first
+        (its second judgements assume the batch was in the graph when first judged)."""
+        if self._shared:
+            return list(changes), []
+        return split_for_overlap(changes)
 
     def reread(self, tables: Collection[str]) -> None:
         """Forget what is held of these tables' rows: read it from the graph again (a
         batch judged in flight turned out to hold rows the graph refused)."""
         self.cache.truncated(tables)
 
-    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
-        """Judge a batch now in the graph, or, `in_flight`, being written meanwhile (see
-        `may_overlap`). Call it for every batch, even one with no changes: in a shared
-        group the batches' second judgements settle in order."""
+    def run(
+        self, changes: Sequence[RowChange], *, in_flight: Sequence[RowChange] = ()
+    ) -> DetectionResult:
+        """Judge a batch: `changes` are in the graph; `in_flight`, the batch's rows the
+        graph is writing meanwhile (see `overlap_split`). Call it for every batch, even
+        one with no changes: in a shared group the batches' second judgements settle in
+        order."""
         result = DetectionResult()
         # Before anything is read: every entry read from here on is at least this fresh.
         written_by = self.cache.clock()
         # Every change, event or not (a reversal, a merchant's new country), keeps
         # what the cache holds true to the graph.
-        self.cache.absorb(changes, self.builder, in_flight=in_flight)
-        events = self.events(changes)
+        self.cache.absorb(changes, self.builder)
+        if in_flight:
+            self.cache.absorb(in_flight, self.builder, in_flight=True)
+        events = self.events([*changes, *in_flight])
         result.events = len(events)
         try:
             if events and self.detectors:

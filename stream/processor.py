@@ -5,7 +5,8 @@
 1. decode every record (what cannot be decoded becomes a dead letter);
 2. apply the batch's truncates to the graph (their fences must stand first);
 3. write the rows to Neo4j while the detectors judge them from the decoded batch
-   and the worker's memory (`Detection.may_overlap`), else write, then detect;
+   and the worker's memory (`Detection.overlap_split`: rows it cannot stand in for,
+   such as a customer's change, are written just before), else write, then detect;
 4. publish the alerts, acknowledged by Kafka;
 5. send the dead letters, acknowledged by Kafka;
 6. report which batches are settled: their offsets may now be committed.
@@ -58,9 +59,13 @@ class GraphSink(Protocol):
 
 
 class Detection(Protocol):
-    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult: ...
+    def run(
+        self, changes: Sequence[RowChange], *, in_flight: Sequence[RowChange] = ()
+    ) -> DetectionResult: ...
 
-    def may_overlap(self, changes: Sequence[RowChange]) -> bool: ...
+    def overlap_split(
+        self, changes: Sequence[RowChange]
+    ) -> tuple[list[RowChange], list[RowChange]]: ...
 
     def reread(self, tables: Collection[str]) -> None: ...
 
@@ -88,7 +93,7 @@ class BatchOutcome:
     # Batches processed so far, oldest first, whose offsets may now be committed:
     # usually this one; in a shared group, the ones whose second judgement is done.
     settled: int = 1
-    overlapped: bool = False  # detected while the graph write ran (step 3)
+    overlapped: int = 0  # changes judged while the graph wrote them (step 3)
 
 
 @dataclass
@@ -116,6 +121,20 @@ class _Written:
     @property
     def refused(self) -> set[Position]:
         return {change.position for change, _ in self.rejections} | self.fenced
+
+    def then(self, later: _Written) -> _Written:
+        """This write and a later one of the same batch, as one."""
+        if self.seconds is None:
+            return later
+        if later.seconds is None:
+            return self
+        return _Written(
+            self.rejections + later.rejections,
+            self.fenced | later.fenced,
+            self.seconds + later.seconds,
+            self.began_ns,
+            later.ended_ns,
+        )
 
 
 class BatchProcessor:
@@ -178,9 +197,9 @@ class BatchProcessor:
             # What detectors hold of those tables' rows is gone from the graph.
             self.detection.truncated({truncate.table for truncate, _ in batch.truncates})
         # 3. Write ∥ detect (else write, then detect what the graph accepted).
-        overlap = self._may_overlap(batch)
-        if overlap:
-            written, detection = self._write_while_detecting(batch.changes, spans)
+        first, in_flight = self._overlap_split(batch)
+        if in_flight:
+            written, detection = self._write_while_detecting(first, in_flight, spans)
         else:
             written = self._write_timed(batch.changes)
             refused = written.refused
@@ -210,7 +229,7 @@ class BatchProcessor:
             detection=detection,
             settled=self._settle(),
             truncates=len(batch.truncates),
-            overlapped=overlap,
+            overlapped=len(in_flight),
         )
 
     # -- step 1 ----------------------------------------------------------------------
@@ -239,39 +258,39 @@ class BatchProcessor:
 
     # -- step 3 ----------------------------------------------------------------------
 
-    def _may_overlap(self, batch: _Decoded) -> bool:
-        """Detect while writing only when the detectors' memory can stand in for the
-        graph: see DetectionEngine.may_overlap (append-only rows, a lone worker)."""
-        return (
-            self.overlap
-            and self.detection is not None
-            and bool(batch.changes)
-            and not batch.truncates
-            and self.detection.may_overlap(batch.changes)
-        )
+    def _overlap_split(self, batch: _Decoded) -> tuple[list[RowChange], list[RowChange]]:
+        """(to write first, to judge while written); nothing in flight when the batch
+        is written then judged."""
+        if not self.overlap or self.detection is None or batch.truncates:
+            return batch.changes, []
+        return self.detection.overlap_split(batch.changes)
 
     def _write_while_detecting(
-        self, changes: Sequence[RowChange], spans: BatchSpans
+        self, first: Sequence[RowChange], in_flight: Sequence[RowChange], spans: BatchSpans
     ) -> tuple[_Written, DetectionResult | None]:
-        """The graph write on its thread, the detectors on this one; both done on return.
+        """`first` written, then `in_flight` written on the graph thread while the
+        detectors judge both on this one; both done on return.
 
-        The detectors read the batch's own rows from the worker's memory (`in_flight`),
-        never from a graph that may not hold them yet. Should Neo4j refuse or fence a
-        row (rare: a constraint, a row older than a truncate), the judgement included
-        rows the graph does not hold: it is thrown away unpublished, and the accepted
-        rows are judged again the sequential way, against what the graph holds."""
+        The detectors read the in-flight rows from the worker's memory, never from a
+        graph that may not hold them yet. Should Neo4j refuse or fence one of them
+        (rare: a constraint, a row older than a truncate), the judgement included rows
+        the graph does not hold: it is thrown away unpublished, and the accepted rows
+        are judged again the sequential way, against what the graph holds."""
         assert self.detection is not None
-        pending = self._graph_thread.submit(self._write_timed, changes)
+        before = self._write_timed(first)
+        in_graph = [c for c in first if c.position not in before.refused]
+        pending = self._graph_thread.submit(self._write_timed, in_flight)
         try:
-            detection = self._detect(changes, spans, in_flight=True)
+            detection = self._detect(in_graph, spans, in_flight=in_flight)
         finally:
-            written = pending.result()  # a detector's crash still waits for the write
-        if written.refused:
-            refused = written.refused
+            during = pending.result()  # a detector's crash still waits for the write
+        if during.refused:
+            refused = during.refused
             log.warning("overlapped_judgement_redone", refused=len(refused))
-            self.detection.reread({change.table for change in changes})
-            detection = self._detect([c for c in changes if c.position not in refused], spans)
-        return written, detection
+            self.detection.reread({change.table for change in in_flight})
+            accepted = [c for c in in_flight if c.position not in refused]
+            detection = self._detect([*in_graph, *accepted], spans)
+        return before.then(during), detection
 
     def _write_timed(self, changes: Sequence[RowChange]) -> _Written:
         if not changes:
@@ -298,7 +317,11 @@ class BatchProcessor:
         return [], result.fenced
 
     def _detect(
-        self, changes: Sequence[RowChange], spans: BatchSpans, *, in_flight: bool = False
+        self,
+        changes: Sequence[RowChange],
+        spans: BatchSpans,
+        *,
+        in_flight: Sequence[RowChange] = (),
     ) -> DetectionResult | None:
         """The detectors' judgement of `changes`, not yet published.
 
@@ -313,7 +336,7 @@ class BatchProcessor:
             lambda: detection.run(changes, in_flight=in_flight),
             retry_on=GraphUnavailableError,
         )
-        if not changes:
+        if not changes and not in_flight:
             return None
         spans.detect(
             began_ns,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from fraudgraph.cdc.changes import Position, RowChange
-from fraudgraph.detection.cache import HistoryCache, overlap_safe
+from fraudgraph.detection.cache import HistoryCache, overlap_safe, split_for_overlap
 from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.history import Txn
 from fraudgraph.detection.memory_history import MemoryHistory
@@ -96,9 +96,9 @@ def test_a_worker_fed_batch_by_batch_raises_what_fresh_reads_of_the_graph_raise(
 
 
 def test_batches_judged_in_flight_raise_what_judging_after_the_write_raises() -> None:
-    """The worst case for judging while the write runs: the graph receives each
-    append-only batch only after the detectors are done with it. Same alerts, batch
-    by batch, as an engine judging each batch after its write."""
+    """The worst case for judging while the write runs: the graph receives a batch's
+    in-flight rows only after the detectors are done with it (the rest, written
+    first, before). Same alerts, batch by batch, as judging each batch after its write."""
     customers = 300
     bank = generate(
         SimulationOptions(
@@ -120,20 +120,20 @@ def test_batches_judged_in_flight_raise_what_judging_after_the_write_raises() ->
     )
     changes = changes_of(bank.tables, "time")
     raised = in_flight = 0
-    for start in range(0, len(changes), 50):  # small: most batches are then append-only
-        batch = changes[start : start + 50]
-        for change in batch:
+
+    def write(history: MemoryHistory, rows: Sequence[RowChange]) -> None:
+        for change in rows:
             assert change.row is not None
-            graph_first.add_rows(change.table, [change.row])
-        overlap = overlapped.may_overlap(batch)
-        if not overlap:
-            for change in batch:
-                graph_late.add_rows(change.table, [change.row])  # type: ignore[list-item]
-        late_result = overlapped.run(batch, in_flight=overlap)
-        if overlap:
-            in_flight += 1
-            for change in batch:
-                graph_late.add_rows(change.table, [change.row])  # type: ignore[list-item]
+            history.add_rows(change.table, [change.row])
+
+    for start in range(0, len(changes), 500):
+        batch = changes[start : start + 500]
+        write(graph_first, batch)
+        first, late = overlapped.overlap_split(batch)
+        write(graph_late, first)
+        late_result = overlapped.run(first, in_flight=late)
+        write(graph_late, late)
+        in_flight += len(late)
         after_result = after.run(batch)
         assert [a["alert_id"] for a in late_result.alerts] == [
             a["alert_id"] for a in after_result.alerts
@@ -141,7 +141,15 @@ def test_batches_judged_in_flight_raise_what_judging_after_the_write_raises() ->
         raised += len(after_result.alerts)
         overlapped.confirm(late_result)
         after.confirm(after_result)
-    assert raised > 10 and in_flight > 5, (raised, in_flight)
+    assert raised > 10 and in_flight > len(changes) // 2, (raised, in_flight)
+
+
+def test_a_row_with_an_update_in_the_batch_is_written_first_whole() -> None:
+    insert, later = _txn_change(1, 7, T0), _txn_change(2, 7, T0 + 1000)
+    update = _txn_change(1, 7, T0, op="u", status="reversed")
+    customer = _customer_change(5, "+44 20 7946 0000", op="c")
+    first, rest = split_for_overlap([insert, later, update, customer])
+    assert first == [insert, update, customer] and rest == [later]
 
 
 def test_a_window_read_while_its_rows_are_in_flight_holds_them_once() -> None:

@@ -400,8 +400,8 @@ class FakeDetection:
 
     def __init__(self, outages: Sequence[Exception] = (), *, overlap: bool = False) -> None:
         self.outages = list(outages)
-        self.overlap = overlap  # what may_overlap answers
-        self.in_flight: list[bool] = []  # per run: judged while the write ran?
+        self.overlap = overlap  # whether overlap_split puts anything in flight
+        self.in_flight: list[int] = []  # per run: how many changes were in flight
         self.reread_tables: list[set[str]] = []
         self.seen: list[RowChange] = []
         self.confirmed: list[DetectionResult] = []
@@ -426,15 +426,24 @@ class FakeDetection:
             result.rechecked += 1
         return result, len(due)
 
-    def may_overlap(self, changes: Sequence[RowChange]) -> bool:
-        return self.overlap
+    def overlap_split(
+        self, changes: Sequence[RowChange]
+    ) -> tuple[list[RowChange], list[RowChange]]:
+        # Even keys can be judged in flight (when overlapping), odd ones go first.
+        if not self.overlap:
+            return list(changes), []
+        first = [c for c in changes if next(iter(c.key.values())) % 2]
+        return first, [c for c in changes if not next(iter(c.key.values())) % 2]
 
     def reread(self, tables: Any) -> None:
         self.reread_tables.append(set(tables))
         self.seen.clear()
 
-    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
-        self.in_flight.append(in_flight)
+    def run(
+        self, changes: Sequence[RowChange], *, in_flight: Sequence[RowChange] = ()
+    ) -> DetectionResult:
+        self.in_flight.append(len(in_flight))
+        changes = [*changes, *in_flight]
         if self.outages:
             raise self.outages.pop(0)
         if self.shared:
@@ -643,45 +652,65 @@ class SignallingDetection(FakeDetection):
         super().__init__(**kwargs)
         self.detecting = detecting
 
-    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
+    def run(
+        self, changes: Sequence[RowChange], *, in_flight: Sequence[RowChange] = ()
+    ) -> DetectionResult:
         self.detecting.set()
         return super().run(changes, in_flight=in_flight)
 
 
-def test_an_append_only_batch_is_judged_while_the_graph_write_runs() -> None:
+def test_what_can_be_judged_in_flight_is_judged_while_the_graph_writes_it() -> None:
     detecting = threading.Event()
     graph = BlockingGraph(detecting)
     detection, alerts = SignallingDetection(detecting, overlap=True), FakeAlerts()
-    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(good_records(1, 2))
-    # The write waited for detection to start: had they run one after the other, the
-    # write (first) would have timed out waiting.
-    assert graph.waited == [True]
-    assert outcome.overlapped and detection.in_flight == [True]
-    assert graph.applied_keys() == [1, 2]
-    assert alerts.sent[0] == (False, [{"alert_id": "a-1"}, {"alert_id": "a-2"}])
+    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(
+        good_records(1, 2, 3, 4)
+    )
+    # Odd keys were written first, before detection started (the wait timed out);
+    # the even ones waited for detection to start: the two ran at once.
+    assert graph.waited == [False, True]
+    assert [[next(iter(c.key.values())) for c in call] for call in graph.calls] == [[1, 3], [2, 4]]
+    assert outcome.overlapped == 2 and detection.in_flight == [2]
+    assert sorted(c.key["customer_id"] for c in detection.seen) == [1, 2, 3, 4]
+    assert len(alerts.sent[0][1]) == 4 and len(detection.confirmed) == 1
 
 
 def test_a_batch_the_cache_cannot_stand_in_for_is_written_first() -> None:
     detection, alerts = FakeDetection(overlap=False), FakeAlerts()
-    outcome = detecting_processor(FakeGraph(), detection, alerts, Sleeps()).process(good_records(1))
-    assert not outcome.overlapped and detection.in_flight == [False]
+    outcome = detecting_processor(FakeGraph(), detection, alerts, Sleeps()).process(
+        good_records(1, 2)
+    )
+    assert outcome.overlapped == 0 and detection.in_flight == [0]
 
 
 def test_a_row_refused_while_judged_in_flight_is_judged_again_without_it() -> None:
+    graph = FakeGraph(rejects=lambda change: change.key["customer_id"] == 4)
+    detection, alerts = FakeDetection(overlap=True), FakeAlerts()
+    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(
+        good_records(1, 2, 3, 4)
+    )
+    assert detection.in_flight == [2, 0]
+    assert detection.reread_tables == [{"customers"}]
+    assert sorted(c.key["customer_id"] for c in detection.seen) == [1, 2, 3]
+    # Only the second judgement was published: no alert names the refused row.
+    assert sorted(a["alert_id"] for a in alerts.sent[0][1]) == ["a-1", "a-2", "a-3"]
+    assert outcome.dead_letters == 1 and len(detection.confirmed) == 1
+
+
+def test_a_row_refused_among_those_written_first_is_never_judged() -> None:
     graph = FakeGraph(rejects=lambda change: change.key["customer_id"] == 3)
     detection, alerts = FakeDetection(overlap=True), FakeAlerts()
-    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(good_records(1, 2, 3))
-    assert detection.in_flight == [True, False]
-    assert detection.reread_tables == [{"customers"}]
-    assert sorted(c.key["customer_id"] for c in detection.seen) == [1, 2]
-    # Only the second judgement was published: no alert names the refused row.
-    assert alerts.sent[0] == (False, [{"alert_id": "a-1"}, {"alert_id": "a-2"}])
-    assert outcome.dead_letters == 1 and len(detection.confirmed) == 1
+    outcome = detecting_processor(graph, detection, alerts, Sleeps()).process(
+        good_records(1, 2, 3, 4)
+    )
+    assert detection.in_flight == [2] and detection.reread_tables == []
+    assert sorted(c.key["customer_id"] for c in detection.seen) == [1, 2, 4]
+    assert outcome.dead_letters == 1
 
 
 def test_a_graph_outage_during_an_overlapped_write_is_waited_out() -> None:
     graph = FakeGraph(outages=[GraphUnavailableError("leader switch")])
     detection, alerts, sleeps = FakeDetection(overlap=True), FakeAlerts(), Sleeps()
-    outcome = detecting_processor(graph, detection, alerts, sleeps).process(good_records(1))
-    assert graph.applied_keys() == [1] and len(sleeps.delays) == 1
-    assert outcome.overlapped and outcome.retries == 1
+    outcome = detecting_processor(graph, detection, alerts, sleeps).process(good_records(2))
+    assert graph.applied_keys() == [2] and len(sleeps.delays) == 1
+    assert outcome.overlapped == 1 and outcome.retries == 1

@@ -42,8 +42,10 @@ class TracedDetection:
         self.waiting: list[Sequence[RowChange]] = []
         self.due = False
 
-    def may_overlap(self, changes: Sequence[RowChange]) -> bool:
-        return self.overlap
+    def overlap_split(
+        self, changes: Sequence[RowChange]
+    ) -> tuple[list[RowChange], list[RowChange]]:
+        return ([], list(changes)) if self.overlap else (list(changes), [])
 
     def reread(self, tables: Any) -> None:
         pass
@@ -52,7 +54,10 @@ class TracedDetection:
     def pending(self) -> int:
         return len(self.waiting)
 
-    def run(self, changes: Sequence[RowChange], *, in_flight: bool = False) -> DetectionResult:
+    def run(
+        self, changes: Sequence[RowChange], *, in_flight: Sequence[RowChange] = ()
+    ) -> DetectionResult:
+        changes = [*changes, *in_flight]
         if self.shared:
             self.waiting.append(changes)
         return self._alerts(changes, "a")
