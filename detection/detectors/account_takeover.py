@@ -281,14 +281,33 @@ class AccountTakeover(Detector):
         backlog the payout first): the payout was judged without the session. A
         successful login from a device the customer had not used judges them again.
         """
+        if not self._from_new_device(login, ctx):
+            return  # a device the customer has used: no session to find
+        yield from self._payouts_in_session(login.customer_id, login.at, ctx)
+
+    def _from_new_device(self, login: Login, ctx: Context) -> bool:
+        """A successful login from a device the customer's history does not show."""
         if not login.success or login.device_id is None:
-            return
+            return False
         margin = int(self.params.new_device_minutes * MINUTE_MS)
         since = login.at - int(ctx.windows.login_days * DAY_MS)
         earlier = ctx.logins(login.customer_id, since, login.at - margin)
-        if any(other.device_id == login.device_id for other in earlier):
-            return  # a device the customer has used: no session to find
-        yield from self._payouts_in_session(login.customer_id, login.at, ctx)
+        return not any(other.device_id == login.device_id for other in earlier)
+
+    def prepare(self, events: Sequence[Event], ctx: Context) -> None:
+        """What a new device's login reads, asked once for the batch: its customer's
+        accounts and their payments (`_payouts_in_session`). Asked login by login, that
+        was one Neo4j round trip each under a live load (py-spy: 13% of the worker)."""
+        customers = {
+            e.login.customer_id
+            for e in events
+            if e.kind == "login" and self._from_new_device(e.login, ctx)
+        }
+        if not customers:
+            return
+        accounts = [a for owned in ctx.accounts_of_many(customers).values() for a in owned]
+        earliest = min(e.at for e in events)
+        ctx.sent_many(accounts, earliest - int(ctx.windows.sent_days * DAY_MS), earliest)
 
     def _on_payout(self, event: Event, ctx: Context) -> Iterable[Finding]:
         yield from self._judge_payout(event.txn, event.at, ctx)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -21,7 +21,9 @@ from fraudgraph.detection.detectors.amount_outlier import AmountOutlier
 from fraudgraph.detection.detectors.card_testing import CardTesting
 from fraudgraph.detection.detectors.impossible_travel import ImpossibleTravel
 from fraudgraph.detection.detectors.velocity_burst import VelocityBurst
+from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.events import to_event
+from fraudgraph.detection.history import HistorySource
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import Order, changes_of
 from fraudgraph.detection.records import RecordBuilder
@@ -854,3 +856,52 @@ def test_impossible_travel_cypher_draws_the_cardholder_it_names() -> None:
     (alert,) = run(cloned_card_bank(), ImpossibleTravel())
     assert "call the cardholder" in alert["explanation"]
     assert "<-[:HOLDS]-(:Account)<-[:OWNS]-(:Customer)" in alert["cypher"]
+
+
+class CountingHistory:
+    """A history source counting the questions asked of it (Neo4j round trips)."""
+
+    def __init__(self, inner: MemoryHistory) -> None:
+        self.inner = inner
+        self.questions: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def asked(*args: Any, **kwargs: Any) -> Any:
+            self.questions[name] = self.questions.get(name, 0) + 1
+            return method(*args, **kwargs)
+
+        return asked
+
+
+def _takeover_questions(new_devices: int) -> dict[str, int]:
+    """The graph questions one batch asks when `new_devices` customers log in from
+    a device they never used (each had logged in from their usual one before)."""
+    bank = Bank()
+    for customer in range(1, new_devices + 1):
+        bank.person(customer)
+        bank.login(customer, -3000, device=500 + customer, ip=HOME_IP)
+        bank.txn(100 + customer, -2000, 20, "transfer", iban="DE001")
+    history_tables = bank.tables()
+    for customer in range(1, new_devices + 1):
+        bank.login(customer, 10, device=800 + customer, ip=ATTACKER_IP)
+    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
+    history = MemoryHistory.from_tables(builder, history_tables)
+    source = CountingHistory(history)
+    changes = changes_of(bank.tables(), "time")
+    engine = DetectionEngine(
+        cast(HistorySource, source), DetectionConfig(), builder, [(AccountTakeover(), False)]
+    )
+    logins = [c for c in changes if c.table == "logins" and c.row and c.row["device_id"] > 800]
+    for change in logins:  # what the worker wrote before judging the batch
+        history.add_rows(change.table, [change.row])
+    engine.run(logins)
+    return source.questions
+
+
+def test_a_batch_of_new_device_logins_asks_for_accounts_and_payments_once() -> None:
+    # Login by login, each customer's accounts were one more round trip.
+    few, many = _takeover_questions(2), _takeover_questions(6)
+    assert few == many
+    assert few.get("accounts_of") == 1 and few.get("sent", 0) <= 2
