@@ -6,6 +6,10 @@ transactions at each asked rate with a fraud case every second. For every alert
 raised during the live phase: latency = the time Kafka stamped the alert record
 (producer CreateTime) minus `source_committed_at`, the source commit time of the change
 that triggered it. Same machine, same clock.
+
+Each phase also reports the CPU time every process spent per 1,000 change events
+(the worker, Neo4j, Kafka, Connect, PostgreSQL, and this bench with the live
+simulator it runs): the figures a capacity projection needs, events/s per core.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from fraudgraph.bench.ingest import clear_shared_graph
+from fraudgraph.bench.observe import CpuMark, CpuWatch, find_service
 from fraudgraph.bench.pipeline import (
     cdc_ends_before_load,
     end_offsets,
@@ -61,6 +67,48 @@ def _hops_since(settings: Settings, started_ms: float, console: Console) -> dict
     summary = summarise(files, since_ns=int(started_ms * 1e6))
     console.print(summary_table(summary))
     return {"transactions": summary["transactions"], "hops": summary["hops"]}
+
+
+# Each service's process, found by its command line (the JVM's main class).
+SERVICE_MARKERS = {
+    "neo4j": "org.neo4j.server",
+    "kafka": "kafka.Kafka",
+    "connect": "ConnectDistributed",
+    "postgres": "bin/postgres",
+}
+
+
+def _cpu_watch(worker: subprocess.Popen[bytes]) -> CpuWatch:
+    """CPU of the first worker, each service (with its children: PostgreSQL's
+    backends) and this bench (with the live simulator it starts)."""
+    services = {name: find_service(marker) for name, marker in SERVICE_MARKERS.items()}
+    return CpuWatch(psutil.Process(worker.pid), services)
+
+
+def _cdc_events(bootstrap: str, topics: list[str]) -> int:
+    """Change events on the CDC topics so far (the sum of their end offsets)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-latency-ends"})
+    try:
+        return sum(t.offset for t in end_offsets(consumer, topics))
+    finally:
+        consumer.close()
+
+
+def _cpu_per_event(start: CpuMark, end: CpuMark, events: int) -> dict[str, Any]:
+    """CPU ms per 1,000 change events of the phase (live load and catching up), per
+    process, and the machine's busy share."""
+    used = {name: end.busy[name] - start.busy[name] for name in start.busy}
+    per_1k = {
+        f"{name}_ms_per_1k_events": round(1e6 * seconds / events, 1) if events else 0.0
+        for name, seconds in used.items()
+    }
+    shares = CpuWatch.percent(start, end)
+    return {
+        "events": events,
+        "seconds": round(end.at - start.at, 1),
+        **per_1k,
+        "machine_cpu_percent": round(shares["machine_cpu_percent"], 1),
+    }
 
 
 def _alert_latencies(bootstrap: str, topic: str, since_ms: float) -> list[float]:
@@ -149,9 +197,11 @@ def measure_alert_latency(
             interval=2,
             abort=lambda: None if all(w.poll() is None for w in running) else "a worker exited",
         )
+        watch = _cpu_watch(running[0])
         for rate in rates:
             console.print(f"live load at {rate:,.0f} tx/s for {seconds:.0f}s …")
             started_ms = time.time() * 1000
+            events_before, cpu_before = _cdc_events(settings.kafka_bootstrap, topics), watch.mark()
             run_fraudgraph(
                 [
                     "simulate",
@@ -178,6 +228,11 @@ def measure_alert_latency(
                 timeout=900,
                 interval=1,
             )
+            cpu = _cpu_per_event(
+                cpu_before,
+                watch.mark(),
+                _cdc_events(settings.kafka_bootstrap, topics) - events_before,
+            )
             latencies = _alert_latencies(settings.kafka_bootstrap, f"{run}.alerts", started_ms)
             if not latencies:
                 raise LatencyBenchError(f"no alert raised during the {rate:,.0f} tx/s phase")
@@ -190,6 +245,7 @@ def measure_alert_latency(
                 # Where the time went: the traced transactions of this phase, per hop
                 # (commit → Debezium → Kafka → worker → Neo4j → alert).
                 "hops": _hops_since(settings, started_ms, console),
+                "cpu": cpu,
             }
     finally:
         for worker in running:

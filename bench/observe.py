@@ -116,7 +116,8 @@ class CpuMark:
 class CpuWatch:
     """CPU used over a window by the worker, the services and this bench, in % of one core.
 
-    `bench` is this process and its helpers (py-spy) but not the worker it started;
+    `bench` is this process and its helpers (py-spy, a live simulator, also once they
+    have ended) but not the worker it started;
     `other` is everything else on the machine (other people's runs, the OS, the
     stack's other services); machine_cpu_percent alone is of all cores.
     """
@@ -131,7 +132,10 @@ class CpuWatch:
         busy = {"worker": worker_seconds}
         for name, process in self.services.items():
             busy[name] = _tree_cpu(process, frozenset())[0] if process is not None else 0.0
-        busy["bench"] = _tree_cpu(self.own, worker_pids)[0]
+        # Children that ended (a live simulator run) are in the bench's children times.
+        ended = self.own.cpu_times()
+        busy["bench"] = _tree_cpu(self.own, worker_pids)[0] + ended.children_user
+        busy["bench"] += ended.children_system
         times = psutil.cpu_times()
         return CpuMark(time.monotonic(), busy, times.user + times.system + times.nice)
 
