@@ -8,7 +8,8 @@ demand and remembered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
 
 from fraudgraph.detection.cache import HistoryCache
 from fraudgraph.detection.events import Event
@@ -41,6 +42,9 @@ class Context:
         self.cache = cache if cache is not None else HistoryCache(source)
         self._batch: set[tuple[str, int]] = set()
         self._batch_versions: set[tuple[str, int, int | None]] = set()
+        # Answers several detectors compute alike about one event (the relays around a
+        # payer), kept for the batch: the second detector to ask reads the first's.
+        self.memo: dict[Hashable, Any] = {}
 
     # -- the batch being judged ------------------------------------------------------
     def judging(self, events: Sequence[Event]) -> None:

@@ -417,21 +417,28 @@ class RelayShape(Detector):
         txn = event.txn
         if not outgoing(txn):
             return []
-        owners = Owners(ctx)
-        found = layered(
-            ctx,
-            owners,
-            txn,
-            window=window_ms(p.window_days),
-            hold=window_ms(p.hold_days),
-            low=p.pass_min,
-            high=p.pass_max,
-            max_candidates=p.max_candidates,
-            mutual=window_ms(p.mutual_days),
-            ordered=p.ordered_slack,
-            share=p.min_turnover_share,
-            material=p.material_share,
-        )
+        # Every relay rule asks the same question of the same transfer: the first to
+        # ask answers it for the others (when their shared settings agree).
+        settings = tuple(getattr(p, name) for name in RelayParams.model_fields)
+        memo_key = ("layered", txn.txn_id, settings)
+        if memo_key not in ctx.memo:
+            owners = Owners(ctx)
+            found = layered(
+                ctx,
+                owners,
+                txn,
+                window=window_ms(p.window_days),
+                hold=window_ms(p.hold_days),
+                low=p.pass_min,
+                high=p.pass_max,
+                max_candidates=p.max_candidates,
+                mutual=window_ms(p.mutual_days),
+                ordered=p.ordered_slack,
+                share=p.min_turnover_share,
+                material=p.material_share,
+            )
+            ctx.memo[memo_key] = (found, owners)
+        found, owners = ctx.memo[memo_key]
         if found is None:
             return []
         roles = self.roles(found, owners)
