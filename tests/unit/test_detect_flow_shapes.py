@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fraudgraph.detection.detector import Detector
+from fraudgraph.detection.detectors import _flow_shapes
 from fraudgraph.detection.detectors.bipartite_flow import BipartiteFlow
 from fraudgraph.detection.detectors.fan_in_burst import FanInBurst
 from fraudgraph.detection.detectors.fan_out_burst import FanOutBurst
@@ -14,7 +17,14 @@ from fraudgraph.detection.detectors.gather_scatter import GatherScatter
 from fraudgraph.detection.detectors.layered_stack import LayeredStack
 from fraudgraph.detection.detectors.ordered_cycle import OrderedCycle
 from fraudgraph.detection.detectors.scatter_gather import ScatterGather
+from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.memory_history import MemoryHistory
+from fraudgraph.detection.offline import changes_of
+from fraudgraph.detection.records import RecordBuilder
+from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
+from fraudgraph.graph.mapping import default_mapping
+from tests.unit.detect_support import TEST_HASHER
 from tests.unit.test_detect_money import Bank, named, run
 
 DAY = 24.0
@@ -253,3 +263,38 @@ def test_club_dues_and_mutual_loans_stay_quiet() -> None:
     loans.pay(c, DAY, 400, to=b)
     loans.pay(b, 6 * DAY, 400, to=c)
     assert run_all(loans, SHAPES) == []
+
+
+def test_the_relay_rules_search_each_transfer_once_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four relay rules over one batch: the relays around each transfer's payer are
+    worked out once, not once per rule (each search reads counterparties' windows)."""
+    searched: list[int] = []
+    search = _flow_shapes.layered
+
+    def counted(ctx: Any, owners: Any, txn: Any, **settings: Any) -> Any:
+        searched.append(txn.txn_id)
+        return search(ctx, owners, txn, **settings)
+
+    monkeypatch.setattr(_flow_shapes, "layered", counted)
+    bank = Bank()
+    source = bank.person(1)
+    middles = [bank.person(c) for c in (2, 3, 4)]
+    sink = bank.person(9)
+    for n, middle in enumerate(middles):
+        bank.pay(source, n * 3, 700 + 50 * n, to=middle)
+    for n, middle in enumerate(middles):
+        bank.pay(middle, 2 * DAY + n * 5, (700 + 50 * n) * 0.96, to=sink)
+    four = [FanInBurst(), GatherScatter(), ScatterGather(), LayeredStack()]
+    builder = RecordBuilder(default_mapping(), TEST_HASHER)
+    tables = bank.tables()
+    engine = DetectionEngine(
+        MemoryHistory.from_tables(builder, tables),
+        DetectionConfig(),
+        builder,
+        [(rule, False) for rule in four],
+    )
+    result = engine.run(changes_of(tables, "time"))
+    assert result.alerts  # the scatter-gather was found, so the rules did search
+    assert sorted(searched) == sorted(set(searched)) and len(searched) == 6
