@@ -114,7 +114,8 @@ def test_ordered_cycle_ignores_a_loan_repaid() -> None:
 # -- relays ----------------------------------------------------------------------------
 
 
-def test_scatter_gather_names_source_intermediaries_and_sink() -> None:
+def scatter_gather_bank() -> Bank:
+    """Account 101 pays 102-104, which pass it on to 109 two days later, keeping 4 %."""
     bank = Bank()
     source = bank.person(1)
     middles = [bank.person(c) for c in (2, 3, 4)]
@@ -123,6 +124,11 @@ def test_scatter_gather_names_source_intermediaries_and_sink() -> None:
         bank.pay(source, n * 3, 700 + 50 * n, to=middle)
     for n, middle in enumerate(middles):
         bank.pay(middle, 2 * DAY + n * 5, (700 + 50 * n) * 0.96, to=sink)
+    return bank
+
+
+def test_scatter_gather_names_source_intermediaries_and_sink() -> None:
+    bank = scatter_gather_bank()
     alerts = run(bank, ScatterGather())
     assert alerts
     last = alerts[-1]
@@ -278,14 +284,7 @@ def test_the_relay_rules_search_each_transfer_once_between_them(
         return search(ctx, owners, txn, **settings)
 
     monkeypatch.setattr(_flow_shapes, "layered", counted)
-    bank = Bank()
-    source = bank.person(1)
-    middles = [bank.person(c) for c in (2, 3, 4)]
-    sink = bank.person(9)
-    for n, middle in enumerate(middles):
-        bank.pay(source, n * 3, 700 + 50 * n, to=middle)
-    for n, middle in enumerate(middles):
-        bank.pay(middle, 2 * DAY + n * 5, (700 + 50 * n) * 0.96, to=sink)
+    bank = scatter_gather_bank()
     four = [FanInBurst(), GatherScatter(), ScatterGather(), LayeredStack()]
     builder = RecordBuilder(default_mapping(), TEST_HASHER)
     tables = bank.tables()

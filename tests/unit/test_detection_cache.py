@@ -18,7 +18,7 @@ from fraudgraph.detection.records import RecordBuilder
 from fraudgraph.detection.registry import build_detectors
 from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.graph.mapping import default_mapping
-from fraudgraph.simulator.generator import generate
+from fraudgraph.simulator.generator import SimulatedBank, generate
 from fraudgraph.simulator.options import SimulationOptions, default_fraud
 from tests.unit.detect_support import TEST_HASHER
 
@@ -50,20 +50,24 @@ def _builder() -> RecordBuilder:
     return RecordBuilder(default_mapping(), TEST_HASHER)
 
 
-def test_a_worker_fed_batch_by_batch_raises_what_fresh_reads_of_the_graph_raise() -> None:
-    """The history grows as a graph does (each batch written before detection); one
-    engine keeps its cache across batches, the other reads everything afresh per batch.
-    Same alerts, batch by batch, and far fewer payments read back from the source."""
-    customers = 300
-    bank = generate(
+def _small_bank(seed: int, customers: int = 300) -> SimulatedBank:
+    """A week of a small simulated bank with its default fraud cases."""
+    return generate(
         SimulationOptions(
-            seed=3,
+            seed=seed,
             customers=customers,
             days=7,
             start=datetime(2026, 3, 2, tzinfo=UTC),
             fraud=default_fraud(customers),
         )
     )
+
+
+def test_a_worker_fed_batch_by_batch_raises_what_fresh_reads_of_the_graph_raise() -> None:
+    """The history grows as a graph does (each batch written before detection); one
+    engine keeps its cache across batches, the other reads everything afresh per batch.
+    Same alerts, batch by batch, and far fewer payments read back from the source."""
+    bank = _small_bank(seed=3)
     builder = _builder()
     config = DetectionConfig()
     graph_kept = CountingHistory(builder)
@@ -99,16 +103,7 @@ def test_batches_judged_in_flight_raise_what_judging_after_the_write_raises() ->
     """The worst case for judging while the write runs: the graph receives a batch's
     in-flight rows only after the detectors are done with it (the rest, written
     first, before). Same alerts, batch by batch, as judging each batch after its write."""
-    customers = 300
-    bank = generate(
-        SimulationOptions(
-            seed=4,
-            customers=customers,
-            days=7,
-            start=datetime(2026, 3, 2, tzinfo=UTC),
-            fraud=default_fraud(customers),
-        )
-    )
+    bank = _small_bank(seed=4)
     builder = _builder()
     config = DetectionConfig()
     graph_late, graph_first = MemoryHistory(builder), MemoryHistory(builder)
