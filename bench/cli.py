@@ -97,7 +97,14 @@ def latency(
     rate: Annotated[
         list[float] | None, typer.Option(help="Live transactions/s; repeat for several.")
     ] = None,
-    seconds: Annotated[float, typer.Option(min=5, help="Live seconds per rate.")] = 60,
+    seconds: Annotated[
+        float,
+        typer.Option(
+            min=10,
+            help="Live seconds per rate (at least 10: fraud cases start only while one "
+            "can finish, within the live simulator's 8 s case horizon).",
+        ),
+    ] = 60,
     customers: Annotated[int, typer.Option(min=100, help="Bank size (bulk then live).")] = 2000,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Workers in one group.")] = 1,
     json_out: JsonOut = None,
