@@ -228,11 +228,13 @@ def measure_alert_latency(
                 timeout=900,
                 interval=1,
             )
-            cpu = _cpu_per_event(
-                cpu_before,
-                watch.mark(),
-                _cdc_events(settings.kafka_bootstrap, topics) - events_before,
-            )
+            events = _cdc_events(settings.kafka_bootstrap, topics) - events_before
+            if events == 0:
+                raise LatencyBenchError(
+                    f"no change event reached the {settings.topic_prefix}.* topics at "
+                    f"{rate:,.0f} tx/s: is the connector applied? (fraudgraph connectors apply)"
+                )
+            cpu = _cpu_per_event(cpu_before, watch.mark(), events)
             latencies = _alert_latencies(settings.kafka_bootstrap, f"{run}.alerts", started_ms)
             if not latencies:
                 raise LatencyBenchError(f"no alert raised during the {rate:,.0f} tx/s phase")

@@ -1,0 +1,40 @@
+"""`fraudgraph bench latency`, short: a live load through the whole stack, figures per phase."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fraudgraph.settings import Settings
+from fraudgraph.stack.manager import Stack
+from tests.support import private_run, run_cli, temporary_connector
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_short_live_phase_gives_latency_and_cpu_per_event_per_process(
+    settings: Settings, stack: Stack, tmp_path: Path
+) -> None:
+    out = tmp_path / "latency.json"
+    # Its own connector and topics: a fresh stack has no `bank` connector (only
+    # `fraudgraph connectors apply` makes one), and nothing else of the suite's is read.
+    local = private_run(settings, "lat")
+    # Longer than a fraud case may take (the live simulator's 8 s case horizon): cases
+    # are injected only while one can still finish within the phase.
+    with temporary_connector(local, stack, local.topic_prefix):
+        result = run_cli(
+            "bench", "latency", "--rate", "50", "--seconds", "15", "--customers", "100",
+            "--json", str(out), settings=local,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    phase = orjson.loads(out.read_bytes())["figures"]["50_tx_s"]
+    assert phase["alerts"] > 0
+    assert 0 < phase["p50_ms"] <= phase["p95_ms"] <= phase["p99_ms"] <= phase["max_ms"]
+    cpu = phase["cpu"]
+    # Fifteen seconds at 50 tx/s: the payments, their logins and the injected cases.
+    assert cpu["events"] >= 600
+    # Every process of the path did work for these events, so each figure is measured.
+    for process in ("worker", "neo4j", "kafka", "connect", "postgres", "bench"):
+        assert cpu[f"{process}_ms_per_1k_events"] > 0, process
