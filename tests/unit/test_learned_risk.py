@@ -120,9 +120,45 @@ def test_one_alert_per_pair_and_the_same_ids_on_replay(tmp_path: Path) -> None:
     assert [a["alert_id"] for a in first] == [a["alert_id"] for a in again]
     # Three more transfers 110 -> 101 score over the threshold: one situation, one alert.
     ends = [
-        {e["id"]: e.get("role") for e in a["entities"] if e["type"] == "account"} for a in first
+        {
+            e["id"]: e.get("role")
+            for e in a["entities"]
+            if e["type"] == "account" and e.get("role") != "feeder"
+        }
+        for a in first
     ]
     assert ends.count({str(sender): "payer", str(hub): "payee"}) == 1
+
+
+def feeders_named(alert: dict[str, Any]) -> set[str]:
+    return {e["id"] for e in alert["entities"] if e["type"] == "account" and e["role"] == "feeder"}
+
+
+def test_a_flagged_collector_names_the_accounts_that_fed_it(tmp_path: Path) -> None:
+    model = str(tiny_model(tmp_path))
+    alerts = {
+        int(a["txn_ids"][0]): a
+        for a in run_tables(fan_in_bank().tables(), LearnedRisk({"model_file": model}))
+    }
+    # The 5th sender's transfer is the first flagged: the four before it paid the
+    # collector when nothing showed yet, and are named now, as of that transfer.
+    assert feeders_named(alerts[5]) == {"110", "111", "112", "113"}
+    assert feeders_named(alerts[8]) == {str(110 + n) for n in range(7)}
+    assert alerts[5]["evidence"]["feeders"] == 4
+    assert "collected from 5 accounts in 10 days" in alerts[5]["explanation"]
+    assert {"5", "1", "4"} <= set(alerts[5]["txn_ids"])
+    owners = {
+        e["id"] for e in alerts[5]["entities"] if e["type"] == "customer" and e["role"] == "feeder"
+    }
+    assert owners == {"10", "11", "12", "13"}
+
+
+@pytest.mark.parametrize("minimum", [0, 9])
+def test_no_feeders_below_the_minimum_or_when_switched_off(tmp_path: Path, minimum: int) -> None:
+    scorer = LearnedRisk({"model_file": str(tiny_model(tmp_path)), "feeder_min_senders": minimum})
+    alerts = run_tables(fan_in_bank().tables(), scorer)
+    assert alerts and all(not feeders_named(a) for a in alerts)
+    assert all(a["evidence"]["feeders"] == 0 for a in alerts)
 
 
 class CountingSource:
