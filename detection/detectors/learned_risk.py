@@ -9,11 +9,10 @@ model's own per-feature contributions (LightGBM's TreeSHAP, `pred_contrib=True`)
 One alert per (payer, payee) pair: a mule paying its collector every day is one
 situation, and the pair is what the anchor names, so repeats share the alert id.
 
-A flagged payee that collected from many distinct accounts in the last days also
-names those feeders. The model judges each transfer as of its own time, so the first
-accounts to pay a collector look ordinary when they pay: nothing yet shows the
-collection. When a later transfer into it is flagged, the alert names who fed it in
-the window, as the transfer's time saw it (so a replay names the same accounts).
+A flagged transfer into a collector also names the accounts that fed it, and one out
+of a spreader the accounts it paid (detection/detectors/_counterparts.py): the model
+judges each transfer as of its own time, and the first members of a fan-in or a
+fan-out look ordinary when they take part.
 
 The model file (detection/learned/model_file.py) is read when the detector is built: a
 missing, corrupt or mismatched file stops the worker with one line. To run the
@@ -23,7 +22,7 @@ rules alone, say so in the detectors file: `learned_risk: {enabled: false}`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +34,12 @@ from fraudgraph.alerts.model import Entity, Finding
 from fraudgraph.detection import views
 from fraudgraph.detection.context import DAY_MS, Context
 from fraudgraph.detection.detector import Detector, Params
+from fraudgraph.detection.detectors._counterparts import (
+    FEEDER,
+    RECIPIENT,
+    Member,
+    counterparts,
+)
 from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
 from fraudgraph.detection.learned.features import (
@@ -54,13 +59,13 @@ class LearnedRiskParams(Params):
     model_file: str | None = None
     # None: the threshold chosen on the validation banks, stored in the model file.
     threshold: float | None = Field(default=None, gt=0, lt=1)
-    # A flagged payee with at least this many distinct senders within `feeder_days`
-    # names them all (0: name no feeders). Chosen on the tuning seeds (classic 1-5,
-    # amlsim 201-205): at 5 senders in 10 days the accounts named this way were about
-    # 80 % fraud, and no honest landlord's or club's members were among them; sent
-    # money was tried the same way and named more honest accounts than fraud.
-    feeder_min_senders: int = Field(default=5, ge=0)
-    feeder_days: float = Field(default=10, gt=0, le=RECEIVED_DAYS)
+    # A flagged payee that collected from at least `min_feeders` distinct accounts by
+    # the flagged transfer's channel within `members_days` names them as feeders; a
+    # payer that paid at least `min_recipients` accounts that way names them as
+    # recipients (0: name none). See detection/detectors/_counterparts.py.
+    min_feeders: int = Field(default=5, ge=0)
+    min_recipients: int = Field(default=5, ge=0)
+    members_days: float = Field(default=10, gt=0, le=RECEIVED_DAYS)
 
 
 class LearnedRisk(Detector):
@@ -76,8 +81,9 @@ class LearnedRisk(Detector):
         path = Path(p.model_file) if p.model_file else None
         self.model: ModelFile = load_model_file(path)
         self.threshold = p.threshold if p.threshold is not None else self.model.threshold
-        self.feeder_min_senders = p.feeder_min_senders
-        self.feeder_window_ms = int(p.feeder_days * DAY_MS)
+        self.min_feeders = p.min_feeders
+        self.min_recipients = p.min_recipients
+        self.members_window_ms = int(p.members_days * DAY_MS)
         self._booster = _booster(self.model, path)
         # What scoring costs, split so a benchmark can say which half to make cheaper.
         self.scored = 0
@@ -142,18 +148,17 @@ class LearnedRisk(Detector):
             owner = ctx.owner(account)
             if owner is not None:
                 entities.append(Entity("customer", str(owner), role))
-        fed_by = self._feeders(txn, ctx)
-        for feeder in fed_by:
-            entities.append(Entity("account", str(feeder.account_id), "feeder"))
-            owner = ctx.owner(feeder.account_id)
+        members = self._members(txn, ctx)
+        for member in members:
+            entities.append(Entity("account", str(member.account_id), member.role))
+            owner = ctx.owner(member.account_id)
             if owner is not None:
-                entities.append(Entity("customer", str(owner), "feeder"))
+                entities.append(Entity("customer", str(owner), member.role))
         to = f"account {payee}" if payee is not None else "another bank"
-        collected = (
-            f" Account {payee} collected from {len(fed_by) + 1} accounts in "
-            f"{self.feeder_window_ms // DAY_MS} days; the others are named as feeders."
-            if fed_by
-            else ""
+        shown = "".join(
+            f" Account {hub} {verb} {count} accounts by {txn.channel} in "
+            f"{self.members_window_ms // DAY_MS} days; the others are named as {role}s."
+            for hub, verb, count, role in self._summaries(txn, members)
         )
         # The pair names the situation; an IBAN elsewhere is known by its keyed hash.
         other = str(payee) if payee is not None else f"iban:{txn.counterparty_hash or 'cash'}"
@@ -167,43 +172,51 @@ class LearnedRisk(Detector):
             explanation=(
                 f"Model {self.model.version} scored transfer {txn.txn_id} from account "
                 f"{txn.account_id} to {to} {score:.2f} (threshold "
-                f"{self.threshold:.2f}); strongest reasons: {because}.{collected}"
+                f"{self.threshold:.2f}); strongest reasons: {because}.{shown}"
             ),
             evidence={
                 "score": round(score, 4),
                 "threshold": self.threshold,
                 "model_version": self.model.version,
                 "features_version": self.model.features_version,
-                "feeders": len(fed_by),
+                "feeders": sum(1 for m in members if m.role == FEEDER),
+                "recipients": sum(1 for m in members if m.role == RECIPIENT),
                 "contributions": [
                     {"feature": name, "value": value, "contribution": round(push, 4)}
                     for name, value, push in reasons
                 ],
             },
             cypher=views.money_flow(
-                [a for a, _ in ends] + [t.account_id for t in fed_by],
-                [txn.txn_id] + [t.txn_id for t in fed_by],
+                [a for a, _ in ends] + [m.account_id for m in members],
+                [txn.txn_id] + [m.txn_id for m in members],
             ),
-            txn_ids=[str(txn.txn_id)] + [str(t.txn_id) for t in fed_by],
+            txn_ids=[str(txn.txn_id)] + [str(m.txn_id) for m in members],
             event_time_ms=txn.at,
         )
 
-    def _feeders(self, txn: Txn, ctx: Context) -> list[Txn]:
-        """The first transfer of each other account that paid the payee within the
-        window up to this transfer, when they are at least `feeder_min_senders`
-        with the payer; otherwise none."""
+    def _members(self, txn: Txn, ctx: Context) -> list[Member]:
+        """The payee's feeders and the payer's other recipients (`_counterparts`)."""
+        since = txn.at - self.members_window_ms
+        members: list[Member] = []
         payee = txn.counterparty_account_id
-        if payee is None or self.feeder_min_senders == 0:
-            return []
-        first: dict[int, Txn] = {}
-        received = ctx.received(payee, txn.at - self.feeder_window_ms, txn.at)
-        for t in sorted(received, key=lambda t: (t.at, t.txn_id)):
-            if scored(t) and (t.at, t.txn_id) <= (txn.at, txn.txn_id):
-                first.setdefault(t.account_id, t)
-        first.pop(txn.account_id, None)
-        if len(first) + 1 < self.feeder_min_senders:
-            return []
-        return sorted(first.values(), key=lambda t: (t.at, t.txn_id))
+        if payee is not None and self.min_feeders:
+            fed = ctx.received(payee, since, txn.at)
+            members += counterparts(txn, fed, FEEDER, self.min_feeders)
+        if payee is not None and self.min_recipients:
+            paid = ctx.sent(txn.account_id, since, txn.at)
+            members += counterparts(txn, paid, RECIPIENT, self.min_recipients)
+        return members
+
+    def _summaries(
+        self, txn: Txn, members: Sequence[Member]
+    ) -> Iterator[tuple[int | None, str, int, str]]:
+        for role, hub, verb in (
+            (FEEDER, txn.counterparty_account_id, "collected from"),
+            (RECIPIENT, txn.account_id, "paid"),
+        ):
+            count = sum(1 for m in members if m.role == role)
+            if count:
+                yield hub, verb, count + 1, role
 
 
 def _booster(model: ModelFile, path: Path | None) -> Any:

@@ -78,11 +78,12 @@ def test_money_leaving_the_bank_is_scored_and_card_payments_are_not() -> None:
     assert set(payee) == {ABSENT}
 
 
-def tiny_model(tmp_path: Path, *, threshold: float = 0.5) -> Path:
-    """A model that learned one thing: a payee with five or more senders is risky."""
+def tiny_model(tmp_path: Path, *, threshold: float = 0.5, feature: int = FAN_IN) -> Path:
+    """A model that learned one thing: a payee with five or more senders is risky
+    (or whatever `feature` reaching 5 says)."""
     rng = np.random.default_rng(3)
     x = rng.integers(0, 10, size=(4000, len(FEATURE_NAMES))).astype(np.float64)
-    y = (x[:, FAN_IN] >= 5).astype(np.float64)
+    y = (x[:, feature] >= 5).astype(np.float64)
     params = {"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": 1}
     booster = lightgbm.train(params, lightgbm.Dataset(x, label=y), num_boost_round=20)
     path = tmp_path / "model.json"
@@ -123,41 +124,60 @@ def test_one_alert_per_pair_and_the_same_ids_on_replay(tmp_path: Path) -> None:
         {
             e["id"]: e.get("role")
             for e in a["entities"]
-            if e["type"] == "account" and e.get("role") != "feeder"
+            if e["type"] == "account" and e.get("role") in ("payer", "payee")
         }
         for a in first
     ]
     assert ends.count({str(sender): "payer", str(hub): "payee"}) == 1
 
 
-def feeders_named(alert: dict[str, Any]) -> set[str]:
-    return {e["id"] for e in alert["entities"] if e["type"] == "account" and e["role"] == "feeder"}
+def named_as(alert: dict[str, Any], role: str, kind: str = "account") -> set[str]:
+    return {e["id"] for e in alert["entities"] if e["type"] == kind and e.get("role") == role}
+
+
+def by_txn(alerts: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {int(a["txn_ids"][0]): a for a in alerts}
 
 
 def test_a_flagged_collector_names_the_accounts_that_fed_it(tmp_path: Path) -> None:
-    model = str(tiny_model(tmp_path))
-    alerts = {
-        int(a["txn_ids"][0]): a
-        for a in run_tables(fan_in_bank().tables(), LearnedRisk({"model_file": model}))
-    }
+    bank = fan_in_bank()
+    bank.pay(bank.person(30), hours=3.5, amount=70, to=101, channel="p2p")  # another rail
+    scorer = LearnedRisk({"model_file": str(tiny_model(tmp_path))})
+    alerts = by_txn(run_tables(bank.tables(), scorer))
     # The 5th sender's transfer is the first flagged: the four before it paid the
     # collector when nothing showed yet, and are named now, as of that transfer.
-    assert feeders_named(alerts[5]) == {"110", "111", "112", "113"}
-    assert feeders_named(alerts[8]) == {str(110 + n) for n in range(7)}
+    assert named_as(alerts[5], "feeder") == {"110", "111", "112", "113"}
+    assert named_as(alerts[5], "feeder", "customer") == {"10", "11", "12", "13"}
+    assert named_as(alerts[8], "feeder") == {str(110 + n) for n in range(7)}
     assert alerts[5]["evidence"]["feeders"] == 4
-    assert "collected from 5 accounts in 10 days" in alerts[5]["explanation"]
+    assert "collected from 5 accounts by transfer in 10 days" in alerts[5]["explanation"]
     assert {"5", "1", "4"} <= set(alerts[5]["txn_ids"])
-    owners = {
-        e["id"] for e in alerts[5]["entities"] if e["type"] == "customer" and e["role"] == "feeder"
-    }
-    assert owners == {"10", "11", "12", "13"}
+    # Paid by p2p, the account's other rail: not one of the collection's members.
+    assert all("130" not in named_as(a, "feeder") for a in alerts.values())
+
+
+def test_a_flagged_spreader_names_the_accounts_it_paid(tmp_path: Path) -> None:
+    bank = Bank()
+    spreader = bank.person(1)
+    for n in range(7):
+        bank.pay(spreader, hours=1 + n, amount=90 + n, to=bank.person(10 + n))
+    bank.pay(spreader, hours=1.5, amount=30, to=bank.person(30), channel="p2p")
+    model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_receivers_7d"))
+    alerts = by_txn(run_tables(bank.tables(), LearnedRisk({"model_file": str(model)})))
+    # The 4th transfer is flagged (five receivers, the p2p friend among them), but
+    # only four were paid by transfer: no recipients yet. The 5th names the four.
+    assert named_as(alerts[4], "recipient") == set()
+    assert named_as(alerts[5], "recipient") == {str(110 + n) for n in range(4)}
+    assert alerts[5]["evidence"]["recipients"] == 4
+    assert "paid 5 accounts by transfer in 10 days" in alerts[5]["explanation"]
 
 
 @pytest.mark.parametrize("minimum", [0, 9])
-def test_no_feeders_below_the_minimum_or_when_switched_off(tmp_path: Path, minimum: int) -> None:
-    scorer = LearnedRisk({"model_file": str(tiny_model(tmp_path)), "feeder_min_senders": minimum})
+def test_no_members_below_the_minimum_or_when_switched_off(tmp_path: Path, minimum: int) -> None:
+    params = {"min_feeders": minimum, "min_recipients": minimum}
+    scorer = LearnedRisk({"model_file": str(tiny_model(tmp_path)), **params})
     alerts = run_tables(fan_in_bank().tables(), scorer)
-    assert alerts and all(not feeders_named(a) for a in alerts)
+    assert alerts and all(not named_as(a, "feeder") for a in alerts)
     assert all(a["evidence"]["feeders"] == 0 for a in alerts)
 
 
