@@ -47,6 +47,9 @@ def render_card(model: ModelFile) -> str:
         "the pair (detection/learned/features.py). A transfer scoring at or above the",
         "threshold raises a `learned_risk` alert naming both accounts, their owners and",
         "the transfer, explained by the model's own per-feature contributions (TreeSHAP).",
+        "A flagged transfer into a collector also names the accounts that fed it, and one",
+        "out of a spreader those it paid, by the same channel in the last ten days",
+        "(detection/detectors/_counterparts.py).",
         "",
         "## Training data",
         "",
@@ -97,7 +100,8 @@ def render_card(model: ModelFile) -> str:
         "- Trained on simulated banks only; a bank's own labelled history should be used",
         "  to train it again (`fraudgraph model train` takes the generator families today).",
         "- It judges one transfer at a time: a case's members whose own transfers look",
-        "  ordinary are left to the rules (rings, takeovers, fan-in originators).",
+        "  ordinary are left to the rules (rings, takeovers) and, in a fan-in or fan-out,",
+        "  to the members a later flagged transfer names.",
         "",
     ]
     return "\n".join(lines)
