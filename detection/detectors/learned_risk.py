@@ -39,6 +39,7 @@ from fraudgraph.detection.detectors._counterparts import (
     RECIPIENT,
     Member,
     counterparts,
+    pays_a_set_price,
 )
 from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
@@ -66,6 +67,9 @@ class LearnedRiskParams(Params):
     min_feeders: int = Field(default=5, ge=0)
     min_recipients: int = Field(default=5, ge=0)
     members_days: float = Field(default=10, gt=0, le=RECEIVED_DAYS)
+    # A flagged transfer paying the one amount most of a collector's payers paid it
+    # (rent, dues) raises nothing: detection/detectors/_counterparts.py, set_price.
+    quiet_set_price: bool = True
 
 
 class LearnedRisk(Detector):
@@ -82,6 +86,7 @@ class LearnedRisk(Detector):
         self.model: ModelFile = load_model_file(path)
         self.threshold = p.threshold if p.threshold is not None else self.model.threshold
         self.min_feeders = p.min_feeders
+        self.quiet_set_price = p.quiet_set_price
         self.min_recipients = p.min_recipients
         self.members_window_ms = int(p.members_days * DAY_MS)
         self._booster = _booster(self.model, path)
@@ -134,8 +139,15 @@ class LearnedRisk(Detector):
             features = transfer_features(txn, ctx)
             prepared = (self.score(features), features)
         score, features = prepared
-        if score >= self.threshold:
+        if score >= self.threshold and not self._rent_or_dues(txn, ctx):
             yield self._finding(txn, score, features, ctx)
+
+    def _rent_or_dues(self, txn: Txn, ctx: Context) -> bool:
+        payee = txn.counterparty_account_id
+        if payee is None or not self.quiet_set_price:
+            return False
+        received = ctx.received(payee, txn.at - self.members_window_ms, txn.at)
+        return pays_a_set_price(txn, received)
 
     def _finding(
         self, txn: Txn, score: float, features: tuple[float, ...], ctx: Context

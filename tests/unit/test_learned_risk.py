@@ -13,9 +13,10 @@ import numpy as np
 import orjson
 import pytest
 
+from fraudgraph.detection.detectors._counterparts import pays_a_set_price, set_price
 from fraudgraph.detection.detectors.learned_risk import LearnedRisk
 from fraudgraph.detection.engine import DetectionEngine
-from fraudgraph.detection.history import HistorySource
+from fraudgraph.detection.history import HistorySource, Txn
 from fraudgraph.detection.learned.features import (
     ABSENT,
     ACCOUNT_FEATURE_NAMES,
@@ -170,6 +171,41 @@ def test_a_flagged_spreader_names_the_accounts_it_paid(tmp_path: Path) -> None:
     assert named_as(alerts[5], "recipient") == {str(110 + n) for n in range(4)}
     assert alerts[5]["evidence"]["recipients"] == 4
     assert "paid 5 accounts by transfer in 10 days" in alerts[5]["explanation"]
+
+
+def rent_bank(same: int, differ: int) -> Bank:
+    """`same` tenants pay one landlord 750.00 each; `differ` others pay it other sums."""
+    bank = Bank()
+    landlord = bank.person(1)
+    for n in range(same + differ):
+        amount = 750.0 if n < same else 300.0 + 17 * n
+        bank.pay(bank.person(10 + n), hours=1 + n, amount=amount, to=landlord)
+    return bank
+
+
+def test_rent_or_dues_at_one_set_price_raise_nothing(tmp_path: Path) -> None:
+    model = str(tiny_model(tmp_path))
+    quiet = run_tables(rent_bank(6, 2).tables(), LearnedRisk({"model_file": model}))
+    # Six of eight paid the same amount: those six are rent; the two others are not,
+    # and the collection's payers are not named, as it is one at a set price.
+    assert {int(a["txn_ids"][0]) for a in quiet} == {7, 8}
+    assert all(not named_as(a, "feeder") for a in quiet)
+    loud = run_tables(
+        rent_bank(6, 2).tables(), LearnedRisk({"model_file": model, "quiet_set_price": False})
+    )
+    assert {int(a["txn_ids"][0]) for a in loud} == {5, 6, 7, 8}
+
+
+def test_a_collection_in_differing_amounts_is_no_set_price() -> None:
+    def txn(n: int, amount: float) -> Txn:
+        return Txn(n, 100 + n, "transfer", amount, "EUR", "posted", n, counterparty_account_id=1)
+
+    assert set_price([txn(1, 750), txn(2, 750), txn(3, 310)])
+    assert not set_price([txn(1, 750), txn(2, 740), txn(3, 310)])
+    flagged = txn(4, 750)
+    assert pays_a_set_price(flagged, [txn(1, 750), txn(2, 750), txn(3, 310)])
+    assert not pays_a_set_price(txn(4, 310), [txn(1, 750), txn(2, 750), txn(3, 310)])
+    assert not pays_a_set_price(flagged, [txn(1, 750)])  # two payers: no collection yet
 
 
 @pytest.mark.parametrize("minimum", [0, 9])
