@@ -129,6 +129,9 @@ class Neo4jService(Service):
                 "org.neo4j.cli.AdminTool",
                 "dbms",
                 "set-initial-password",
+                # A generated password starts with "-" one time in 64 (token_urlsafe);
+                # after "--" neo4j-admin reads it as the password, not an option.
+                "--",
                 password,
             ],
             what="neo4j set-initial-password",
