@@ -50,6 +50,7 @@ class FanInCollection(Detector):
     params: FanInCollectionParams
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        p = self.params
         txn = event.txn
         collector = txn.counterparty_account_id
         if collector is None or not flows.internal_transfer(txn):
@@ -59,6 +60,10 @@ class FanInCollection(Detector):
             for r in ctx.received(collector, txn.at - 7 * DAY_MS, txn.at)
             if r.channel == txn.channel and flows.moved(r) and _key(r) <= _key(txn)
         ]
+        # Fewer paying accounts than either count needs: no owner to look up (each
+        # lookup the worker's cache misses is a round trip to Neo4j).
+        if len({r.account_id for r in week}) < min(p.min_senders_3d, p.min_senders_7d):
+            return []
         owner_of = flows.owners(ctx, [collector, *(r.account_id for r in week)])
         own = owner_of.get(collector)
         week = [r for r in week if r.account_id != collector and owner_of.get(r.account_id) != own]
@@ -67,8 +72,8 @@ class FanInCollection(Detector):
             (
                 paid
                 for paid, minimum in (
-                    (three_days, self.params.min_senders_3d),
-                    (week, self.params.min_senders_7d),
+                    (three_days, p.min_senders_3d),
+                    (week, p.min_senders_7d),
                 )
                 if _senders(paid, owner_of) >= minimum
             ),
