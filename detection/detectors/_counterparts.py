@@ -46,16 +46,9 @@ def counterparts(flagged: Txn, window: Iterable[Txn], role: str, minimum: int) -
     far_end = _payer if role == FEEDER else _payee
     mine = far_end(flagged)
     first: dict[int, Txn] = {}
-    for txn in sorted(window, key=_order):
+    for txn in same_rail(flagged, window):
         other = far_end(txn)
-        if (
-            other is not None
-            and other != mine
-            and txn.channel == flagged.channel
-            and txn.counts
-            and txn.account_id != txn.counterparty_account_id
-            and _order(txn) <= _order(flagged)
-        ):
+        if other is not None and other != mine:
             first.setdefault(other, txn)
     if len(first) + 1 < minimum or set_price([flagged, *first.values()]):
         return []
@@ -65,16 +58,27 @@ def counterparts(flagged: Txn, window: Iterable[Txn], role: str, minimum: int) -
 def pays_a_set_price(flagged: Txn, received: Iterable[Txn], minimum: int = 3) -> bool:
     """Whether the flagged transfer pays its payee the one amount most of at least
     `minimum` payers (itself included) paid it by that channel: rent or dues."""
-    same = {
-        txn.account_id: txn
-        for txn in sorted(received, key=_order)
-        if txn.channel == flagged.channel and txn.counts and _order(txn) <= _order(flagged)
-    }
+    same: dict[int, Txn] = {}
+    for txn in same_rail(flagged, received):
+        same.setdefault(txn.account_id, txn)
     same[flagged.account_id] = flagged
     if len(same) < minimum or not set_price(list(same.values())):
         return False
     common = Counter(round(t.amount, 2) for t in same.values()).most_common(1)[0][0]
     return round(flagged.amount, 2) == common
+
+
+def same_rail(flagged: Txn, window: Iterable[Txn]) -> list[Txn]:
+    """The window's transfers that moved money between two accounts by the flagged
+    transfer's channel, up to and including it, in event-time order."""
+    return [
+        txn
+        for txn in sorted(window, key=_order)
+        if txn.channel == flagged.channel
+        and txn.counts
+        and txn.account_id != txn.counterparty_account_id
+        and _order(txn) <= _order(flagged)
+    ]
 
 
 def set_price(transfers: Sequence[Txn]) -> bool:

@@ -139,18 +139,26 @@ class LearnedRisk(Detector):
             features = transfer_features(txn, ctx)
             prepared = (self.score(features), features)
         score, features = prepared
-        if score >= self.threshold and not self._rent_or_dues(txn, ctx):
-            yield self._finding(txn, score, features, ctx)
-
-    def _rent_or_dues(self, txn: Txn, ctx: Context) -> bool:
+        if score < self.threshold:
+            return
         payee = txn.counterparty_account_id
-        if payee is None or not self.quiet_set_price:
-            return False
-        received = ctx.received(payee, txn.at - self.members_window_ms, txn.at)
-        return pays_a_set_price(txn, received)
+        # What the payee received in the window, read once for both questions.
+        received = (
+            ctx.received(payee, txn.at - self.members_window_ms, txn.at)
+            if payee is not None
+            else []
+        )
+        if self.quiet_set_price and received and pays_a_set_price(txn, received):
+            return  # rent or dues
+        yield self._finding(txn, score, features, received, ctx)
 
     def _finding(
-        self, txn: Txn, score: float, features: tuple[float, ...], ctx: Context
+        self,
+        txn: Txn,
+        score: float,
+        features: tuple[float, ...],
+        received: Sequence[Txn],
+        ctx: Context,
     ) -> Finding:
         payee = txn.counterparty_account_id  # None: money leaving the bank
         ends = [(txn.account_id, "payer")] + ([(payee, "payee")] if payee is not None else [])
@@ -160,7 +168,7 @@ class LearnedRisk(Detector):
             owner = ctx.owner(account)
             if owner is not None:
                 entities.append(Entity("customer", str(owner), role))
-        members = self._members(txn, ctx)
+        members = self._members(txn, received, ctx)
         for member in members:
             entities.append(Entity("account", str(member.account_id), member.role))
             owner = ctx.owner(member.account_id)
@@ -206,16 +214,14 @@ class LearnedRisk(Detector):
             event_time_ms=txn.at,
         )
 
-    def _members(self, txn: Txn, ctx: Context) -> list[Member]:
+    def _members(self, txn: Txn, received: Sequence[Txn], ctx: Context) -> list[Member]:
         """The payee's feeders and the payer's other recipients (`_counterparts`)."""
-        since = txn.at - self.members_window_ms
         members: list[Member] = []
         payee = txn.counterparty_account_id
         if payee is not None and self.min_feeders:
-            fed = ctx.received(payee, since, txn.at)
-            members += counterparts(txn, fed, FEEDER, self.min_feeders)
+            members += counterparts(txn, received, FEEDER, self.min_feeders)
         if payee is not None and self.min_recipients:
-            paid = ctx.sent(txn.account_id, since, txn.at)
+            paid = ctx.sent(txn.account_id, txn.at - self.members_window_ms, txn.at)
             members += counterparts(txn, paid, RECIPIENT, self.min_recipients)
         return members
 
