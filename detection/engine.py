@@ -22,7 +22,7 @@ from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
 from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.detectors._payments import CARD_CHANNELS
 from fraudgraph.detection.events import Event, to_event, trace_id_of
-from fraudgraph.detection.history import HistorySource
+from fraudgraph.detection.history import HistorySource, Txn
 from fraudgraph.detection.records import RecordBuilder
 from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.observability.logs import get_logger
@@ -30,6 +30,7 @@ from fraudgraph.observability.logs import get_logger
 log = get_logger(__name__)
 RECENT_ALERT_IDS = 200_000
 JUDGED_ACCOUNTS = 2_000_000  # accounts whose latest judged payment time is kept
+SHARED_WIDELY = 20  # holders of one identifier beyond which a new one re-judges nothing
 
 
 @dataclass
@@ -324,7 +325,74 @@ class DetectionEngine:
                     queue.append((other, cause))
         if queue:
             log.warning("late_rejudging_capped", judged_again=len(found), left=len(queue))
+        for other, cause in self._sharers_judged_again(events, ctx, by_anyone=by_anyone):
+            if len(found) >= budget:
+                log.warning("late_rejudging_capped", judged_again=len(found), left=0)
+                break
+            if other.txn_id not in own and other.txn_id not in found:
+                found[other.txn_id] = Event(
+                    "transaction",
+                    other,
+                    other.at,
+                    "r",
+                    cause.lsn,
+                    cause.committed_at_ms,
+                    cause.trace_id,
+                )
         return list(found.values())
+
+    def _sharers_judged_again(
+        self, events: Sequence[Event], ctx: Context, *, by_anyone: bool
+    ) -> list[tuple[Txn, Event]]:
+        """Payments judged before a customer who shares their owners' identifiers
+        arrived, each with the customer event that makes it due.
+
+        Who holds an identifier is read as of now (the learned scorer's count of the
+        customers sharing the owner's identifiers): a customer row read after payments
+        of the customers it shares an identifier with (its topic ran behind, a
+        restarted worker's backlog) changes what those payments were judged on. Their
+        latest payments within `late.horizon_hours` (of what this worker judged, or
+        with `by_anyone` of the customer's own time) are judged again, not in turn
+        their payees' (a sharing count moves nothing downstream). An identifier held by
+        more than `SHARED_WIDELY` customers is left out: one more holder barely moves
+        what its payments were judged on, and its holders' payments are many.
+        """
+        late = self.config.late
+        horizon = int(late.horizon_hours * HOUR_MS)
+        holders_of: dict[int, set[int]] = {}  # customer event's lsn -> customers it bears on
+        customers = [e for e in events if e.kind == "customer"]
+        for event in customers:
+            holders = holders_of.setdefault(event.lsn, {event.customer.customer_id})
+            for sharing in ctx.sharing(event.customer.identities).values():
+                if len(sharing) <= SHARED_WIDELY:
+                    holders.update(sharing)
+        if not customers:
+            return []
+        # One round trip each for the whole batch: the owners' accounts, their windows.
+        owned = ctx.accounts_of_many({c for h in holders_of.values() for c in h})
+        spans: list[tuple[Event, int, int, int]] = []  # (cause, account, since, until)
+        for event in customers:
+            for customer in holders_of[event.lsn]:
+                for account in owned.get(customer, []):
+                    until = event.at + horizon if by_anyone else self._judged_until.get(account)
+                    if until is not None:
+                        since = (event.at if by_anyone else until) - horizon
+                        spans.append((event, account, since, until))
+        if not spans:
+            return []
+        lo, hi = min(s[2] for s in spans), max(s[3] for s in spans)
+        accounts = {s[1] for s in spans}
+        sent, received = ctx.sent_many(accounts, lo, hi), ctx.received_many(accounts, lo, hi)
+        due: list[tuple[Txn, Event]] = []
+        for event, account, since, until in spans:
+            payments = [
+                t
+                for t in [*sent.get(account, []), *received.get(account, [])]
+                if since <= t.at <= until and t.channel not in CARD_CHANNELS
+            ]
+            latest = sorted(payments, key=lambda t: (t.at, t.txn_id))[-late.max_payments :]
+            due += [(t, event) for t in latest]
+        return due
 
     def _note_judged(self, events: Sequence[Event]) -> None:
         for event in events:

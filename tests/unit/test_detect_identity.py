@@ -4,7 +4,7 @@ entities named, and alert ids that stay put across triggers, replays and orders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from fraudgraph.alerts.model import Finding
 from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.detection.context import Context
 from fraudgraph.detection.detector import Detector
@@ -613,3 +614,73 @@ def test_ring_cypher_draws_the_reports_and_money_among_its_members() -> None:
     )
     assert "<-[:REPORTS]-(:FraudReport)" in ring["cypher"]
     assert "-[:TRANSFERRED]->(:Account)<-[:OWNS]-(o:Customer)" in ring["cypher"]
+
+
+# -- a customer read after the payments its identifiers bear on --------------------------
+
+
+class SharedPayer(Detector):
+    """Raises on a transfer whose payer shares an identifier with another customer,
+    counted as of now, as the learned scorer's `payer_shared_identity_customers` is."""
+
+    rule = "shared_payer"
+    handles = frozenset({"transaction"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.judged: list[int] = []
+
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        txn = event.txn
+        self.judged.append(txn.txn_id)
+        owner = ctx.owner(txn.account_id)
+        customer = ctx.customer(owner) if owner is not None else None
+        if customer is None:
+            return
+        holders = {c for held in ctx.sharing(customer.identities).values() for c in held}
+        if holders - {customer.customer_id}:
+            yield Finding(
+                rule=self.rule,
+                kind="link",
+                anchor=f"txn:{txn.txn_id}",
+                score=0.9,
+                entities=[],
+                explanation="payer shares an identifier",
+                txn_ids=[str(txn.txn_id)],
+            )
+
+
+def sharer_last(changes: list[RowChange]) -> list[RowChange]:
+    """Customer 2 (and its account) after every payment: its topic ran behind."""
+    late = [
+        c
+        for c in changes
+        if (c.table == "customers" and c.row is not None and c.row["customer_id"] == 2)
+        or (c.table == "accounts" and c.row is not None and c.row["customer_id"] == 2)
+    ]
+    return [c for c in changes if c not in late] + late
+
+
+def test_payments_judged_before_a_sharer_arrived_are_judged_again() -> None:
+    bank = Bank()
+    payer = bank.person(1, day(0), nid="DONOR")
+    friend = bank.person(3, day(0))
+    bank.person(2, day(0.5), nid="DONOR")
+    paid = [bank.pay(payer, friend, day(1 + i), 50 + i) for i in range(3)]
+    in_order = run(bank, SharedPayer())
+    assert {a["txn_ids"][0] for a in in_order} == {str(t) for t in paid}
+    detector = SharedPayer()
+    delivered = run_delivered(bank.tables(), detector, sharer_last)
+    assert set(ids(delivered)) == set(ids(in_order))
+    assert sorted(detector.judged) == sorted(paid * 2)  # once alone, once with the sharer
+
+
+def test_a_customer_sharing_nothing_judges_no_payment_again() -> None:
+    bank = Bank()
+    payer = bank.person(1, day(0))
+    friend = bank.person(3, day(0))
+    bank.person(2, day(0.5))
+    paid = [bank.pay(payer, friend, day(1 + i), 50 + i) for i in range(3)]
+    detector = SharedPayer()
+    assert run_delivered(bank.tables(), detector, sharer_last) == []
+    assert sorted(detector.judged) == paid
