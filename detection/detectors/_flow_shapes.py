@@ -141,6 +141,40 @@ class Relay:
             and self.turnover_share >= share
         )
 
+    def forwarded(self, low: float, high: float, hold: int) -> Relay:
+        """The transfers in that were each sent on as one transfer out (`low` to `high`
+        times the amount, within `hold`), and those transfers out: the relay inside an
+        account whose other income (a salary landing meanwhile) hides it in the
+        balance of everything received. Each transfer out takes the latest transfer
+        in before it that it matches; what matches nothing is left out."""
+        inbound: list[Txn] = []
+        outbound: list[Txn] = []
+        unused = list(self.inbound)
+        for sent in self.outbound:
+            for paid in reversed(unused):
+                if (
+                    key(paid) < key(sent)
+                    and sent.at - paid.at <= hold
+                    and low * paid.amount <= sent.amount <= high * paid.amount
+                ):
+                    unused.remove(paid)
+                    inbound.append(paid)
+                    outbound.append(sent)
+                    break
+        return Relay(self.account, sorted(inbound, key=key), outbound, self.spent)
+
+
+def passing(relay_: Relay, low: float, high: float, share: float, hold: int) -> Relay | None:
+    """The relay if it passes on what it received, else its forwarded transfers if
+    they do (money came in that was not passed on), else None."""
+    if relay_.passes_on(low, high, share):
+        return relay_
+    if relay_.inbound and relay_.passed_share < low:
+        inner = relay_.forwarded(low, high, hold)
+        if inner.passes_on(low, high, share):
+            return inner
+    return None
+
 
 @dataclass
 class Owners:
@@ -325,8 +359,10 @@ def layered(
         ordered=ordered,
         material=material,
     )
-    if not own.passes_on(low, high, share) or txn not in own.outbound:
+    found = passing(own, low, high, share, hold)
+    if found is None or txn not in found.outbound:
         return None
+    own = found
     sources = own.sources
     sinks = own.internal_sinks
     if not sinks:
@@ -363,12 +399,13 @@ def layered(
             ordered=ordered,
             material=material,
         )
+        found = passing(r, low, high, share, hold)
         if (
-            r.passes_on(low, high, share)
-            and set(r.sources) & set(sources)
-            and set(r.internal_sinks) & set(sinks)
+            found is not None
+            and set(found.sources) & set(sources)
+            and set(found.internal_sinks) & set(sinks)
         ):
-            relays.append(r)
+            relays.append(found)
     alone = len(relays) == 1
     shared_sources = sorted({s for r in relays for s in r.sources if alone or s in sources})
     shared_sinks = sorted({s for r in relays for s in r.sinks if alone or s in sinks})

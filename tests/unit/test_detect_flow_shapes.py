@@ -142,6 +142,41 @@ def test_scatter_gather_names_source_intermediaries_and_sink() -> None:
     assert run(bank, ScatterGather(), order="snapshot", batch=3)[-1]["alert_id"] == last["alert_id"]
 
 
+def salaried_scatter_gather_bank(forward_share: float = 0.96) -> Bank:
+    """scatter_gather_bank, but each intermediary's employer (201) pays it a salary
+    twice what it relays, between the money coming in and going on."""
+    bank = Bank()
+    source = bank.person(1)
+    middles = [bank.person(c) for c in (2, 3, 4)]
+    sink = bank.person(9)
+    employer = bank.person(20)
+    for n, middle in enumerate(middles):
+        bank.pay(source, n * 3, 700 + 50 * n, to=middle)
+        bank.pay(employer, DAY + n * 3, 1500 + 90 * n, to=middle)
+    for n, middle in enumerate(middles):
+        bank.pay(middle, 2 * DAY + n * 5, (700 + 50 * n) * forward_share, to=sink)
+    return bank
+
+
+def test_scatter_gather_found_when_a_salary_lands_between_in_and_out() -> None:
+    # Of all it was paid, each intermediary sent on about a third; of what the
+    # source paid it, 96 %.
+    alerts = run(salaried_scatter_gather_bank(), ScatterGather())
+    assert alerts
+    assert named(alerts[-1]) == {
+        "101": "originator",
+        "102": "intermediary",
+        "103": "intermediary",
+        "104": "intermediary",
+        "109": "beneficiary",
+    }
+
+
+def test_a_payment_on_unlike_what_came_in_is_no_forward() -> None:
+    # Half of what the source paid, beside a salary: spending, not relaying.
+    assert run(salaried_scatter_gather_bank(forward_share=0.5), ScatterGather()) == []
+
+
 def test_gather_scatter_and_stack_fire() -> None:
     bank = Bank()
     sources = [bank.person(c) for c in (1, 2, 3)]
