@@ -164,13 +164,15 @@ def prefetch(txns: Sequence[Txn], ctx: Context) -> None:
     batch's own prefetch (Context.prefetch): the owners' accounts, who else holds the
     owners' identifiers, and the week of every counterparty the ends dealt with. Asked
     transfer by transfer instead, the worker's cache misses would each cost a Neo4j
-    round trip."""
+    round trip. The ends themselves are asked for too: transfers judged again for a
+    late payment (engine._judged_again) arrive here without the batch's prefetch."""
     if not txns:
         return
     lo = min(t.at for t in txns) - 7 * DAY_MS
     hi = max(t.at for t in txns)
     ends = {a for t in txns for a in (t.account_id, t.counterparty_account_id) if a is not None}
-    owners = {o for a in ends if (o := ctx.owner(a)) is not None}
+    accounts = ctx.accounts(ends)
+    owners = {a.customer_id for a in accounts.values() if a.customer_id is not None}
     ctx.accounts_of_many(owners)
     ctx.sharing(
         key
@@ -181,12 +183,11 @@ def prefetch(txns: Sequence[Txn], ctx: Context) -> None:
     # Every counterparty of the ends' last week: a superset of the NEIGHBOURS each
     # transfer's features pick.
     neighbours: set[int] = set()
-    for account in ends:
-        neighbours.update(t.account_id for t in ctx.received(account, lo, hi))
+    for received in ctx.received_many(ends, lo, hi).values():
+        neighbours.update(t.account_id for t in received)
+    for sent in ctx.sent_many(ends, lo, hi).values():
         neighbours.update(
-            t.counterparty_account_id
-            for t in ctx.sent(account, lo, hi)
-            if t.counterparty_account_id is not None
+            t.counterparty_account_id for t in sent if t.counterparty_account_id is not None
         )
     neighbours -= ends
     ctx.received_many(neighbours, lo, hi)

@@ -13,9 +13,11 @@ import numpy as np
 import orjson
 import pytest
 
+from fraudgraph.detection.context import Context
 from fraudgraph.detection.detectors._counterparts import pays_a_set_price, set_price
 from fraudgraph.detection.detectors.learned_risk import LearnedRisk
 from fraudgraph.detection.engine import DetectionEngine
+from fraudgraph.detection.events import to_event
 from fraudgraph.detection.history import HistorySource, Txn
 from fraudgraph.detection.learned.features import (
     ABSENT,
@@ -23,6 +25,7 @@ from fraudgraph.detection.learned.features import (
     FEATURE_NAMES,
     FEATURES_VERSION,
     PAIR_FEATURE_NAMES,
+    prefetch,
 )
 from fraudgraph.detection.learned.model_file import ModelFile, ModelFileError, load_model_file
 from fraudgraph.detection.learned.training import BankSamples, FeatureRecorder, choose_threshold
@@ -255,6 +258,23 @@ def test_a_batch_asks_the_graph_the_same_questions_however_many_transfers(
 ) -> None:
     # Transfer by transfer, each new counterparty's week would be one more round trip.
     assert questions_for_one_batch(4, tmp_path) == questions_for_one_batch(12, tmp_path)
+
+
+def questions_for_features_alone(senders: int) -> int:
+    """What the scorer's own prefetch asks of a cold graph for a batch of transfers (a
+    late payment's re-judged transfers arrive after the batch's prefetch)."""
+    bank = fan_in_bank(senders)
+    tables = bank.tables()
+    builder = RecordBuilder(default_mapping(), TEST_HASHER)
+    source = CountingSource(MemoryHistory.from_tables(builder, tables))
+    ctx = Context(cast(HistorySource, source), DetectionConfig().history)
+    events = [e for c in changes_of(tables, "time") if (e := to_event(c, builder)) is not None]
+    prefetch([e.txn for e in events if e.kind == "transaction"], ctx)
+    return source.questions
+
+
+def test_the_scorers_prefetch_asks_once_whatever_the_number_of_accounts() -> None:
+    assert questions_for_features_alone(4) == questions_for_features_alone(12)
 
 
 def test_a_threshold_in_the_detectors_file_overrides_the_model(tmp_path: Path) -> None:
