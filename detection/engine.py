@@ -313,15 +313,7 @@ class DetectionEngine:
                 for other in sorted(later, key=lambda t: (t.at, t.txn_id))[: late.max_payments]:
                     if other.txn_id in own or other.txn_id in found:
                         continue
-                    found[other.txn_id] = Event(
-                        "transaction",
-                        other,
-                        other.at,
-                        "r",
-                        cause.lsn,
-                        cause.committed_at_ms,
-                        cause.trace_id,
-                    )
+                    found[other.txn_id] = _judged_for(other, cause)
                     queue.append((other, cause))
         if queue:
             log.warning("late_rejudging_capped", judged_again=len(found), left=len(queue))
@@ -330,15 +322,7 @@ class DetectionEngine:
                 log.warning("late_rejudging_capped", judged_again=len(found), left=0)
                 break
             if other.txn_id not in own and other.txn_id not in found:
-                found[other.txn_id] = Event(
-                    "transaction",
-                    other,
-                    other.at,
-                    "r",
-                    cause.lsn,
-                    cause.committed_at_ms,
-                    cause.trace_id,
-                )
+                found[other.txn_id] = _judged_for(other, cause)
         return list(found.values())
 
     def _sharers_judged_again(
@@ -431,6 +415,12 @@ class DetectionEngine:
             self._sent[alert_id] = None
         while len(self._sent) > RECENT_ALERT_IDS:
             self._sent.popitem(last=False)
+
+
+def _judged_for(txn: Txn, cause: Event) -> Event:
+    """A payment judged again because of `cause`: it carries the cause's coordinates
+    and trace (what made it due), as a snapshot read of the row."""
+    return Event("transaction", txn, txn.at, "r", cause.lsn, cause.committed_at_ms, cause.trace_id)
 
 
 def _trace_contexts(changes: Sequence[RowChange]) -> dict[str, Mapping[str, str]]:

@@ -114,6 +114,16 @@ def test_ordered_cycle_ignores_a_loan_repaid() -> None:
 # -- relays ----------------------------------------------------------------------------
 
 
+# What scatter_gather_bank's alert names.
+SCATTER_GATHER_ROLES = {
+    "101": "originator",
+    "102": "intermediary",
+    "103": "intermediary",
+    "104": "intermediary",
+    "109": "beneficiary",
+}
+
+
 def scatter_gather_bank() -> Bank:
     """Account 101 pays 102-104, which pass it on to 109 two days later, keeping 4 %."""
     bank = Bank()
@@ -132,13 +142,7 @@ def test_scatter_gather_names_source_intermediaries_and_sink() -> None:
     alerts = run(bank, ScatterGather())
     assert alerts
     last = alerts[-1]
-    assert named(last) == {
-        "101": "originator",
-        "102": "intermediary",
-        "103": "intermediary",
-        "104": "intermediary",
-        "109": "beneficiary",
-    }
+    assert named(last) == SCATTER_GATHER_ROLES
     assert run(bank, ScatterGather(), order="snapshot", batch=3)[-1]["alert_id"] == last["alert_id"]
 
 
@@ -163,13 +167,7 @@ def test_scatter_gather_found_when_a_salary_lands_between_in_and_out() -> None:
     # source paid it, 96 %.
     alerts = run(salaried_scatter_gather_bank(), ScatterGather())
     assert alerts
-    assert named(alerts[-1]) == {
-        "101": "originator",
-        "102": "intermediary",
-        "103": "intermediary",
-        "104": "intermediary",
-        "109": "beneficiary",
-    }
+    assert named(alerts[-1]) == SCATTER_GATHER_ROLES
 
 
 def test_a_payment_on_unlike_what_came_in_is_no_forward() -> None:
