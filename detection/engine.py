@@ -22,7 +22,7 @@ from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
 from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.detectors._payments import CARD_CHANNELS
 from fraudgraph.detection.events import Event, to_event, trace_id_of
-from fraudgraph.detection.history import HistorySource, Txn
+from fraudgraph.detection.history import AccountInfo, HistorySource, Txn
 from fraudgraph.detection.records import RecordBuilder
 from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.observability.logs import get_logger
@@ -317,7 +317,7 @@ class DetectionEngine:
                     queue.append((other, cause))
         if queue:
             log.warning("late_rejudging_capped", judged_again=len(found), left=len(queue))
-        for other, cause in self._sharers_judged_again(events, ctx, by_anyone=by_anyone):
+        for other, cause in self._owners_judged_again(events, ctx, by_anyone=by_anyone):
             if len(found) >= budget:
                 log.warning("late_rejudging_capped", judged_again=len(found), left=0)
                 break
@@ -325,43 +325,40 @@ class DetectionEngine:
                 found[other.txn_id] = _judged_for(other, cause)
         return list(found.values())
 
-    def _sharers_judged_again(
+    def _owners_judged_again(
         self, events: Sequence[Event], ctx: Context, *, by_anyone: bool
     ) -> list[tuple[Txn, Event]]:
-        """Payments judged before a customer who shares their owners' identifiers
-        arrived, each with the customer event that makes it due.
+        """Payments judged before a customer or an account they bear on arrived, each
+        with the event that makes it due.
 
-        Who holds an identifier is read as of now (the learned scorer's count of the
-        customers sharing the owner's identifiers): a customer row read after payments
-        of the customers it shares an identifier with (its topic ran behind, a
-        restarted worker's backlog) changes what those payments were judged on. Their
+        Who owns an account, what else its owner holds, and who shares the owner's
+        identifiers are read as of now (the learned scorer's owner features): a
+        customer or account row read after payments it bears on (its topic ran behind,
+        a restarted worker's backlog) changes what those payments were judged on. A
+        customer bears on its own accounts' payments and on those of every customer
+        sharing one of its identifiers; an account, on its owner's accounts'. Their
         latest payments within `late.horizon_hours` (of what this worker judged, or
-        with `by_anyone` of the customer's own time) are judged again, not in turn
-        their payees' (a sharing count moves nothing downstream). An identifier held by
+        with `by_anyone` of the row's own time) are judged again, not in turn their
+        payees' (an owner's features move nothing downstream). An identifier held by
         more than `SHARED_WIDELY` customers is left out: one more holder barely moves
         what its payments were judged on, and its holders' payments are many.
         """
         late = self.config.late
         horizon = int(late.horizon_hours * HOUR_MS)
-        holders_of: dict[int, set[int]] = {}  # customer event's lsn -> customers it bears on
-        customers = [e for e in events if e.kind == "customer"]
-        for event in customers:
-            holders = holders_of.setdefault(event.lsn, {event.customer.customer_id})
-            for sharing in ctx.sharing(event.customer.identities).values():
-                if len(sharing) <= SHARED_WIDELY:
-                    holders.update(sharing)
-        if not customers:
+        # (event, the customers whose payments it bears on)
+        causes = [(e, held) for e in events if (held := _borne_on(e, ctx))]
+        if not causes:
             return []
         # One round trip each for the whole batch: the owners' accounts, their windows.
-        owned = ctx.accounts_of_many({c for h in holders_of.values() for c in h})
+        owned = ctx.accounts_of_many({c for _, holders in causes for c in holders})
         spans: list[tuple[Event, int, int, int]] = []  # (cause, account, since, until)
-        for event in customers:
-            for customer in holders_of[event.lsn]:
-                for account in owned.get(customer, []):
-                    until = event.at + horizon if by_anyone else self._judged_until.get(account)
+        for event, holders in causes:
+            for customer in holders:
+                for account_id in owned.get(customer, []):
+                    until = event.at + horizon if by_anyone else self._judged_until.get(account_id)
                     if until is not None:
                         since = (event.at if by_anyone else until) - horizon
-                        spans.append((event, account, since, until))
+                        spans.append((event, account_id, since, until))
         if not spans:
             return []
         lo, hi = min(s[2] for s in spans), max(s[3] for s in spans)
@@ -415,6 +412,21 @@ class DetectionEngine:
             self._sent[alert_id] = None
         while len(self._sent) > RECENT_ALERT_IDS:
             self._sent.popitem(last=False)
+
+
+def _borne_on(event: Event, ctx: Context) -> set[int]:
+    """The customers whose payments a customer or account row bears on (see
+    `DetectionEngine._owners_judged_again`); empty for other events."""
+    if event.kind == "customer":
+        holders = {event.customer.customer_id}
+        for sharing in ctx.sharing(event.customer.identities).values():
+            if len(sharing) <= SHARED_WIDELY:
+                holders.update(sharing)
+        return holders
+    account = event.record
+    if event.kind == "account" and isinstance(account, AccountInfo):
+        return {account.customer_id} if account.customer_id is not None else set()
+    return set()
 
 
 def _judged_for(txn: Txn, cause: Event) -> Event:

@@ -9,6 +9,7 @@ in memory, with the engine, detectors and model the worker runs.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +70,30 @@ def customers_late(changes: list[RowChange]) -> list[RowChange]:
     return [c for c in changes if id(c) not in late] + [c for c in changes if id(c) in late]
 
 
+def accounts_late(changes: list[RowChange]) -> list[RowChange]:
+    """The later half of the accounts after every other change: payments reach the
+    worker before the account that made them (whose owner the scorer reads)."""
+    accounts = [c for c in changes if c.table == "accounts"]
+    late = {id(c) for c in accounts[len(accounts) // 2 :]}
+    return [c for c in changes if id(c) not in late] + [c for c in changes if id(c) in late]
+
+
+def tables_interleaved(changes: list[RowChange]) -> list[RowChange]:
+    """Each table in its own order, the tables interleaved at random (fixed seed): every
+    topic read at a pace of its own."""
+    rng = random.Random(7)
+    queues: dict[str, list[RowChange]] = {}
+    for change in changes:
+        queues.setdefault(change.table, []).append(change)
+    out: list[RowChange] = []
+    while queues:
+        table = rng.choice(sorted(queues))
+        out.append(queues[table].pop(0))
+        if not queues[table]:
+            del queues[table]
+    return out
+
+
 def payments_first(changes: list[RowChange]) -> list[RowChange]:
     """Every payment before every other change: the transactions topic read to its
     end before the others (accounts and customers arrive after their payments)."""
@@ -76,7 +101,11 @@ def payments_first(changes: list[RowChange]) -> list[RowChange]:
     return payments + [c for c in changes if c.table != "transactions"]
 
 
-@pytest.mark.parametrize("deliver", [customers_late, payments_first], ids=lambda d: d.__name__)
+@pytest.mark.parametrize(
+    "deliver",
+    [customers_late, accounts_late, payments_first, tables_interleaved],
+    ids=lambda d: d.__name__,
+)
 def test_what_in_order_processing_raises_is_raised_whatever_the_order(
     tables: dict[str, Any], deliver: Delivery
 ) -> None:
