@@ -266,7 +266,8 @@ class DetectionEngine:
     def _judged_again(
         self, events: Sequence[Event], ctx: Context, *, by_anyone: bool = False
     ) -> list[Event]:
-        """Payments this worker judged before a payment that precedes them arrived.
+        """Payments this worker judged before a payment that precedes them arrived,
+        and before a customer or account row they read (`_owners_judged_again`).
 
         Topics and partitions are read at their own paces (a backlog after a restart
         most of all): a transfer can reach the graph after later payments of the same
@@ -317,12 +318,16 @@ class DetectionEngine:
                     queue.append((other, cause))
         if queue:
             log.warning("late_rejudging_capped", judged_again=len(found), left=len(queue))
+        owners_due: dict[int, Event] = {}
         for other, cause in self._owners_judged_again(events, ctx, by_anyone=by_anyone):
-            if len(found) >= budget:
-                log.warning("late_rejudging_capped", judged_again=len(found), left=0)
-                break
             if other.txn_id not in own and other.txn_id not in found:
-                found[other.txn_id] = _judged_for(other, cause)
+                owners_due.setdefault(other.txn_id, _judged_for(other, cause))
+        room = max(0, budget - len(found))
+        if len(owners_due) > room:
+            log.warning(
+                "late_rejudging_capped", judged_again=len(found), left=len(owners_due) - room
+            )
+        found.update(list(owners_due.items())[:room])
         return list(found.values())
 
     def _owners_judged_again(

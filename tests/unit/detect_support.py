@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fraudgraph.cdc.changes import RowChange
@@ -45,16 +45,29 @@ def run_delivered(
     """Alerts when the changes reach the worker in the order `deliver` gives them
     (from event-time order), one per batch, each written to the graph before it is
     judged: what separate topics and partitions read at different paces look like."""
+    return deliver_in_batches(tables, [(detector, False)], deliver, DetectionConfig(), batch=1)
+
+
+def deliver_in_batches(
+    tables: Mapping[str, Sequence[Any]],
+    detectors: Sequence[tuple[Detector, bool]],
+    deliver: Callable[[list[RowChange]], list[RowChange]],
+    config: DetectionConfig,
+    *,
+    batch: int,
+) -> list[dict[str, Any]]:
+    """run_delivered with any detectors and configuration, `batch` changes at a time."""
     builder = RecordBuilder(default_mapping(), TEST_HASHER)
     graph = MemoryHistory(builder)
-    engine = DetectionEngine(
-        graph, DetectionConfig(), builder, [(detector, False)], clock_ms=lambda: 0
-    )
+    engine = DetectionEngine(graph, config, builder, detectors, clock_ms=lambda: 0)
     raised: list[dict[str, Any]] = []
-    for change in deliver(changes_of(tables, "time")):
-        assert change.row is not None
-        graph.add_rows(change.table, [change.row])
-        result = engine.run([change])
+    changes = deliver(changes_of(tables, "time"))
+    for start in range(0, len(changes), batch):
+        part = changes[start : start + batch]
+        for change in part:
+            assert change.row is not None
+            graph.add_rows(change.table, [change.row])
+        result = engine.run(part)
         raised += result.alerts
         engine.confirm(result)
     return raised
