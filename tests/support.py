@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
@@ -246,13 +246,37 @@ def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]
         for topic in topics:
             metadata = consumer.list_topics(topic, timeout=10).topics[topic]
             for partition in metadata.partitions:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
-                ends[(topic, partition)] = high
+                ends[(topic, partition)] = _high_watermark(consumer, topic, partition)
         return ends
     finally:
         consumer.close()
+
+
+# What a partition answers while its leader is being elected.
+LEADERLESS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
+def _high_watermark(consumer: Consumer, topic: str, partition: int, wait: float = 30) -> int:
+    """The partition's end offset, waiting (with a deadline) while the broker answers
+    with a retriable error: a topic that listing just created has no leader for a
+    moment (NOT_LEADER_FOR_PARTITION), which failed a fresh CI run once."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            return int(high)
+        except KafkaException as error:
+            kafka_error = error.args[0]
+            leaderless = kafka_error.code() in LEADERLESS or kafka_error.retriable()
+            if not leaderless or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)  # poll interval of the wait, not a stand-in for it
 
 
 def wait_until_consumed(
