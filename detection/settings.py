@@ -24,7 +24,9 @@ class HistoryWindows(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sent_days: float = Field(default=35, gt=0)
-    received_days: float = Field(default=10, gt=0)
+    # The flow-shape rules' relay window, and the learned scorer's slow collections
+    # (detection/learned/features.py, LONG_RECEIVED_DAYS).
+    received_days: float = Field(default=21, gt=0)
     card_hours: float = Field(default=48, gt=0)
     login_days: float = Field(default=30, gt=0)
 

@@ -67,8 +67,8 @@ def render_card(model: ModelFile) -> str:
         "",
         f"- LightGBM, binary objective, {training.get('rounds', '?')} rounds; parameters: "
         + ", ".join(f"`{k}={_value(v)}`" for k, v in training.get("params", {}).items()),
-        f"- Threshold: {model.threshold} (lowest with validation precision >= "
-        f"{training.get('target_precision', '?')} at account level)",
+        f"- Threshold: {model.threshold:.4f} (lowest with validation precision >= "
+        f"{training.get('target_precision', '?')} at account level in every family)",
         f"- Features: version {FEATURES_VERSION}, {len(model.feature_names)} in all: "
         f"{len(ACCOUNT_FEATURE_NAMES)} of the payer, the same of the payee, "
         f"{len(PAIR_FEATURE_NAMES)} of the pair.",

