@@ -12,7 +12,10 @@ situation, and the pair is what the anchor names, so repeats share the alert id.
 A flagged transfer into a collector also names the accounts that fed it, and one out
 of a spreader the accounts it paid (detection/detectors/_counterparts.py): the model
 judges each transfer as of its own time, and the first members of a fan-in or a
-fan-out look ordinary when they take part.
+fan-out look ordinary when they take part. The later members are followed: a transfer
+scoring under the threshold still raises an alert when it is one more payment, by the
+same channel and within the members' window, of a spreader (or into a collector) one
+of whose earlier such transfers scored over it (`_flagged_hub`).
 
 The model file (detection/learned/model_file.py) is read when the detector is built: a
 missing, corrupt or mismatched file stops the worker with one line. To run the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +44,8 @@ from fraudgraph.detection.detectors._counterparts import (
     Member,
     counterparts,
     pays_a_set_price,
+    same_rail,
+    set_price,
 )
 from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
@@ -53,6 +59,23 @@ from fraudgraph.detection.learned.features import (
 from fraudgraph.detection.learned.model_file import ModelFile, ModelFileError, load_model_file
 
 REASONS = 5  # contributions an alert carries, strongest first
+# Earlier transfers of a hub looked at for one that scored over the threshold, the
+# most recent first: a hub's flagged transfer is among its last few of the window.
+FOLLOW_LOOKBACK = 16
+# Scores kept for following hubs; past it the older half is forgotten (and scored
+# again if asked: a score is a function of the history as of its transfer).
+SCORES_KEPT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedHub:
+    """A spreader or collector one of whose earlier transfers scored over the threshold."""
+
+    account_id: int
+    role: str  # RECIPIENT: the hub paid this transfer's payee; FEEDER: it was paid
+    txn: Txn
+    score: float
+    counterparts: int  # accounts it paid (or was paid by) that way, this one included
 
 
 class LearnedRiskParams(Params):
@@ -70,6 +93,10 @@ class LearnedRiskParams(Params):
     # A flagged transfer paying the one amount most of a collector's payers paid it
     # (rent, dues) raises nothing: detection/detectors/_counterparts.py, set_price.
     quiet_set_price: bool = True
+    # Follow a flagged hub: its later payments (or receipts) by the flagged channel
+    # within `members_days` raise alerts too, while it still pays (or is paid by)
+    # `min_recipients` (`min_feeders`) accounts that way.
+    follow_hubs: bool = True
 
 
 class LearnedRisk(Detector):
@@ -87,6 +114,7 @@ class LearnedRisk(Detector):
         self.threshold = p.threshold if p.threshold is not None else self.model.threshold
         self.min_feeders = p.min_feeders
         self.quiet_set_price = p.quiet_set_price
+        self.follow_hubs = p.follow_hubs
         self.min_recipients = p.min_recipients
         self.members_window_ms = int(p.members_days * DAY_MS)
         self._booster = _booster(self.model, path)
@@ -95,6 +123,7 @@ class LearnedRisk(Detector):
         self.seconds_features = 0.0
         self.seconds_model = 0.0
         self._prepared: dict[int, tuple[float, tuple[float, ...]]] = {}
+        self._scores: dict[int, float] = {}  # txn id -> score, for following hubs
 
     def score(self, features: tuple[float, ...]) -> float:
         return self.scores([features])[0]
@@ -119,6 +148,21 @@ class LearnedRisk(Detector):
         self._prepared = {
             txn.txn_id: (score, row) for txn, score, row in zip(txns, predicted, rows, strict=True)
         }
+        self._remember({txn.txn_id: score for txn, score in zip(txns, predicted, strict=True)})
+
+    def _remember(self, scores: dict[int, float]) -> None:
+        self._scores.update(scores)
+        if len(self._scores) > SCORES_KEPT:
+            keep = list(self._scores.items())[len(self._scores) // 2 :]
+            self._scores = dict(keep)
+
+    def _score_of(self, txn: Txn, ctx: Context) -> float:
+        """A transfer's score as of its own time: remembered, else scored again."""
+        known = self._scores.get(txn.txn_id)
+        if known is None:
+            known = self.score(transfer_features(txn, ctx))
+            self._remember({txn.txn_id: known})
+        return known
 
     def contributions(self, features: tuple[float, ...]) -> list[tuple[str, float, float]]:
         """(feature, value, contribution to the log-odds), the strongest push up first."""
@@ -138,9 +182,13 @@ class LearnedRisk(Detector):
         if prepared is None:  # judged without its batch (a caller that did not prepare)
             features = transfer_features(txn, ctx)
             prepared = (self.score(features), features)
+            self._remember({txn.txn_id: prepared[0]})
         score, features = prepared
+        hub = None
         if score < self.threshold:
-            return
+            hub = self._flagged_hub(txn, ctx) if self.follow_hubs else None
+            if hub is None:
+                return
         payee = txn.counterparty_account_id
         # What the payee received in the window, read once for both questions.
         received = (
@@ -150,7 +198,34 @@ class LearnedRisk(Detector):
         )
         if self.quiet_set_price and received and pays_a_set_price(txn, received):
             return  # rent or dues
-        yield self._finding(txn, score, features, received, ctx)
+        yield self._finding(txn, score, features, received, ctx, hub=hub)
+
+    def _flagged_hub(self, txn: Txn, ctx: Context) -> FlaggedHub | None:
+        """The spreader paying, or the collector paid, by this transfer's channel, when
+        one of its earlier transfers that way within the members' window scored over
+        the threshold: this transfer is then one more member's part in its pattern."""
+        payee = txn.counterparty_account_id
+        if payee is None:
+            return None
+        since = txn.at - self.members_window_ms
+        sides = (
+            (RECIPIENT, txn.account_id, self.min_recipients, ctx.sent, _payee_of),
+            (FEEDER, payee, self.min_feeders, ctx.received, _payer_of),
+        )
+        for role, hub, minimum, window_of, far_end in sides:
+            if not minimum:
+                continue
+            rail = same_rail(txn, window_of(hub, since, txn.at))
+            others = {far_end(t) for t in rail} | {far_end(txn)}
+            others.discard(None)
+            if len(others) < minimum or set_price(rail):
+                continue
+            earlier = [t for t in rail if t.txn_id != txn.txn_id][-FOLLOW_LOOKBACK:]
+            for before in reversed(earlier):
+                flagged_score = self._score_of(before, ctx)
+                if flagged_score >= self.threshold:
+                    return FlaggedHub(hub, role, before, flagged_score, len(others))
+        return None
 
     def _finding(
         self,
@@ -159,6 +234,8 @@ class LearnedRisk(Detector):
         features: tuple[float, ...],
         received: Sequence[Txn],
         ctx: Context,
+        *,
+        hub: FlaggedHub | None = None,
     ) -> Finding:
         payee = txn.counterparty_account_id  # None: money leaving the bank
         ends = [(txn.account_id, "payer")] + ([(payee, "payee")] if payee is not None else [])
@@ -168,7 +245,9 @@ class LearnedRisk(Detector):
             owner = ctx.owner(account)
             if owner is not None:
                 entities.append(Entity("customer", str(owner), role))
-        members = self._members(txn, received, ctx)
+        # A followed transfer speaks for its hub only: the other end's own
+        # counterparts are its ordinary life (a member's friends, its employer).
+        members = self._members(txn, received, ctx, only=hub.role if hub else None)
         for member in members:
             entities.append(Entity("account", str(member.account_id), member.role))
             owner = ctx.owner(member.account_id)
@@ -183,11 +262,19 @@ class LearnedRisk(Detector):
         # The pair names the situation; an IBAN elsewhere is known by its keyed hash.
         other = str(payee) if payee is not None else f"iban:{txn.counterparty_hash or 'cash'}"
         because = ", ".join(f"{name} {value:g} ({push:+.2f})" for name, value, push in reasons)
+        if hub is not None:
+            verb = "paid" if hub.role == RECIPIENT else "was paid by"
+            shown = (
+                f" Under the threshold itself, it is one more of account {hub.account_id}'s "
+                f"{hub.counterparts} counterparts by {txn.channel} in "
+                f"{self.members_window_ms // DAY_MS} days ({verb} them), whose transfer "
+                f"{hub.txn.txn_id} scored {hub.score:.2f}.{shown}"
+            )
         return Finding(
             rule=self.rule,
             kind=self.kind,
             anchor=f"accounts:{txn.account_id}>{other}",
-            score=score,
+            score=max(score, hub.score) if hub is not None else score,
             entities=entities,
             explanation=(
                 f"Model {self.model.version} scored transfer {txn.txn_id} from account "
@@ -201,6 +288,17 @@ class LearnedRisk(Detector):
                 "features_version": self.model.features_version,
                 "feeders": sum(1 for m in members if m.role == FEEDER),
                 "recipients": sum(1 for m in members if m.role == RECIPIENT),
+                **(
+                    {
+                        "followed": {
+                            "account": str(hub.account_id),
+                            "txn_id": str(hub.txn.txn_id),
+                            "score": round(hub.score, 4),
+                        }
+                    }
+                    if hub is not None
+                    else {}
+                ),
                 "contributions": [
                     {"feature": name, "value": value, "contribution": round(push, 4)}
                     for name, value, push in reasons
@@ -214,13 +312,16 @@ class LearnedRisk(Detector):
             event_time_ms=txn.at,
         )
 
-    def _members(self, txn: Txn, received: Sequence[Txn], ctx: Context) -> list[Member]:
-        """The payee's feeders and the payer's other recipients (`_counterparts`)."""
+    def _members(
+        self, txn: Txn, received: Sequence[Txn], ctx: Context, only: str | None = None
+    ) -> list[Member]:
+        """The payee's feeders and the payer's other recipients (`_counterparts`), or
+        the one role `only` says."""
         members: list[Member] = []
         payee = txn.counterparty_account_id
-        if payee is not None and self.min_feeders:
+        if payee is not None and self.min_feeders and only in (None, FEEDER):
             members += counterparts(txn, received, FEEDER, self.min_feeders)
-        if payee is not None and self.min_recipients:
+        if payee is not None and self.min_recipients and only in (None, RECIPIENT):
             paid = ctx.sent(txn.account_id, txn.at - self.members_window_ms, txn.at)
             members += counterparts(txn, paid, RECIPIENT, self.min_recipients)
         return members
@@ -251,6 +352,14 @@ def _booster(model: ModelFile, path: Path | None) -> Any:
             f"features, this build computes {len(FEATURE_NAMES)}"
         )
     return booster
+
+
+def _payee_of(txn: Txn) -> int | None:
+    return txn.counterparty_account_id
+
+
+def _payer_of(txn: Txn) -> int | None:
+    return txn.account_id
 
 
 DETECTOR = LearnedRisk

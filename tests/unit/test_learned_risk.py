@@ -176,6 +176,60 @@ def test_alerts_carry_score_threshold_version_and_contributions(tmp_path: Path) 
     assert {("account", "payer"), ("account", "payee"), ("customer", "payee")} <= roles
 
 
+def spreader_bank() -> Bank:
+    """Account 101 pays five accounts in one afternoon (the fifth transfer is what the
+    test model flags: five payments that day), then one more by the same channel two
+    days later, one by p2p, and one by transfer after the members' window."""
+    bank = Bank()
+    spreader = bank.person(1)
+    for n in range(5):
+        bank.pay(spreader, hours=12 + n, amount=300 + 17 * n, to=bank.person(10 + n))
+    bank.pay(spreader, hours=60, amount=410, to=bank.person(20))  # followed
+    bank.pay(spreader, hours=61, amount=45, to=bank.person(21), channel="p2p")
+    bank.pay(spreader, hours=24 * 14, amount=380, to=bank.person(22))  # window over
+    return bank
+
+
+def test_a_flagged_spreaders_later_payments_are_followed(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_count_1d"))
+    alerts = run_tables(spreader_bank().tables(), LearnedRisk({"model_file": str(model)}))
+    by_payee = {named(a)["payee"]: a for a in alerts}
+    assert set(by_payee) == {"114", "120"}
+    followed = by_payee["120"]
+    assert followed["evidence"]["score"] < 0.5  # under the threshold itself
+    assert followed["evidence"]["followed"] == {
+        "account": "101",
+        "txn_id": "5",
+        "score": by_payee["114"]["evidence"]["score"],
+    }
+    assert "one more of account 101's 6 counterparts by transfer" in followed["explanation"]
+    # It names the spreader's other recipients too, as of its own time.
+    assert {m for m, role in named_all(followed).items() if role == "recipient"} == {
+        "110", "111", "112", "113", "114",
+    }  # fmt: skip
+
+
+def test_following_hubs_can_be_turned_off(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_count_1d"))
+    scorer = LearnedRisk({"model_file": str(model), "follow_hubs": False})
+    alerts = run_tables(spreader_bank().tables(), scorer)
+    assert [named(a)["payee"] for a in alerts] == ["114"]
+
+
+def named(alert: dict[str, Any]) -> dict[str, str]:
+    """Role -> account id, for the payer and payee."""
+    return {
+        str(e["role"]): str(e["id"])
+        for e in alert["entities"]
+        if e["type"] == "account" and e.get("role") in ("payer", "payee")
+    }
+
+
+def named_all(alert: dict[str, Any]) -> dict[str, str]:
+    """Account id -> role, for every account an alert names."""
+    return {str(e["id"]): str(e.get("role")) for e in alert["entities"] if e["type"] == "account"}
+
+
 def test_one_alert_per_pair_and_the_same_ids_on_replay(tmp_path: Path) -> None:
     bank = fan_in_bank()
     hub, sender = 101, 110
