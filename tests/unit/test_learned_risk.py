@@ -192,11 +192,13 @@ def spreader_bank() -> Bank:
 
 def test_a_flagged_spreaders_later_payments_are_followed(tmp_path: Path) -> None:
     model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_count_1d"))
-    alerts = run_tables(spreader_bank().tables(), LearnedRisk({"model_file": str(model)}))
+    scorer = LearnedRisk({"model_file": str(model), "follow_min_score": 0.0})
+    alerts = run_tables(spreader_bank().tables(), scorer)
     by_payee = {named(a)["payee"]: a for a in alerts}
     assert set(by_payee) == {"114", "120"}
     followed = by_payee["120"]
-    assert followed["evidence"]["score"] < 0.5  # under the threshold itself
+    # Under the threshold itself, and under the default floor for following too.
+    assert followed["evidence"]["score"] < 0.1
     assert followed["evidence"]["followed"] == {
         "account": "101",
         "txn_id": "5",
@@ -209,9 +211,18 @@ def test_a_flagged_spreaders_later_payments_are_followed(tmp_path: Path) -> None
     }  # fmt: skip
 
 
-def test_following_hubs_can_be_turned_off(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"follow_hubs": False, "follow_min_score": 0.0},
+        {},  # the followed transfer scores under the default floor
+    ],
+)
+def test_no_following_when_turned_off_or_under_its_floor(
+    tmp_path: Path, params: dict[str, Any]
+) -> None:
     model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_count_1d"))
-    scorer = LearnedRisk({"model_file": str(model), "follow_hubs": False})
+    scorer = LearnedRisk({"model_file": str(model), **params})
     alerts = run_tables(spreader_bank().tables(), scorer)
     assert [named(a)["payee"] for a in alerts] == ["114"]
 
