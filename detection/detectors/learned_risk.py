@@ -224,7 +224,7 @@ class LearnedRisk(Detector):
             rail = same_rail(txn, window_of(hub, since, txn.at))
             others = {far_end(t) for t in rail} | {far_end(txn)}
             others.discard(None)
-            if len(others) < minimum or set_price(rail):
+            if len(others) < minimum or not rail or set_price(rail):
                 continue
             earlier = [t for t in rail if t.txn_id != txn.txn_id][-FOLLOW_LOOKBACK:]
             for before in reversed(earlier):
