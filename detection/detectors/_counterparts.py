@@ -43,7 +43,7 @@ def counterparts(flagged: Txn, window: Iterable[Txn], role: str, minimum: int) -
     is what the payee received) or that its payer paid (`RECIPIENT`, what it sent),
     by the flagged transfer's channel up to and including it: none unless they are at
     least `minimum` with the flagged transfer's own counterpart."""
-    far_end = _payer if role == FEEDER else _payee
+    far_end = payer_of if role == FEEDER else payee_of
     mine = far_end(flagged)
     first: dict[int, Txn] = {}
     for txn in same_rail(flagged, window):
@@ -89,11 +89,11 @@ def set_price(transfers: Sequence[Txn]) -> bool:
     return amounts.most_common(1)[0][1] * 2 >= len(transfers)
 
 
-def _payer(txn: Txn) -> int | None:
+def payer_of(txn: Txn) -> int | None:
     return txn.account_id
 
 
-def _payee(txn: Txn) -> int | None:
+def payee_of(txn: Txn) -> int | None:
     return txn.counterparty_account_id
 
 

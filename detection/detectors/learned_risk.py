@@ -43,6 +43,8 @@ from fraudgraph.detection.detectors._counterparts import (
     RECIPIENT,
     Member,
     counterparts,
+    payee_of,
+    payer_of,
     pays_a_set_price,
     same_rail,
     set_price,
@@ -215,8 +217,8 @@ class LearnedRisk(Detector):
             return None
         since = txn.at - self.members_window_ms
         sides = (
-            (RECIPIENT, txn.account_id, self.min_recipients, ctx.sent, _payee_of),
-            (FEEDER, payee, self.min_feeders, ctx.received, _payer_of),
+            (RECIPIENT, txn.account_id, self.min_recipients, ctx.sent, payee_of),
+            (FEEDER, payee, self.min_feeders, ctx.received, payer_of),
         )
         for role, hub, minimum, window_of, far_end in sides:
             if not minimum:
@@ -358,14 +360,6 @@ def _booster(model: ModelFile, path: Path | None) -> Any:
             f"features, this build computes {len(FEATURE_NAMES)}"
         )
     return booster
-
-
-def _payee_of(txn: Txn) -> int | None:
-    return txn.counterparty_account_id
-
-
-def _payer_of(txn: Txn) -> int | None:
-    return txn.account_id
 
 
 DETECTOR = LearnedRisk

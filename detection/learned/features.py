@@ -247,7 +247,7 @@ def _pair(txn: Txn, ctx: Context) -> tuple[float, ...]:
     share = min(txn.amount / received_3d, 5.0) if received_3d > 0 else ABSENT
     amounts = [t.amount for t in earlier_out]
     median = statistics.median(amounts) if amounts else 0.0
-    versus = math.log(txn.amount / median) if median > 0 and txn.amount > 0 else 0.0
+    versus = _log_ratio(txn.amount, median)
     week = txn.at - 7 * DAY_MS
     this_week = sum(1 for t in earlier_out if t.at >= week and _payee(t) == payee)
     payee_versus = 0.0
@@ -260,7 +260,7 @@ def _pair(txn: Txn, ctx: Context) -> tuple[float, ...]:
             if _moves(t) and (t.at, t.txn_id) < (txn.at, txn.txn_id)
         ]
         usual = statistics.median(into) if into else 0.0
-        payee_versus = math.log(txn.amount / usual) if usual > 0 and txn.amount > 0 else 0.0
+        payee_versus = _log_ratio(txn.amount, usual)
     return (float(earlier), float(reverse), since_in, share, versus, float(this_week), payee_versus)
 
 
@@ -339,9 +339,12 @@ def _versus_usual(txns: Sequence[Txn], since: int) -> float:
     before = [t.amount for t in txns if t.at < since]
     if not recent or not before:
         return 0.0
-    usual = statistics.median(before)
-    now = statistics.median(recent)
-    return math.log(now / usual) if usual > 0 and now > 0 else 0.0
+    return _log_ratio(statistics.median(recent), statistics.median(before))
+
+
+def _log_ratio(amount: float, usual: float) -> float:
+    """How many times `usual` an amount is, on a log scale; 0 when either is none."""
+    return math.log(amount / usual) if amount > 0 and usual > 0 else 0.0
 
 
 def _owner(ctx: Context, account_id: int) -> tuple[float, float]:

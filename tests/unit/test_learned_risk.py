@@ -46,7 +46,7 @@ from fraudgraph.errors import ConfigError
 from fraudgraph.graph.mapping import default_mapping
 from tests.unit.detect_support import TEST_HASHER
 from tests.unit.detect_support import run as run_tables
-from tests.unit.test_detect_money import Bank
+from tests.unit.test_detect_money import Bank, named
 
 FAN_IN = FEATURE_NAMES.index("payee_in_senders_7d")
 
@@ -194,7 +194,7 @@ def test_a_flagged_spreaders_later_payments_are_followed(tmp_path: Path) -> None
     model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_count_1d"))
     scorer = LearnedRisk({"model_file": str(model), "follow_min_score": 0.0})
     alerts = run_tables(spreader_bank().tables(), scorer)
-    by_payee = {named(a)["payee"]: a for a in alerts}
+    by_payee = {ends(a)["payee"]: a for a in alerts}
     assert set(by_payee) == {"114", "120"}
     followed = by_payee["120"]
     # Under the threshold itself, and under the default floor for following too.
@@ -206,7 +206,7 @@ def test_a_flagged_spreaders_later_payments_are_followed(tmp_path: Path) -> None
     }
     assert "one more of account 101's 6 counterparts by transfer" in followed["explanation"]
     # It names the spreader's other recipients too, as of its own time.
-    assert {m for m, role in named_all(followed).items() if role == "recipient"} == {
+    assert {m for m, role in named(followed).items() if role == "recipient"} == {
         "110", "111", "112", "113", "114",
     }  # fmt: skip
 
@@ -224,21 +224,16 @@ def test_no_following_when_turned_off_or_under_its_floor(
     model = tiny_model(tmp_path, feature=FEATURE_NAMES.index("payer_out_count_1d"))
     scorer = LearnedRisk({"model_file": str(model), **params})
     alerts = run_tables(spreader_bank().tables(), scorer)
-    assert [named(a)["payee"] for a in alerts] == ["114"]
+    assert [ends(a)["payee"] for a in alerts] == ["114"]
 
 
-def named(alert: dict[str, Any]) -> dict[str, str]:
+def ends(alert: dict[str, Any]) -> dict[str, str]:
     """Role -> account id, for the payer and payee."""
     return {
         str(e["role"]): str(e["id"])
         for e in alert["entities"]
         if e["type"] == "account" and e.get("role") in ("payer", "payee")
     }
-
-
-def named_all(alert: dict[str, Any]) -> dict[str, str]:
-    """Account id -> role, for every account an alert names."""
-    return {str(e["id"]): str(e.get("role")) for e in alert["entities"] if e["type"] == "account"}
 
 
 def test_one_alert_per_pair_and_the_same_ids_on_replay(tmp_path: Path) -> None:
