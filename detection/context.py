@@ -35,9 +35,15 @@ class Context:
         source: HistorySource,
         windows: HistoryWindows,
         cache: HistoryCache | None = None,
+        *,
+        kept: HistoryWindows | None = None,
     ) -> None:
         self.source = source
+        # What detectors read by configuration (a detector's baseline window).
         self.windows = windows
+        # How far back histories are prefetched and kept: at least `windows`, and as
+        # far as any detector reads (HistoryWindows.stretched).
+        self.kept = kept if kept is not None else windows
         # Without a worker's cache, a batch of its own: nothing held before or after.
         self.cache = cache if cache is not None else HistoryCache(source)
         self._batch: set[tuple[str, int]] = set()
@@ -97,7 +103,7 @@ class Context:
 
     def window_starts(self, lo: int) -> dict[str, int]:
         """Where each prefetched window begins for a batch whose earliest event is `lo`."""
-        w = self.windows
+        w = self.kept
         return {
             "sent": lo - int(w.sent_days * DAY_MS),
             "received": lo - int(w.received_days * DAY_MS),

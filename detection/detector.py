@@ -34,6 +34,14 @@ class Detector(ABC):
             where = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"detector {self.rule}: params.{where}: {first['msg']}") from error
 
+    def reach(self) -> Mapping[str, float]:
+        """How far before an event this detector reads a history, by the name of its
+        `HistoryWindows` field (e.g. {"received_days": 30}), where that is further than
+        the configured window. The worker prefetches and keeps each history at least
+        as far back as any detector reads it: a read beyond what it keeps is a Neo4j
+        round trip per account, every time the cache is trimmed back."""
+        return {}
+
     def prepare(self, events: Sequence[Event], ctx: Context) -> None:
         """Called once per batch, before its events are judged one by one, with all of
         them: work that is cheaper for many events at once (a model's prediction) is

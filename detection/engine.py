@@ -86,6 +86,8 @@ class DetectionEngine:
         self._sent: OrderedDict[str, None] = OrderedDict()
         # Per account, the time of the latest payment judged (see _judged_again).
         self._judged_until: dict[int, int] = {}
+        # Histories are prefetched and kept as far back as any detector reads them.
+        self._kept = config.history.stretched(d.reach() for d, _ in self.detectors)
         self._sent_ms = int(config.history.sent_days * DAY_MS)
         self._received_ms = int(config.history.received_days * DAY_MS)
         self._shared = False
@@ -207,7 +209,7 @@ class DetectionEngine:
     ) -> Context:
         """A batch's events and the later payments to judge again with them (see
         `_judged_again`), in event-time order; a second judgement counts as rechecked."""
-        ctx = Context(self.source, self.config.history, self.cache)
+        ctx = Context(self.source, self.config.history, self.cache, kept=self._kept)
         ctx.prefetch(events)
         ctx.judging(events)
         again = self._judged_again(events, ctx, by_anyone=by_anyone)

@@ -7,6 +7,7 @@ shadow topic and never to webhooks, so a new rule can be compared before it goes
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,17 @@ class HistoryWindows(BaseModel):
     received_days: float = Field(default=21, gt=0)
     card_hours: float = Field(default=48, gt=0)
     login_days: float = Field(default=30, gt=0)
+
+    def stretched(self, reaches: Iterable[Mapping[str, float]]) -> HistoryWindows:
+        """These windows, each as far back as the farthest of `reaches` (what detectors
+        read: `Detector.reach`) where that is further."""
+        widest = self.model_dump()
+        for reach in reaches:
+            for name, value in reach.items():
+                if name not in widest:
+                    raise ValueError(f"no history window named {name!r}")
+                widest[name] = max(widest[name], value)
+        return HistoryWindows.model_validate(widest)
 
 
 class CacheConfig(BaseModel):

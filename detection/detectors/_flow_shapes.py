@@ -25,7 +25,7 @@ share of everything the account paid out meanwhile (cards and bills included).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -448,6 +448,11 @@ class RelayShape(Detector):
     params_model: ClassVar[type[Params]] = RelayParams
     params: RelayParams
     what: ClassVar[str] = ""  # the shape, for the explanation
+
+    def reach(self) -> Mapping[str, float]:
+        # A relay's window, and the friends it paid or was paid by (`mutual_days`).
+        farthest = max(self.params.window_days, self.params.mutual_days)
+        return {"received_days": farthest, "sent_days": farthest}
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
         p = self.params

@@ -25,7 +25,7 @@ rules alone, say so in the detectors file: `learned_risk: {enabled: false}`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,7 +53,9 @@ from fraudgraph.detection.events import Event, EventKind
 from fraudgraph.detection.history import Txn
 from fraudgraph.detection.learned.features import (
     FEATURE_NAMES,
+    LONG_RECEIVED_DAYS,
     RECEIVED_DAYS,
+    SENT_DAYS,
     prefetch,
     scored,
     transfer_features,
@@ -139,6 +141,9 @@ class LearnedRisk(Detector):
         # One thread: OpenMP's start-up costs milliseconds a call, a row a few µs.
         predicted = self._booster.predict(np.array(rows, dtype=np.float64), num_threads=1)
         return [float(p) for p in np.asarray(predicted)]
+
+    def reach(self) -> Mapping[str, float]:
+        return {"received_days": LONG_RECEIVED_DAYS, "sent_days": SENT_DAYS}
 
     def prepare(self, events: Sequence[Event], ctx: Context) -> None:
         """Every scored transfer of the batch at once: one prediction call, not one a

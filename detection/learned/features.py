@@ -21,9 +21,9 @@ because absolute amounts are what one bank's (or one generator's) customers happ
 spend.
 
 Every window ends at `at` inclusive and reaches at most `LONG_RECEIVED_DAYS` back for
-money in and `SENT_DAYS` for money out, within the history windows the worker prefetches
-(detection/detectors.yaml, `history`), so serving reads nothing the batch did not
-already fetch except the counterparties' own windows.
+money in and `SENT_DAYS` for money out; the scorer declares both as its reach
+(`LearnedRisk.reach`), so the worker prefetches and keeps them and serving reads
+nothing the batch did not already fetch except the counterparties' own windows.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from fraudgraph.detection.history import STRONG_IDENTITIES, Txn
 
 FEATURES_VERSION = 2
 RECEIVED_DAYS = 10
-# A slow collection spreads its payers over weeks: money in is also read this far back
-# (within HistoryWindows.received_days, which the batch prefetches anyway).
-LONG_RECEIVED_DAYS = 21  # within HistoryWindows.received_days
-SENT_DAYS = 30  # within HistoryWindows.sent_days
+# A slow collection spreads its payers over weeks: money in is also read this far back.
+LONG_RECEIVED_DAYS = 21
+SENT_DAYS = 30
 NEIGHBOURS = 12  # counterparties looked at per account, the most recent first
 
 ACCOUNT_FEATURE_NAMES: tuple[str, ...] = (

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from fraudgraph.cdc.changes import Position, RowChange
-from fraudgraph.detection.cache import HistoryCache, overlap_safe, split_for_overlap
+from fraudgraph.detection.cache import (
+    TRIM_EVERY_SECONDS,
+    HistoryCache,
+    overlap_safe,
+    split_for_overlap,
+)
+from fraudgraph.detection.detectors.scatter_gather import ScatterGather
 from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.history import Txn
 from fraudgraph.detection.memory_history import MemoryHistory
@@ -21,6 +27,7 @@ from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.simulator.generator import SimulatedBank, generate
 from fraudgraph.simulator.options import SimulationOptions, default_fraud
 from tests.unit.detect_support import TEST_HASHER
+from tests.unit.test_detect_flow_shapes import scatter_gather_bank
 
 DAY_MS = 86_400_000
 T0 = 1_780_000_000_000
@@ -405,6 +412,45 @@ def test_an_update_of_a_customer_not_held_forgets_every_sharing_entry() -> None:
     assert not cache.sharing.held
 
 
+def _account_change(account: int, customer: int, *, op: str = "c") -> RowChange:
+    row: dict[str, Any] = {
+        "account_id": account,
+        "customer_id": customer,
+        "kind": "checking",
+        "status": "active",
+        "currency": "EUR",
+        "opened_at": datetime.fromtimestamp(T0 / 1000, UTC),
+    }
+    return RowChange(
+        table="accounts",
+        op=op,  # type: ignore[arg-type]
+        key={"account_id": account},
+        row=None if op == "d" else row,
+        lsn=account,
+        committed_at_ms=T0,
+        position=Position("a", 0, account),
+    )
+
+
+def test_an_account_change_forgets_only_the_owners_lists_it_can_touch() -> None:
+    """Accounts open, freeze and close all day: forgetting every customer's list of
+    accounts at each one cost a round trip per customer asked afterwards."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    for account, customer in ((10, 1), (20, 2), (30, 3)):
+        history.add_rows("accounts", [_account_change(account, customer).row or {}])
+    cache = _cache(history, Clock())
+    cache.accounts_of.load([1, 2, 3])
+    opened = _account_change(11, 1)
+    history.add_rows("accounts", [opened.row or {}])
+    cache.absorb([opened], builder)
+    assert set(cache.accounts_of.held) == {2, 3}
+    assert cache.accounts_of.get(1) == [10, 11]
+    # A delete does not say whose account it was: the list naming it is forgotten.
+    cache.absorb([_account_change(20, 2, op="d")], builder)
+    assert set(cache.accounts_of.held) == {1, 3}
+
+
 def test_a_truncate_forgets_what_the_table_held_and_the_graph_is_read_again() -> None:
     builder = _builder()
     history = MemoryHistory(builder)
@@ -419,3 +465,32 @@ def test_a_truncate_forgets_what_the_table_held_and_the_graph_is_read_again() ->
     assert cache.sent.window(7, T0 - DAY_MS, T0 + DAY_MS) == []
     cache.truncated({"accounts"})
     assert not cache.accounts.held
+
+
+def test_a_window_a_detector_reads_further_back_than_configured_is_kept() -> None:
+    """The relay rules read 30 days of what came in (who paid an intermediary), the
+    configured history 21: the worker prefetches and keeps 30, so after a trim a
+    batch's relay search reads nothing again from the graph (it was one round trip per
+    intermediary and batch under a live load)."""
+    builder = _builder()
+    tables = scatter_gather_bank().tables()
+    clock = Clock()
+    history = MemoryHistory.from_tables(builder, tables)
+    engine = DetectionEngine(
+        history,
+        DetectionConfig(),
+        builder,
+        [(ScatterGather(), False)],
+        cache=_cache(history, clock),
+    )
+    assert engine.config.history.received_days < ScatterGather().params.mutual_days
+    changes = changes_of(tables, "time")
+    *before, second_last, last = changes
+    engine.run(before)
+    clock.now = TRIM_EVERY_SECONDS + 1
+    engine.run([second_last])  # ... after which the windows are trimmed to what is kept
+    clock.now = 2 * TRIM_EVERY_SECONDS + 2
+    reads = engine.cache.received.reads
+    result = engine.run([last])
+    assert result.alerts  # the scatter-gather completed: the relays were searched
+    assert engine.cache.received.reads == reads
