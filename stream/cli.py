@@ -29,6 +29,7 @@ from fraudgraph.settings import Settings, get_settings
 from fraudgraph.stream.app import build_app
 from fraudgraph.stream.backoff import Backoff
 from fraudgraph.stream.deadletter import KafkaDeadLetterSink
+from fraudgraph.stream.garbage import settle_for_streaming
 from fraudgraph.stream.processor import BatchProcessor
 from fraudgraph.stream.topics import ensure_topics
 
@@ -48,6 +49,7 @@ def worker(
         settings = settings.model_copy(update={"worker_batch_size": batch_size})
     tracing = setup_tracing("worker", settings.state_dir, settings.tracing)
     app = prepare_worker(settings)
+    settle_for_streaming()
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         port = start_metrics_server(settings.metrics_host, settings.metrics_port)

@@ -1,0 +1,47 @@
+"""The graph writer's statements find their rows by key, whatever the graph holds.
+
+The writer runs them with `replan=skip` (graph/writer.py, WRITE_OPTIONS): the plan a
+statement got first is kept however the graph grows. That is safe only if no plan
+depends on the graph's counts, i.e. every row is found by a unique key's index (or by
+expanding from a node so found) and nothing is scanned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from fraudgraph.graph.connection import open_driver
+from fraudgraph.graph.cypher import Statement, build_statements
+from fraudgraph.graph.mapping import default_mapping
+from fraudgraph.graph.writer import WRITE_OPTIONS
+from fraudgraph.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _operators(plan: Mapping[str, Any]) -> Iterator[str]:
+    yield str(plan["operatorType"]).split("@")[0]
+    for child in plan.get("children", []):
+        yield from _operators(child)
+
+
+def _writer_statements() -> list[Statement]:
+    found: list[Statement] = []
+    for statements in build_statements(default_mapping()).values():
+        found += [s for s in (statements.upsert, statements.delete) if s is not None]
+    return found
+
+
+@pytest.mark.parametrize("statement", _writer_statements(), ids=lambda s: s.name)
+def test_a_writer_statement_seeks_by_key_and_never_scans(
+    settings: Settings, statement: Statement
+) -> None:
+    with open_driver(settings) as driver, driver.session() as session:
+        summary = session.run(f"EXPLAIN {WRITE_OPTIONS}{statement.cypher}", rows=[]).consume()
+    assert summary.plan is not None
+    operators = list(_operators(summary.plan))
+    assert [op for op in operators if "Scan" in op] == []
+    assert any("Seek" in op or "Merge" in op for op in operators)
