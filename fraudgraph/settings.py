@@ -42,7 +42,12 @@ class Settings(BaseSettings):
     # The graph writer's consumer group; every worker in it shares the CDC partitions.
     worker_group: str = "fraudgraph-graph"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000)
-    worker_batch_seconds: float = Field(default=0.2, gt=0, le=60)
+    # How long the worker waits for more events once it is free, when fewer than a batch
+    # are queued. Faust's take waits this long after every batch, even with events
+    # already queued behind it: at 500 tx/s, 0.05 s gave a commit-to-alert p99 of
+    # 372-511 ms against 289-337 ms for 0.01 s (same sitting, two runs each). A backlog
+    # fills whole batches and never waits.
+    worker_batch_seconds: float = Field(default=0.01, gt=0, le=60)
     # Judge an append-only batch while it is written to Neo4j (stream/processor.py,
     # step 3); off: write, then judge, one after the other (to compare the two).
     worker_overlap: bool = True
