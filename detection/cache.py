@@ -171,6 +171,17 @@ class WindowIndex(Generic[R]):
         if timeline is not None:
             self.records -= len(timeline.items)
 
+    def drop_holding(self, ids: Collection[int]) -> None:
+        """Forget every timeline holding a record with one of these ids: what deletes
+        that name only their rows' ids may have changed."""
+        holding = [
+            entity
+            for entity, timeline in self.held.items()
+            if any(place[1] in ids for place in timeline.order)
+        ]
+        for entity in holding:
+            self.drop(entity)
+
     def clear(self) -> None:
         self.held.clear()
         self.records = 0
@@ -334,6 +345,19 @@ class HistoryCache:
         if in_flight and not overlap_safe(changes):
             raise ValueError("only an append-only batch may be absorbed in flight")
         self._in_flight = in_flight
+        # A deleted login names only its id (the source keeps no before-image): the
+        # timelines holding one are forgotten, once per batch. Forgetting every
+        # customer's logins instead made each later batch read its customers' month
+        # of logins again, under a live load with erasures all day.
+        erased = {
+            login_id
+            for change in changes
+            if change.table == "logins"
+            and change.row is None
+            and (login_id := _key_int(change, "login_id")) is not None
+        }
+        if erased:
+            self.logins.drop_holding(erased)
         for change in changes:
             absorb = getattr(self, f"_absorb_{change.table}", None)
             if absorb is not None:
@@ -359,8 +383,9 @@ class HistoryCache:
 
     def _absorb_logins(self, change: RowChange, builder: RecordBuilder) -> None:
         if change.row is None:
-            self.logins.clear()
-            return
+            if _key_int(change, "login_id") is None:
+                self.logins.clear()  # which login it was is unknown: any entry may hold it
+            return  # else forgotten where held (`absorb`)
         login = records.login(change.row)
         if change.op in ("c", "r"):
             self.logins.add(login.customer_id, login, in_flight=self._in_flight)

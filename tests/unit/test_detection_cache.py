@@ -451,6 +451,37 @@ def test_an_account_change_forgets_only_the_owners_lists_it_can_touch() -> None:
     assert set(cache.accounts_of.held) == {1, 3}
 
 
+def _login_change(login_id: int, customer: int, at: int, *, op: str = "c") -> RowChange:
+    row: dict[str, Any] = {
+        "login_id": login_id,
+        "customer_id": customer,
+        "device_id": None,
+        "ip_address": None,
+        "success": True,
+        "occurred_at": datetime.fromtimestamp(at / 1000, UTC),
+    }
+    return RowChange(
+        table="logins",
+        op=op,  # type: ignore[arg-type]
+        key={"login_id": login_id},
+        row=None if op == "d" else row,
+        lsn=login_id,
+        committed_at_ms=at,
+        position=Position("l", 0, login_id),
+    )
+
+
+def test_an_erased_login_forgets_only_the_timeline_holding_it() -> None:
+    builder = _builder()
+    history = MemoryHistory(builder)
+    for login_id, customer in ((1, 7), (2, 7), (3, 8)):
+        history.add_rows("logins", [_login_change(login_id, customer, T0).row or {}])
+    cache = _cache(history, Clock())
+    cache.logins.load([7, 8, 9], T0 - DAY_MS)
+    cache.absorb([_login_change(2, 7, T0, op="d")], builder)
+    assert set(cache.logins.held) == {8, 9}
+
+
 def test_a_truncate_forgets_what_the_table_held_and_the_graph_is_read_again() -> None:
     builder = _builder()
     history = MemoryHistory(builder)
