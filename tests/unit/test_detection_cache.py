@@ -200,14 +200,19 @@ def _txn_change(
         "latitude": None,
         "longitude": None,
     }
+    return _change("transactions", "txn_id", row, op=op, at=at)
+
+
+def _change(table: str, key: str, row: dict[str, Any], *, op: str, at: int) -> RowChange:
+    """A change of `row` (keyed by its column `key`), with no after-image if a delete."""
     return RowChange(
-        table="transactions",
+        table=table,
         op=op,  # type: ignore[arg-type]
-        key={"txn_id": txn_id},
-        row=row,
-        lsn=txn_id,
+        key={key: row[key]},
+        row=None if op == "d" else row,
+        lsn=row[key],
         committed_at_ms=at,
-        position=Position("t", 0, txn_id),
+        position=Position(table, 0, row[key]),
     )
 
 
@@ -421,15 +426,7 @@ def _account_change(account: int, customer: int, *, op: str = "c") -> RowChange:
         "currency": "EUR",
         "opened_at": datetime.fromtimestamp(T0 / 1000, UTC),
     }
-    return RowChange(
-        table="accounts",
-        op=op,  # type: ignore[arg-type]
-        key={"account_id": account},
-        row=None if op == "d" else row,
-        lsn=account,
-        committed_at_ms=T0,
-        position=Position("a", 0, account),
-    )
+    return _change("accounts", "account_id", row, op=op, at=T0)
 
 
 def test_an_account_change_forgets_only_the_owners_lists_it_can_touch() -> None:
@@ -460,15 +457,7 @@ def _login_change(login_id: int, customer: int, at: int, *, op: str = "c") -> Ro
         "success": True,
         "occurred_at": datetime.fromtimestamp(at / 1000, UTC),
     }
-    return RowChange(
-        table="logins",
-        op=op,  # type: ignore[arg-type]
-        key={"login_id": login_id},
-        row=None if op == "d" else row,
-        lsn=login_id,
-        committed_at_ms=at,
-        position=Position("l", 0, login_id),
-    )
+    return _change("logins", "login_id", row, op=op, at=at)
 
 
 def test_an_erased_login_forgets_only_the_timeline_holding_it() -> None:
