@@ -45,11 +45,15 @@ from fraudgraph.observability.trace_cli import summarise, summary_table
 from fraudgraph.observability.trace_files import span_files
 from fraudgraph.observability.tracing import traces_dir
 from fraudgraph.settings import Settings
-from fraudgraph.stack.waiting import wait_for
+from fraudgraph.stack.waiting import DeadlineExceeded, wait_for
 
 
 class LatencyBenchError(FraudgraphError):
     pass
+
+
+# How long the worker may take to drain a phase's backlog before the run is called off.
+CATCH_UP_SECONDS = 900
 
 
 def _hops_since(settings: Settings, started_ms: float, console: Console) -> dict[str, object]:
@@ -222,12 +226,19 @@ def measure_alert_latency(
                 env,
                 timeout=seconds + 300,
             )
-            wait_for(
-                lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
-                what=f"worker to catch up after {rate:,.0f} tx/s",
-                timeout=900,
-                interval=1,
-            )
+            try:
+                wait_for(
+                    lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+                    what=f"worker to catch up after {rate:,.0f} tx/s",
+                    timeout=CATCH_UP_SECONDS,
+                    interval=1,
+                )
+            except DeadlineExceeded as error:
+                raise LatencyBenchError(
+                    f"the worker had not caught up {CATCH_UP_SECONDS} s after the "
+                    f"{rate:,.0f} tx/s phase: it falls behind at this rate "
+                    f"(worker log: {work / 'worker.log'})"
+                ) from error
             events = _cdc_events(settings.kafka_bootstrap, topics) - events_before
             if events == 0:
                 raise LatencyBenchError(
