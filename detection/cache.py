@@ -414,7 +414,8 @@ class HistoryCache:
         # hundreds a minute under a live load where accounts open, freeze and close.
         if change.row is not None:
             self.accounts_of.drop(records.account(change.row).customer_id)
-        self.accounts_of.drop_where(lambda accounts: account_id in (accounts or ()))
+        if change.op != "c":  # a new account is in no list yet: no walk over every list
+            self.accounts_of.drop_where(lambda accounts: account_id in (accounts or ()))
 
     def _absorb_merchants(self, change: RowChange, builder: RecordBuilder) -> None:
         self.merchants.drop(_key_int(change, "merchant_id"))

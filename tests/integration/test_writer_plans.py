@@ -1,9 +1,11 @@
-"""The graph writer's statements find their rows by key, whatever the graph holds.
+"""The graph writer's statements find their rows by key.
 
 The writer runs them with `replan=skip` (graph/writer.py, WRITE_OPTIONS): the plan a
 statement got first is kept however the graph grows. That is safe only if no plan
 depends on the graph's counts, i.e. every row is found by a unique key's index (or by
-expanding from a node so found) and nothing is scanned.
+expanding from a node so found) and nothing is scanned. The plans here are made on
+whatever the test stack's graph holds at the time, not on an empty graph; the latency
+bench, which clears the graph before its load, ran with plans made on an empty one.
 """
 
 from __future__ import annotations
