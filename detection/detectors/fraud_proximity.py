@@ -43,11 +43,12 @@ class FraudProximityParams(Params):
         ),
     )
     money_days: float = Field(
-        default=7,
+        default=21,
         gt=0,
         description=(
-            "Transfers with a reported account in the days before the report: a case's "
-            "money moves within days of being caught (reports follow the last event)."
+            "Transfers with a reported account in the weeks before the report: a report "
+            "follows a case's last event by hours to days, and a layered or slow case "
+            "moves its money over up to three weeks before that."
         ),
     )
     history_days: float = Field(
@@ -71,6 +72,27 @@ class FraudProximityParams(Params):
             "A counterparty that paid this many accounts in the window is an employer or "
             "a platform paying the reported customer's salary (payroll is an honest "
             "fan-out), not an accomplice."
+        ),
+    )
+    second_hop_links: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "An account that exchanged money, new and by the case's channel, with this "
+            "many of the reported account's counterparties in the window is named too: "
+            "the other side of a layered case (a stack's or bipartite's other originators, "
+            "a scatter's intermediaries' payee). One shared counterparty is a common "
+            "friend; 0 turns it off."
+        ),
+    )
+    second_hop_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description=(
+            "... when those counterparties are at least this share of the ones it dealt "
+            "with that way in the window: an employer paying two of them among its staff "
+            "is not part of the case."
         ),
     )
     watch_transfers: bool = Field(
@@ -97,8 +119,36 @@ class FraudProximityParams(Params):
 class MoneyLink:
     account_id: int  # the counterparty's account
     owner: int | None
-    reported_account: int
+    reported_account: int  # or, for a second hop, the counterparty it dealt with
     txn: Txn
+    second_hop: bool = False
+
+
+Move = tuple[Txn, int, int]  # (transfer, the account asked about, the account at its other end)
+
+
+def _moves(ctx: Context, accounts: list[int], since: int, until: int) -> list[Move]:
+    """Counted transfers between accounts, either way, of `accounts` in [since, until]."""
+    moves: list[Move] = []
+    for account, sent in ctx.sent_many(accounts, since, until).items():
+        moves += [
+            (t, account, t.counterparty_account_id) for t in sent if t.counterparty_account_id
+        ]
+    for account, received in ctx.received_many(accounts, since, until).items():
+        moves += [(t, account, t.account_id) for t in received]
+    return [m for m in moves if m[2] and m[0].is_transfer and m[0].counts]
+
+
+def case_channel(moves: list[Move]) -> str | None:
+    """The channel carrying the most distinct new counterparties: a case moves its money
+    one way, while the reported customer's ordinary life uses the others. A tie goes to
+    bank transfers (p2p is where friends settle up)."""
+    counterparts: dict[str, set[int]] = {}
+    for txn, _, other in moves:
+        counterparts.setdefault(txn.channel, set()).add(other)
+    if not counterparts:
+        return None
+    return max(sorted(counterparts), key=lambda ch: (len(counterparts[ch]), ch == "transfer"))
 
 
 class FraudProximity(Detector):
@@ -150,9 +200,12 @@ class FraudProximity(Detector):
         entities += [Entity("account", str(a), "reported") for a in reported_accounts]
         entities += _member_entities(near, accounts, "member_account")
         for link in money:
-            entities.append(Entity("account", str(link.account_id), "counterparty"))
+            role = "second_hop" if link.second_hop else "counterparty"
+            entities.append(Entity("account", str(link.account_id), role))
             if link.owner is not None:
-                entities.append(Entity("customer", str(link.owner), "counterparty"))
+                entities.append(Entity("customer", str(link.owner), role))
+        direct = [m for m in money if not m.second_hop]
+        beyond = [m for m in money if m.second_hop]
         yield Finding(
             rule=self.rule,
             kind=self.kind,
@@ -161,15 +214,18 @@ class FraudProximity(Detector):
             entities=entities,
             explanation=(
                 f"Customer {customer.customer_id} was reported ({report.kind}); "
-                f"{len(near)} customer(s) share its identifiers and {len(money)} account(s) "
-                f"exchanged money with it in the {self.params.money_days:g} days before: review "
-                "them for the same case."
+                f"{len(near)} customer(s) share its identifiers, {len(direct)} account(s) "
+                f"exchanged money with it in the {self.params.money_days:g} days before and "
+                f"{len(beyond)} more with {self.params.second_hop_links} or more of those: "
+                "review them for the same case."
             ),
             evidence={
                 "report_id": report.report_id,
                 "report_kind": report.kind,
                 "identity_neighbours": near,
-                "money_counterparties": sorted({m.account_id for m in money}),
+                "money_counterparties": sorted({m.account_id for m in direct}),
+                "second_hop_counterparties": sorted({m.account_id for m in beyond}),
+                "case_channel": money[0].txn.channel if money else None,
             },
             # The report, the identity neighbours and the money exchanged with it.
             cypher=views.customers(
@@ -197,26 +253,70 @@ class FraudProximity(Detector):
         p = self.params
         window = at - int(p.money_days * DAY_MS)
         since = window - int(p.history_days * DAY_MS)
-        moves: list[tuple[Txn, int, int]] = []  # (transfer, reported account, other account)
-        for account, sent in ctx.sent_many(accounts, since, at).items():
-            moves += [
-                (t, account, t.counterparty_account_id) for t in sent if t.counterparty_account_id
-            ]
-        for account, received in ctx.received_many(accounts, since, at).items():
-            moves += [(t, account, t.account_id) for t in received]
         own = set(ctx.accounts_of(customer.customer_id))
-        # Bank transfers only: p2p is the friends-and-family channel (a ring's own p2p
-        # partners are its identity neighbours already).
-        moves = [m for m in moves if m[0].channel == "transfer" and m[0].counts]
-        moves = [m for m in moves if m[2] not in own]
+        moves = [m for m in _moves(ctx, accounts, since, at) if m[2] not in own]
         established = {other for t, _, other in moves if t.at < window}
+        fresh = [
+            m
+            for m in moves
+            if m[0].at >= window and m[0].amount >= p.min_amount and m[2] not in established
+        ]
+        channel = case_channel(fresh)
         links: dict[int, MoneyLink] = {}
-        for txn, account, other in sorted(moves, key=lambda m: m[0].txn_id):
-            if txn.at >= window and txn.amount >= p.min_amount and other not in established:
+        for txn, account, other in sorted(fresh, key=lambda m: m[0].txn_id):
+            if txn.channel == channel:
                 links.setdefault(other, MoneyLink(other, ctx.owner(other), account, txn))
         payers = self._paying_many(ctx, [a for a in links if links[a].txn.account_id == a], at)
-        kept = [m for m in links.values() if m.account_id not in payers]
-        return self._not_household(ctx, customer, kept)
+        first = self._not_household(
+            ctx, customer, [m for m in links.values() if m.account_id not in payers]
+        )
+        if channel is None:
+            return first
+        known = own | set(accounts) | set(links)
+        return first + self._second_hop(ctx, customer, first, channel=channel, known=known, at=at)
+
+    def _second_hop(
+        self,
+        ctx: Context,
+        customer: CustomerInfo,
+        first: list[MoneyLink],
+        *,
+        channel: str,
+        known: set[int],
+        at: int,
+    ) -> list[MoneyLink]:
+        """Accounts dealing, new and by `channel`, with `second_hop_links` of `first`
+        in the window, and mostly with them (`second_hop_share`)."""
+        p = self.params
+        if not p.second_hop_links or len(first) < p.second_hop_links:
+            return []
+        window = at - int(p.money_days * DAY_MS)
+        since = window - int(p.history_days * DAY_MS)
+        moves = _moves(ctx, [m.account_id for m in first], since, at)
+        old = {(ring, other) for t, ring, other in moves if t.at < window}
+        reached: dict[int, dict[int, Txn]] = {}
+        for txn, ring, other in sorted(moves, key=lambda m: m[0].txn_id):
+            if (
+                other not in known
+                and txn.channel == channel
+                and txn.at >= window
+                and txn.amount >= p.min_amount
+                and (ring, other) not in old
+            ):
+                reached.setdefault(other, {}).setdefault(ring, txn)
+        linked = {o: rings for o, rings in reached.items() if len(rings) >= p.second_hop_links}
+        if not linked:
+            return []
+        dealt: dict[int, set[int]] = {}
+        for txn, account, other in _moves(ctx, sorted(linked), window, at):
+            if txn.channel == channel:
+                dealt.setdefault(account, set()).add(other)
+        found = [
+            MoneyLink(other, ctx.owner(other), min(rings), rings[min(rings)], second_hop=True)
+            for other, rings in sorted(linked.items())
+            if len(rings) >= p.second_hop_share * len(dealt.get(other, rings.keys()))
+        ]
+        return self._not_household(ctx, customer, found)
 
     def _paying_many(self, ctx: Context, accounts: list[int], at: int) -> set[int]:
         """The accounts that paid `max_payees` or more accounts in the window (payroll)."""

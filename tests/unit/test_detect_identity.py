@@ -545,7 +545,7 @@ def test_transfers_into_a_reported_account_only_when_watched_and_new() -> None:
     reported = bank.person(1, LONG_AGO)
     regular = bank.person(2, LONG_AGO)
     newcomer = bank.person(3, LONG_AGO)
-    bank.pay(regular, reported, day(-20), 300)  # before the report's window: established
+    bank.pay(regular, reported, day(-25), 300)  # before the report's window: established
     bank.report(day(0), customer=1)
     bank.pay(regular, reported, day(1), 300)
     bank.pay(newcomer, reported, day(2), 900)
@@ -554,6 +554,51 @@ def test_transfers_into_a_reported_account_only_when_watched_and_new() -> None:
     assert len(alerts) == 1
     assert named(alerts, "account") == {"103", "101"}
     assert alerts[0]["txn_ids"] == ["3"]
+
+
+def test_a_reported_spreader_names_who_it_paid_by_its_cases_channel_over_three_weeks() -> None:
+    bank = Bank()
+    spreader = bank.person(1, LONG_AGO)
+    payees = [bank.person(c, LONG_AGO) for c in (2, 3, 4)]
+    friend = bank.person(5, LONG_AGO)
+    employer = bank.person(6, LONG_AGO)
+    for n, payee in enumerate(payees):  # the case: p2p, the first 16 days before the report
+        bank.pay(spreader, payee, day(-16 + 6 * n), 800, channel="p2p")
+    bank.pay(spreader, friend, day(-3), 250)  # its ordinary life: by transfer, one account
+    bank.pay(employer, spreader, day(-35), 2000)  # salary, paid before the window too
+    bank.pay(employer, spreader, day(-5), 2000)
+    bank.report(day(0), account=spreader)
+    (alert,) = run(bank, FraudProximity())
+    assert alert["evidence"]["money_counterparties"] == payees
+    assert alert["evidence"]["case_channel"] == "p2p"
+    assert str(friend) not in named([alert], "account")  # a lone transfer: another channel
+    short = run(bank, FraudProximity({"money_days": 7}))
+    assert not {str(p) for p in payees[:2]} & named(short, "account")
+
+
+def test_a_reported_case_names_who_dealt_with_two_of_its_counterparties() -> None:
+    bank = Bank()
+    originator = bank.person(1, LONG_AGO)
+    beneficiaries = [bank.person(c, LONG_AGO) for c in (2, 3)]
+    other_originator = bank.person(4, LONG_AGO)
+    common_friend = bank.person(5, LONG_AGO)
+    employer = bank.person(6, LONG_AGO)
+    staff = [bank.person(c, LONG_AGO) for c in range(20, 26)]
+    for n, beneficiary in enumerate(beneficiaries):  # two originators, two beneficiaries
+        bank.pay(originator, beneficiary, day(-6 + n), 900)
+        bank.pay(other_originator, beneficiary, day(-5 + n), 700)
+    bank.pay(common_friend, beneficiaries[0], day(-2), 300)  # knows one of them only
+    for n, account in enumerate([*staff, *beneficiaries]):  # payroll reaches both
+        bank.pay(employer, account, day(-4) + timedelta(minutes=n), 2000)
+    bank.report(day(0), account=originator)
+    (alert,) = run(bank, FraudProximity())
+    assert alert["evidence"]["money_counterparties"] == beneficiaries
+    assert alert["evidence"]["second_hop_counterparties"] == [other_originator]
+    roles = {e["id"]: e["role"] for e in alert["entities"] if e["type"] == "account"}
+    assert roles[str(other_originator)] == "second_hop"
+    assert not {str(common_friend), str(employer)} & set(roles)
+    off = run(bank, FraudProximity({"second_hop_links": 0}))
+    assert str(other_originator) not in named(off, "account")
 
 
 def test_a_chain_longer_than_the_hop_bound_is_logged_not_alerted() -> None:
