@@ -33,15 +33,13 @@ T = TypeVar("T")
 # Every table's truncate fence; a handful of nodes at most (one per table).
 READ_FENCES = f"MATCH (cut:{TRUNCATED_LABEL}) RETURN cut.table AS table, cut.lsn AS lsn"
 
-# The writer's statements keep the plan they were first given. By default Neo4j plans
-# a statement again whenever the graph's counts drift from the ones it was planned on,
-# which a growing graph does all the time: under a live load of 1,000 tx/s it
-# discarded a plan every second or two, and planning the payments statement costs
-# 150-865 ms of Neo4j's CPU, on the write's path. Every writer statement finds its
-# rows by unique key (MERGE on constrained keys, or expanding from a node so found),
-# so no count can make another plan better; test_writer_plans.py checks that each
-# plan seeks and never scans. Measured: Neo4j's CPU per change event 410 -> 250 µs.
-WRITE_OPTIONS = "CYPHER replan=skip "
+# The writer's statements are planned again as the graph's counts drift (Neo4j's
+# default), though planning the payments statement costs 150-865 ms of its CPU under a
+# live load. Keeping the first plan (`CYPHER replan=skip`) was tried and withdrawn: the
+# first plan is made on whatever the graph holds then, and one made on the empty graph
+# of a bulk load read ~12,000 pages per login row once the graph had grown (a 2,000
+# customer load stalled for minutes, Neo4j at a full core; clearing its query cache
+# mid-load freed it within seconds).
 
 # Codes that mean the statement is wrong whatever the data (a bug in graph/cypher.py).
 STATEMENT_FAULTS = (
@@ -209,7 +207,7 @@ class _Rows(list[dict[str, Any]]):
 
 def _run_all(tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]) -> None:
     for write in writes:
-        tx.run(WRITE_OPTIONS + write.statement.cypher, {"rows": _Rows(write.rows)}).consume()
+        tx.run(write.statement.cypher, {"rows": _Rows(write.rows)}).consume()
 
 
 def _count_of(
