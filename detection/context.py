@@ -37,8 +37,12 @@ class Context:
         cache: HistoryCache | None = None,
         *,
         kept: HistoryWindows | None = None,
+        second_judgement: bool = False,
     ) -> None:
         self.source = source
+        # A shared group's second judgement of an earlier batch (DetectionEngine.recheck):
+        # what the graph holds was judged by some worker, not necessarily this one.
+        self.second_judgement = second_judgement
         # What detectors read by configuration (a detector's baseline window).
         self.windows = windows
         # How far back histories are prefetched and kept: at least `windows`, and as
@@ -195,4 +199,6 @@ def _row_of(event: Event) -> tuple[str, int]:
         return ("customer", event.customer.customer_id)
     if event.kind == "account" and isinstance(record, AccountInfo):
         return ("account", record.account_id)
+    if event.kind == "report":
+        return ("report", event.report.report_id)
     return (event.kind, id(record))

@@ -209,7 +209,13 @@ class DetectionEngine:
     ) -> Context:
         """A batch's events and the later payments to judge again with them (see
         `_judged_again`), in event-time order; a second judgement counts as rechecked."""
-        ctx = Context(self.source, self.config.history, self.cache, kept=self._kept)
+        ctx = Context(
+            self.source,
+            self.config.history,
+            self.cache,
+            kept=self._kept,
+            second_judgement=by_anyone,
+        )
         ctx.prefetch(events)
         ctx.judging(events)
         again = self._judged_again(events, ctx, by_anyone=by_anyone)

@@ -6,9 +6,11 @@ How customers are bound, and households told from rings: `_identifiers`, `_rings
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -124,6 +126,9 @@ class MoneyLink:
     second_hop: bool = False
 
 
+# Reports remembered as judged by this process (see FraudProximity._on_late_payment).
+JUDGED_REPORTS = 100_000
+
 Move = tuple[Txn, int, int]  # (transfer, the account asked about, the account at its other end)
 
 
@@ -137,6 +142,11 @@ def _moves(ctx: Context, accounts: list[int], since: int, until: int) -> list[Mo
     for account, received in ctx.received_many(accounts, since, until).items():
         moves += [(t, account, t.account_id) for t in received]
     return [m for m in moves if m[2] and m[0].is_transfer and m[0].counts]
+
+
+def _named_digest(entities: Sequence[Entity]) -> str:
+    named = sorted({f"{e.type}:{e.id}" for e in entities})
+    return hashlib.sha256(",".join(named).encode()).hexdigest()[:16]
 
 
 def case_channel(moves: list[Move]) -> str | None:
@@ -157,9 +167,10 @@ class FraudProximity(Detector):
     On the report: the reported customer's identity neighbours (within
     `identity_hops` shared strong identifiers) and the accounts it exchanged money
     with in the `money_days` before the report that were not established relations.
-    Later: a customer that arrives holding a reported customer's identifier, and a new
-    payer feeding a reported account. Reports naming only a payment are skipped (no
-    history question finds a payment's accounts by id).
+    Later: a customer that arrives holding a reported customer's identifier, a new
+    payer feeding a reported account, and a payment in a report's window that arrives
+    after the report was judged. Reports naming only a payment are skipped (no history
+    question finds a payment's accounts by id).
     """
 
     rule: ClassVar[str] = "fraud_proximity"
@@ -168,18 +179,34 @@ class FraudProximity(Detector):
     params_model = FraudProximityParams
     params: FraudProximityParams
 
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        # The reports this process judged, oldest first (see _on_late_payment).
+        self._judged: OrderedDict[int, None] = OrderedDict()
+        # This batch's second judgements, one per report: what each found.
+        self._again: dict[int, Finding | None] = {}
+
+    def prepare(self, events: Sequence[Event], ctx: Context) -> None:
+        del events, ctx
+        self._again = {}
+
     def detect(self, event: Event, ctx: Context) -> Iterator[Finding]:
         if event.kind == "report":
             yield from self._on_report(event.report, event.at, ctx)
         elif event.kind == "customer":
             yield from self._on_customer(event.customer, event.at, ctx)
-        elif self.params.watch_transfers:
-            yield from self._on_transfer(event.txn, ctx)
+        else:
+            yield from self._on_late_payment(event.txn, ctx)
+            if self.params.watch_transfers:
+                yield from self._on_transfer(event.txn, ctx)
 
     # -- a new report: who is next to it ------------------------------------------------
     def _on_report(self, report: Report, at: int, ctx: Context) -> Iterator[Finding]:
         if not report.is_fraud:
             return
+        self._judged[report.report_id] = None
+        while len(self._judged) > JUDGED_REPORTS:
+            self._judged.popitem(last=False)
         cid = report.customer_id
         if cid is None and report.account_id is not None:
             cid = ctx.owner(report.account_id)
@@ -209,7 +236,10 @@ class FraudProximity(Detector):
         yield Finding(
             rule=self.rule,
             kind=self.kind,
-            anchor=f"report:{report.report_id}",
+            # What it names is part of the anchor: a report judged again once more of
+            # its case had arrived (a late payment, a shared group's second judgement)
+            # raises its larger view as an alert of its own; the same view, once.
+            anchor=f"report:{report.report_id}:{_named_digest(entities)}",
             score=0.6 + 0.1 * bool(near) + 0.1 * bool(money),
             entities=entities,
             explanation=(
@@ -234,6 +264,43 @@ class FraudProximity(Detector):
             txn_ids=[str(m.txn.txn_id) for m in money],
             event_time_ms=at,
         )
+
+    # -- a payment that arrives after the report it falls before ------------------------
+    def _on_late_payment(self, txn: Txn, ctx: Context) -> Iterator[Finding]:
+        """A report judged before payments in its window had arrived (their topic ran
+        behind it, a bulk load's tables read side by side) is judged again, as of its
+        own time, when one of them arrives; an alert only when the payment is part of
+        what it then names (a larger view: the anchor digests what a report names).
+
+        "Judged before" is this process's record (`_judged`), as for late payments in
+        the engine; in a shared group's second judgement, any report the graph holds
+        (another worker judged it). After a restart, a report judged before it is not
+        judged again.
+        """
+        payee = txn.counterparty_account_id
+        if not (payee and txn.is_transfer and txn.counts):
+            return
+        if not (self._judged or ctx.second_judgement):
+            return
+        ends = (txn.account_id, payee)
+        owners = [owner for a in ends if (owner := ctx.owner(a)) is not None]
+        horizon = int(self.params.money_days * DAY_MS)
+        for report in ctx.reports_for(owners, ends):
+            if (
+                (report.report_id not in self._judged and not ctx.second_judgement)
+                or ctx.in_batch("report", report.report_id)
+                or not txn.at <= report.reported_at <= txn.at + horizon
+            ):
+                continue
+            if report.report_id not in self._again:
+                found = list(self._on_report(report, report.reported_at, ctx))
+                self._again[report.report_id] = found[0] if found else None
+            again = self._again[report.report_id]
+            if again is None:
+                continue
+            named = {e.id for e in again.entities if e.type == "account"}
+            if {str(a) for a in ends} <= named:
+                yield again
 
     def _identity_neighbours(self, ctx: Context, customer: CustomerInfo, at: int) -> list[int]:
         component = expand_component(

@@ -601,6 +601,32 @@ def test_a_reported_case_names_who_dealt_with_two_of_its_counterparties() -> Non
     assert str(other_originator) not in named(off, "account")
 
 
+def reports_first(changes: list[RowChange]) -> list[RowChange]:
+    """The fraud report before every payment: its topic ran ahead (a bulk load)."""
+    return sorted(changes, key=lambda c: c.table != "fraud_reports")
+
+
+def test_a_report_read_before_its_payments_is_judged_again_as_they_arrive() -> None:
+    bank = Bank()
+    spreader = bank.person(1, LONG_AGO)
+    payees = [bank.person(c, LONG_AGO) for c in (2, 3, 4)]
+    bystander = bank.person(5, LONG_AGO)
+    for n, payee in enumerate(payees):
+        bank.pay(spreader, payee, day(-10 + n), 800)
+    bank.pay(bystander, bank.person(6, LONG_AGO), day(-2), 500)  # nobody's case
+    bank.report(day(0), account=spreader)
+    in_order = run(bank, FraudProximity())
+    late = run_delivered(bank.tables(), FraudProximity(), reports_first)
+    assert named(in_order, "account") == {str(a) for a in [spreader, *payees]}
+    # One alert per larger view: the report alone (its customer's identity has no
+    # neighbours, so none), then with one, two, three payees.
+    assert named(late, "account") == named(in_order, "account")
+    assert [len(a["evidence"]["money_counterparties"]) for a in late] == [1, 2, 3]
+    assert len(set(ids(late))) == 3
+    # Payments read before the report are not judged against it in advance.
+    assert run_delivered(bank.tables(), FraudProximity(), lambda c: c) == in_order
+
+
 def test_a_chain_longer_than_the_hop_bound_is_logged_not_alerted() -> None:
     bank = Bank()
     # Triangles in a row: a phone on 1-3, an e-mail on 3-5, a phone on 5-7, an e-mail
