@@ -126,8 +126,9 @@ class MoneyLink:
     second_hop: bool = False
 
 
-# Reports remembered as judged by this process (see FraudProximity._on_late_payment).
-JUDGED_REPORTS = 100_000
+# Reported accounts whose judged reports this process remembers (see
+# FraudProximity._on_late_payment).
+JUDGED_ACCOUNTS = 100_000
 
 Move = tuple[Txn, int, int]  # (transfer, the account asked about, the account at its other end)
 
@@ -142,6 +143,10 @@ def _moves(ctx: Context, accounts: list[int], since: int, until: int) -> list[Mo
     for account, received in ctx.received_many(accounts, since, until).items():
         moves += [(t, account, t.account_id) for t in received]
     return [m for m in moves if m[2] and m[0].is_transfer and m[0].counts]
+
+
+def _report_id(report: Report) -> int:
+    return report.report_id
 
 
 def _named_digest(entities: Sequence[Entity]) -> str:
@@ -181,8 +186,9 @@ class FraudProximity(Detector):
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
-        # The reports this process judged, oldest first (see _on_late_payment).
-        self._judged: OrderedDict[int, None] = OrderedDict()
+        # The reports this process judged, by reported account, the account noted
+        # longest ago first (see _on_late_payment).
+        self._judged: OrderedDict[int, list[Report]] = OrderedDict()
         # This batch's second judgements, one per report: what each found.
         self._again: dict[int, Finding | None] = {}
 
@@ -204,9 +210,8 @@ class FraudProximity(Detector):
     def _on_report(self, report: Report, at: int, ctx: Context) -> Iterator[Finding]:
         if not report.is_fraud:
             return
-        self._judged[report.report_id] = None
-        while len(self._judged) > JUDGED_REPORTS:
-            self._judged.popitem(last=False)
+        if report.account_id is not None:  # its owner may not have arrived yet
+            self._remember(report, [report.account_id])
         cid = report.customer_id
         if cid is None and report.account_id is not None:
             cid = ctx.owner(report.account_id)
@@ -219,6 +224,7 @@ class FraudProximity(Detector):
             if report.account_id is not None
             else _accounts_open_at(ctx, [customer.customer_id], at).get(customer.customer_id, [])
         )
+        self._remember(report, reported_accounts)
         money = self._money_links(ctx, customer, reported_accounts, at)
         if not near and not money:
             return
@@ -280,14 +286,16 @@ class FraudProximity(Detector):
         payee = txn.counterparty_account_id
         if not (payee and txn.is_transfer and txn.counts):
             return
-        if not (self._judged or ctx.second_judgement):
-            return
         ends = (txn.account_id, payee)
-        owners = [owner for a in ends if (owner := ctx.owner(a)) is not None]
+        if ctx.second_judgement:
+            owners = [owner for a in ends if (owner := ctx.owner(a)) is not None]
+            reports = ctx.reports_for(owners, ends)
+        else:
+            reports = [r for a in ends for r in self._judged.get(a, ())]
         horizon = int(self.params.money_days * DAY_MS)
-        for report in ctx.reports_for(owners, ends):
+        for report in sorted({r.report_id: r for r in reports}.values(), key=_report_id):
             if (
-                (report.report_id not in self._judged and not ctx.second_judgement)
+                not report.is_fraud
                 or ctx.in_batch("report", report.report_id)
                 or not txn.at <= report.reported_at <= txn.at + horizon
             ):
@@ -301,6 +309,16 @@ class FraudProximity(Detector):
             named = {e.id for e in again.entities if e.type == "account"}
             if {str(a) for a in ends} <= named:
                 yield again
+
+    def _remember(self, report: Report, accounts: list[int]) -> None:
+        """Note a judged report under its accounts (the oldest noted go past the bound)."""
+        for account in accounts:
+            held = self._judged.setdefault(account, [])
+            if all(r.report_id != report.report_id for r in held):
+                held.append(report)
+            self._judged.move_to_end(account)
+        while len(self._judged) > JUDGED_ACCOUNTS:
+            self._judged.popitem(last=False)
 
     def _identity_neighbours(self, ctx: Context, customer: CustomerInfo, at: int) -> list[int]:
         component = expand_component(
