@@ -145,10 +145,6 @@ def _moves(ctx: Context, accounts: list[int], since: int, until: int) -> list[Mo
     return [m for m in moves if m[2] and m[0].is_transfer and m[0].counts]
 
 
-def _report_id(report: Report) -> int:
-    return report.report_id
-
-
 def _named_digest(entities: Sequence[Entity]) -> str:
     named = sorted({f"{e.type}:{e.id}" for e in entities})
     return hashlib.sha256(",".join(named).encode()).hexdigest()[:16]
@@ -292,8 +288,10 @@ class FraudProximity(Detector):
             reports = ctx.reports_for(owners, ends)
         else:
             reports = [r for a in ends for r in self._judged.get(a, ())]
+        if not reports:  # nearly every payment: nothing reported at either end
+            return
         horizon = int(self.params.money_days * DAY_MS)
-        for report in sorted({r.report_id: r for r in reports}.values(), key=_report_id):
+        for report in sorted({r.report_id: r for r in reports}.values(), key=lambda r: r.report_id):
             if (
                 not report.is_fraud
                 or ctx.in_batch("report", report.report_id)
