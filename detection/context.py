@@ -37,12 +37,8 @@ class Context:
         cache: HistoryCache | None = None,
         *,
         kept: HistoryWindows | None = None,
-        second_judgement: bool = False,
     ) -> None:
         self.source = source
-        # A shared group's second judgement of an earlier batch (DetectionEngine.recheck):
-        # what the graph holds was judged by some worker, not necessarily this one.
-        self.second_judgement = second_judgement
         # What detectors read by configuration (a detector's baseline window).
         self.windows = windows
         # How far back histories are prefetched and kept: at least `windows`, and as
@@ -59,7 +55,7 @@ class Context:
     # -- the batch being judged ------------------------------------------------------
     def judging(self, events: Sequence[Event]) -> None:
         """The rows of this batch: each is judged as its own event, in event-time order."""
-        self._batch = {_row_of(e) for e in events}
+        self._batch = {row_of(e) for e in events}
         self._batch_versions = {
             ("customer", e.customer.customer_id, e.customer.updated_at)
             for e in events
@@ -189,7 +185,8 @@ class Context:
         return sorted(unique.values(), key=lambda r: r.report_id)
 
 
-def _row_of(event: Event) -> tuple[str, int]:
+def row_of(event: Event) -> tuple[str, int]:
+    """The row an event is, as (kind, id): what `in_batch` asks about."""
     record = event.record
     if event.kind == "transaction":
         return ("transaction", event.txn.txn_id)

@@ -42,6 +42,16 @@ class Detector(ABC):
         round trip per account, every time the cache is trimmed back."""
         return {}
 
+    def judged_before(self, event: Event, ctx: Context) -> Iterable[Event]:
+        """Earlier rows whose judgement by this rule reads `event`'s row (a report reads
+        the payments of the weeks before it), as events of their own time. Should
+        `event` arrive after one of them was judged, the engine judges it again with
+        this batch (detection/late.py): a rule names what depends on a row, and never
+        repairs late arrivals itself. Most rules read only the past of the row they
+        judge, and name nothing."""
+        del event, ctx
+        return ()
+
     def prepare(self, events: Sequence[Event], ctx: Context) -> None:
         """Called once per batch, before its events are judged one by one, with all of
         them: work that is cheaper for many events at once (a model's prediction) is

@@ -3,8 +3,9 @@
 Detection follows the graph write, so what detectors read includes the batch
 itself; each detector judges an event only on what happened up to the event's own
 time, so a replay of history raises the same findings, and the findings' alert ids
-are stable (`alerts.model.alert_id`). A detector that fails on one event is logged
-and counted; it does not hold back the stream.
+are stable (`alerts.model.alert_id`). Rows that arrive after later rows they bear
+on make those be judged again with them (detection/late.py). A detector that fails
+on one event is logged and counted; it does not hold back the stream.
 """
 
 from __future__ import annotations
@@ -18,19 +19,17 @@ from typing import Any
 from fraudgraph.alerts.model import Finding, to_alert
 from fraudgraph.cdc.changes import RowChange
 from fraudgraph.detection.cache import HistoryCache, split_for_overlap
-from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
+from fraudgraph.detection.context import DAY_MS, Context
 from fraudgraph.detection.detector import Detector
-from fraudgraph.detection.detectors._payments import CARD_CHANNELS
 from fraudgraph.detection.events import Event, to_event, trace_id_of
-from fraudgraph.detection.history import AccountInfo, HistorySource, Txn
+from fraudgraph.detection.history import HistorySource
+from fraudgraph.detection.late import LateArrivals
 from fraudgraph.detection.records import RecordBuilder
 from fraudgraph.detection.settings import DetectionConfig
 from fraudgraph.observability.logs import get_logger
 
 log = get_logger(__name__)
 RECENT_ALERT_IDS = 200_000
-JUDGED_ACCOUNTS = 2_000_000  # accounts whose latest judged payment time is kept
-SHARED_WIDELY = 20  # holders of one identifier beyond which a new one re-judges nothing
 
 
 @dataclass
@@ -41,7 +40,7 @@ class DetectionResult:
     repeated: int = 0
     errors: list[str] = field(default_factory=list)  # detector names that raised
     events: int = 0
-    rejudged: int = 0  # later payments judged again for a late one (see _judged_again)
+    rejudged: int = 0  # rows judged again for a late one (detection/late.py)
     seconds_by_detector: dict[str, float] = field(default_factory=dict)
     decided: set[str] = field(default_factory=set)  # alert ids sent or suppressed
     rechecked: int = 0  # events judged a second time (see DetectionEngine.recheck)
@@ -84,12 +83,15 @@ class DetectionEngine:
         # events (a ring, a burst) is sent once; after a restart a redelivered batch
         # may send it again under the same alert_id, which consumers deduplicate.
         self._sent: OrderedDict[str, None] = OrderedDict()
-        # Per account, the time of the latest payment judged (see _judged_again).
-        self._judged_until: dict[int, int] = {}
         # Histories are prefetched and kept as far back as any detector reads them.
         self._kept = config.history.stretched(d.reach() for d, _ in self.detectors)
-        self._sent_ms = int(config.history.sent_days * DAY_MS)
-        self._received_ms = int(config.history.received_days * DAY_MS)
+        # What was judged, to judge again what a late row bears on.
+        self._late = LateArrivals(
+            config.late,
+            [d for d, _ in self.detectors],
+            sent_ms=int(config.history.sent_days * DAY_MS),
+            received_ms=int(config.history.received_days * DAY_MS),
+        )
         self._shared = False
         # Batches judged while the group was shared, oldest first (see recheck).
         self._rechecks: deque[_Recheck] = deque()
@@ -109,9 +111,7 @@ class DetectionEngine:
         detectors hold of them must not be judged against any more."""
         self.cache.truncated(tables)
         if "transactions" in tables:
-            # The payments judged per account are gone; ones inserted later (a reset
-            # bank reusing ids and times) are new payments, not late arrivals.
-            self._judged_until.clear()
+            self._late.forget_payments()
 
     @property
     def pending(self) -> int:
@@ -184,7 +184,7 @@ class DetectionEngine:
         sent is deduplicated. The same holds for a payment that arrives late on one
         worker after later ones another worker judged (its partitions ran ahead): the
         second judgement judges again every later payment of its accounts the graph
-        holds (`_judged_again`, `by_anyone`). A lone worker queues nothing: its cache
+        holds (detection/late.py, `by_anyone`). A lone worker queues nothing: its cache
         is exact and its own record of what it judged is complete.
         """
         now = self.cache.clock()
@@ -207,20 +207,14 @@ class DetectionEngine:
     def _judge_batch(
         self, events: Sequence[Event], result: DetectionResult, *, by_anyone: bool
     ) -> Context:
-        """A batch's events and the later payments to judge again with them (see
-        `_judged_again`), in event-time order; a second judgement counts as rechecked."""
-        ctx = Context(
-            self.source,
-            self.config.history,
-            self.cache,
-            kept=self._kept,
-            second_judgement=by_anyone,
-        )
+        """A batch's events and the rows to judge again with them (detection/late.py),
+        in event-time order; a second judgement counts as rechecked."""
+        ctx = Context(self.source, self.config.history, self.cache, kept=self._kept)
         ctx.prefetch(events)
         ctx.judging(events)
-        again = self._judged_again(events, ctx, by_anyone=by_anyone)
+        again = self._late.due(events, ctx, by_anyone=by_anyone)
         judged = sorted([*events, *again], key=lambda e: (e.at, e.lsn))
-        self._note_judged(judged)
+        self._late.note(judged)
         self._judge(judged, ctx, result)
         if by_anyone:
             result.rechecked += len(judged)
@@ -271,137 +265,6 @@ class DetectionEngine:
                 for finding in findings:
                     self._emit(finding, event, ctx, shadow, result)
 
-    def _judged_again(
-        self, events: Sequence[Event], ctx: Context, *, by_anyone: bool = False
-    ) -> list[Event]:
-        """Payments this worker judged before a payment that precedes them arrived,
-        and before a customer or account row they read (`_owners_judged_again`).
-
-        Topics and partitions are read at their own paces (a backlog after a restart
-        most of all): a transfer can reach the graph after later payments of the same
-        accounts, which were judged without it (a mule chain's next hop, a fan-in's
-        cash-out, a structuring run's tail). Those later payments of the payer and the
-        payee, and in turn of their payees, within `late.horizon_hours`, are judged
-        again as of their own time: what they find carries the ids in-order processing
-        gives, and what was already sent is deduplicated.
-
-        "Judged before" is this process's record of the latest payment time it judged
-        per account, so in-order processing (live, or an offline replay whose history
-        holds the future) judges nothing twice. With `by_anyone` (a shared group's
-        second judgement) it is every later payment in the graph: another worker may
-        have judged those, and its record is not this one's. Card payments are left to
-        the card rules, which look ahead on the card themselves.
-        """
-        late = self.config.late
-        if late.horizon_hours <= 0 or late.max_payments <= 0:
-            return []
-        horizon = int(late.horizon_hours * HOUR_MS)
-        payments = [e for e in events if e.kind == "transaction"]
-        own = {e.txn.txn_id for e in payments}
-        found: dict[int, Event] = {}
-        queue = [(e.txn, e) for e in payments if e.txn.channel not in CARD_CHANNELS]
-        # Bounded per batch, so a pathological backlog cannot multiply a batch's work.
-        budget = max(8 * late.max_payments, 2 * len(payments))
-        while queue and len(found) < budget:
-            txn, cause = queue.pop(0)
-            for account in (txn.account_id, txn.counterparty_account_id):
-                if account is None:
-                    continue
-                judged = txn.at + horizon if by_anyone else self._judged_until.get(account)
-                if judged is None or judged <= txn.at:
-                    continue
-                until = min(judged, txn.at + horizon)
-                later = [
-                    t
-                    for t in [
-                        *ctx.sent(account, txn.at - self._sent_ms, until),
-                        *ctx.received(account, txn.at - self._received_ms, until),
-                    ]
-                    if (t.at, t.txn_id) > (txn.at, txn.txn_id) and t.channel not in CARD_CHANNELS
-                ]
-                for other in sorted(later, key=lambda t: (t.at, t.txn_id))[: late.max_payments]:
-                    if other.txn_id in own or other.txn_id in found:
-                        continue
-                    found[other.txn_id] = _judged_for(other, cause)
-                    queue.append((other, cause))
-        if queue:
-            log.warning("late_rejudging_capped", judged_again=len(found), left=len(queue))
-        owners_due: dict[int, Event] = {}
-        for other, cause in self._owners_judged_again(events, ctx, by_anyone=by_anyone):
-            if other.txn_id not in own and other.txn_id not in found:
-                owners_due.setdefault(other.txn_id, _judged_for(other, cause))
-        room = max(0, budget - len(found))
-        if len(owners_due) > room:
-            log.warning(
-                "late_rejudging_capped", judged_again=len(found), left=len(owners_due) - room
-            )
-        found.update(list(owners_due.items())[:room])
-        return list(found.values())
-
-    def _owners_judged_again(
-        self, events: Sequence[Event], ctx: Context, *, by_anyone: bool
-    ) -> list[tuple[Txn, Event]]:
-        """Payments judged before a customer or an account they bear on arrived, each
-        with the event that makes it due.
-
-        Who owns an account, what else its owner holds, and who shares the owner's
-        identifiers are read as of now (the learned scorer's owner features): a
-        customer or account row read after payments it bears on (its topic ran behind,
-        a restarted worker's backlog) changes what those payments were judged on. A
-        customer bears on its own accounts' payments and on those of every customer
-        sharing one of its identifiers; an account, on its owner's accounts'. Their
-        latest payments within `late.horizon_hours` (of what this worker judged, or
-        with `by_anyone` of the row's own time) are judged again, not in turn their
-        payees' (an owner's features move nothing downstream). An identifier held by
-        more than `SHARED_WIDELY` customers is left out: one more holder barely moves
-        what its payments were judged on, and its holders' payments are many.
-        """
-        late = self.config.late
-        horizon = int(late.horizon_hours * HOUR_MS)
-        # (event, the customers whose payments it bears on)
-        causes = [(e, held) for e in events if (held := _borne_on(e, ctx))]
-        if not causes:
-            return []
-        # One round trip each for the whole batch: the owners' accounts, their windows.
-        owned = ctx.accounts_of_many({c for _, holders in causes for c in holders})
-        spans: list[tuple[Event, int, int, int]] = []  # (cause, account, since, until)
-        for event, holders in causes:
-            for customer in holders:
-                for account_id in owned.get(customer, []):
-                    until = event.at + horizon if by_anyone else self._judged_until.get(account_id)
-                    if until is not None:
-                        since = (event.at if by_anyone else until) - horizon
-                        spans.append((event, account_id, since, until))
-        if not spans:
-            return []
-        lo, hi = min(s[2] for s in spans), max(s[3] for s in spans)
-        accounts = {s[1] for s in spans}
-        sent, received = ctx.sent_many(accounts, lo, hi), ctx.received_many(accounts, lo, hi)
-        due: list[tuple[Txn, Event]] = []
-        for event, account, since, until in spans:
-            payments = [
-                t
-                for t in [*sent.get(account, []), *received.get(account, [])]
-                if since <= t.at <= until and t.channel not in CARD_CHANNELS
-            ]
-            latest = sorted(payments, key=lambda t: (t.at, t.txn_id))[-late.max_payments :]
-            due += [(t, event) for t in latest]
-        return due
-
-    def _note_judged(self, events: Sequence[Event]) -> None:
-        for event in events:
-            if event.kind != "transaction":
-                continue
-            txn = event.txn
-            for account in (txn.account_id, txn.counterparty_account_id):
-                if account is not None and txn.at > self._judged_until.get(account, -1):
-                    self._judged_until[account] = txn.at
-        if len(self._judged_until) > JUDGED_ACCOUNTS:
-            # Forget the accounts judged longest ago (by payment time): a late payment
-            # for them is judged alone, as before this record existed.
-            newest = sorted(self._judged_until.items(), key=lambda kv: kv[1])
-            self._judged_until = dict(newest[len(newest) // 2 :])
-
     def _emit(
         self, finding: Finding, event: Event, ctx: Context, shadow: bool, result: DetectionResult
     ) -> None:
@@ -425,27 +288,6 @@ class DetectionEngine:
             self._sent[alert_id] = None
         while len(self._sent) > RECENT_ALERT_IDS:
             self._sent.popitem(last=False)
-
-
-def _borne_on(event: Event, ctx: Context) -> set[int]:
-    """The customers whose payments a customer or account row bears on (see
-    `DetectionEngine._owners_judged_again`); empty for other events."""
-    if event.kind == "customer":
-        holders = {event.customer.customer_id}
-        for sharing in ctx.sharing(event.customer.identities).values():
-            if len(sharing) <= SHARED_WIDELY:
-                holders.update(sharing)
-        return holders
-    account = event.record
-    if event.kind == "account" and isinstance(account, AccountInfo):
-        return {account.customer_id} if account.customer_id is not None else set()
-    return set()
-
-
-def _judged_for(txn: Txn, cause: Event) -> Event:
-    """A payment judged again because of `cause`: it carries the cause's coordinates
-    and trace (what made it due), as a snapshot read of the row."""
-    return Event("transaction", txn, txn.at, "r", cause.lsn, cause.committed_at_ms, cause.trace_id)
 
 
 def _trace_contexts(changes: Sequence[RowChange]) -> dict[str, Mapping[str, str]]:

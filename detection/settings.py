@@ -70,7 +70,7 @@ class DetectorConfig(BaseModel):
 
 class LateArrivalConfig(BaseModel):
     """How far a payment that arrives late (after later payments of the same accounts)
-    makes those later payments be judged again; see detection/engine.py."""
+    makes those later payments be judged again; see detection/late.py."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # Structuring looks back a week, the longest of the money rules.

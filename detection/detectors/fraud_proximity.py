@@ -7,10 +7,9 @@ How customers are bound, and households told from rings: `_identifiers`, `_rings
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -126,10 +125,6 @@ class MoneyLink:
     second_hop: bool = False
 
 
-# Reported accounts whose judged reports this process remembers (see
-# FraudProximity._on_late_payment).
-JUDGED_ACCOUNTS = 100_000
-
 Move = tuple[Txn, int, int]  # (transfer, the account asked about, the account at its other end)
 
 
@@ -168,9 +163,9 @@ class FraudProximity(Detector):
     On the report: the reported customer's identity neighbours (within
     `identity_hops` shared strong identifiers) and the accounts it exchanged money
     with in the `money_days` before the report that were not established relations.
-    Later: a customer that arrives holding a reported customer's identifier, a new
-    payer feeding a reported account, and a payment in a report's window that arrives
-    after the report was judged. Reports naming only a payment are skipped (no history
+    Later: a customer that arrives holding a reported customer's identifier, and a new
+    payer feeding a reported account. A report is judged again when a payment in its
+    window arrives after it (`judged_before`). Reports naming only a payment are skipped (no history
     question finds a payment's accounts by id).
     """
 
@@ -180,34 +175,35 @@ class FraudProximity(Detector):
     params_model = FraudProximityParams
     params: FraudProximityParams
 
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        super().__init__(params)
-        # The reports this process judged, by reported account, the account noted
-        # longest ago first (see _on_late_payment).
-        self._judged: OrderedDict[int, list[Report]] = OrderedDict()
-        # This batch's second judgements, one per report: what each found.
-        self._again: dict[int, Finding | None] = {}
-
-    def prepare(self, events: Sequence[Event], ctx: Context) -> None:
-        del events, ctx
-        self._again = {}
-
     def detect(self, event: Event, ctx: Context) -> Iterator[Finding]:
         if event.kind == "report":
             yield from self._on_report(event.report, event.at, ctx)
         elif event.kind == "customer":
             yield from self._on_customer(event.customer, event.at, ctx)
-        else:
-            yield from self._on_late_payment(event.txn, ctx)
-            if self.params.watch_transfers:
-                yield from self._on_transfer(event.txn, ctx)
+        elif self.params.watch_transfers:
+            yield from self._on_transfer(event.txn, ctx)
+
+    def judged_before(self, event: Event, ctx: Context) -> Iterator[Event]:
+        """The reports whose window holds this payment: a report judged before its
+        case's payments had arrived (their topic ran behind it, a bulk load's tables
+        read side by side) names more of the case once they have."""
+        if event.kind != "transaction":
+            return
+        txn = event.txn
+        payee = txn.counterparty_account_id
+        if not (payee and txn.is_transfer and txn.counts):
+            return
+        ends = (txn.account_id, payee)
+        owners = [owner for account in ends if (owner := ctx.owner(account)) is not None]
+        horizon = int(self.params.money_days * DAY_MS)
+        for report in ctx.reports_for(owners, ends):
+            if report.is_fraud and txn.at <= report.reported_at <= txn.at + horizon:
+                yield Event("report", report, report.reported_at, "r", 0, 0)
 
     # -- a new report: who is next to it ------------------------------------------------
     def _on_report(self, report: Report, at: int, ctx: Context) -> Iterator[Finding]:
         if not report.is_fraud:
             return
-        if report.account_id is not None:  # its owner may not have arrived yet
-            self._remember(report, [report.account_id])
         cid = report.customer_id
         if cid is None and report.account_id is not None:
             cid = ctx.owner(report.account_id)
@@ -220,7 +216,6 @@ class FraudProximity(Detector):
             if report.account_id is not None
             else _accounts_open_at(ctx, [customer.customer_id], at).get(customer.customer_id, [])
         )
-        self._remember(report, reported_accounts)
         money = self._money_links(ctx, customer, reported_accounts, at)
         if not near and not money:
             return
@@ -266,57 +261,6 @@ class FraudProximity(Detector):
             txn_ids=[str(m.txn.txn_id) for m in money],
             event_time_ms=at,
         )
-
-    # -- a payment that arrives after the report it falls before ------------------------
-    def _on_late_payment(self, txn: Txn, ctx: Context) -> Iterator[Finding]:
-        """A report judged before payments in its window had arrived (their topic ran
-        behind it, a bulk load's tables read side by side) is judged again, as of its
-        own time, when one of them arrives; an alert only when the payment is part of
-        what it then names (a larger view: the anchor digests what a report names).
-
-        "Judged before" is this process's record (`_judged`), as for late payments in
-        the engine; in a shared group's second judgement, any report the graph holds
-        (another worker judged it). After a restart, a report judged before it is not
-        judged again.
-        """
-        payee = txn.counterparty_account_id
-        if not (payee and txn.is_transfer and txn.counts):
-            return
-        ends = (txn.account_id, payee)
-        if ctx.second_judgement:
-            owners = [owner for a in ends if (owner := ctx.owner(a)) is not None]
-            reports = ctx.reports_for(owners, ends)
-        else:
-            reports = [r for a in ends for r in self._judged.get(a, ())]
-        if not reports:  # nearly every payment: nothing reported at either end
-            return
-        horizon = int(self.params.money_days * DAY_MS)
-        for report in sorted({r.report_id: r for r in reports}.values(), key=lambda r: r.report_id):
-            if (
-                not report.is_fraud
-                or ctx.in_batch("report", report.report_id)
-                or not txn.at <= report.reported_at <= txn.at + horizon
-            ):
-                continue
-            if report.report_id not in self._again:
-                found = list(self._on_report(report, report.reported_at, ctx))
-                self._again[report.report_id] = found[0] if found else None
-            again = self._again[report.report_id]
-            if again is None:
-                continue
-            named = {e.id for e in again.entities if e.type == "account"}
-            if {str(a) for a in ends} <= named:
-                yield again
-
-    def _remember(self, report: Report, accounts: list[int]) -> None:
-        """Note a judged report under its accounts (the oldest noted go past the bound)."""
-        for account in accounts:
-            held = self._judged.setdefault(account, [])
-            if all(r.report_id != report.report_id for r in held):
-                held.append(report)
-            self._judged.move_to_end(account)
-        while len(self._judged) > JUDGED_ACCOUNTS:
-            self._judged.popitem(last=False)
 
     def _identity_neighbours(self, ctx: Context, customer: CustomerInfo, at: int) -> list[int]:
         component = expand_component(

@@ -94,19 +94,20 @@ class SharedIdentifiers(Detector):
                 yield self._customer_finding(ctx, customer, judgement, event.at)
             else:
                 yield self._account_finding(customer, account, judgement, event.at)
-        if account is None:
-            yield from self._judged_again(ctx, customer, event.at)
 
-    def _judged_again(self, ctx: Context, customer: CustomerInfo, at: int) -> Iterator[Finding]:
-        """What in-order processing would have raised with this customer in view.
+    def judged_before(self, event: Event, ctx: Context) -> Iterator[Event]:
+        """The customers bound to an arriving customer who joined after it, and the
+        accounts they (and it) opened after it: judged in order, each would have seen it.
 
         Customers and accounts are separate topics, and partitions of one topic are
         read at different paces: a customer can reach the graph after customers who
-        joined later and share its identifiers, or after its own accounts. Those were
-        judged without it. Each is judged again as of its own time (the graph filtered
-        to what was known then), so the alerts and ids are those of in-order
-        processing, whichever arrived first; the ones already sent are deduplicated.
+        joined later and share its identifiers, or after its own accounts.
         """
+        if event.kind != "customer":
+            return
+        customer, at = event.customer, event.at
+        if not strong_of(customer):
+            return
         everyone = expand_component(
             ctx,
             customer,
@@ -126,22 +127,14 @@ class SharedIdentifiers(Detector):
         infos = ctx.accounts(sorted({a for ids in owned.values() for a in ids}))
         for member in sorted(later, key=lambda m: (_since(m), m.customer_id)):
             since = _since(member)
-            if member.customer_id != customer.customer_id and not ctx.in_batch(
-                "customer", member.customer_id
-            ):
-                judgement = judge_sharing(ctx, member, since, self.params)
-                if judgement is not None:
-                    yield self._customer_finding(ctx, member, judgement, since)
+            if member.customer_id != customer.customer_id:
+                yield Event("customer", member, since, "r", 0, 0)
             for account_id in owned.get(member.customer_id, []):
                 account = infos.get(account_id)
                 opened = account.opened_at if account is not None else None
                 if account is None or opened is None or opened < at or opened < since:
                     continue
-                if ctx.in_batch("account", account_id):
-                    continue  # judged as its own event
-                judgement = judge_sharing(ctx, member, opened, self.params)
-                if judgement is not None:
-                    yield self._account_finding(member, account, judgement, opened)
+                yield Event("account", account, opened, "r", 0, 0)
 
     def _customer_finding(
         self, ctx: Context, customer: CustomerInfo, judgement: Judgement, at: int

@@ -181,7 +181,7 @@ def prefetch(txns: Sequence[Txn], ctx: Context) -> None:
     owners' identifiers, and the week of every counterparty the ends dealt with. Asked
     transfer by transfer instead, the worker's cache misses would each cost a Neo4j
     round trip. The ends themselves are asked for too: transfers judged again for a
-    late payment (engine._judged_again) arrive here without the batch's prefetch."""
+    late row (detection/late.py) arrive here without the batch's prefetch."""
     if not txns:
         return
     lo = min(t.at for t in txns) - 7 * DAY_MS

@@ -21,11 +21,12 @@ from fraudgraph.detection.detectors._rings import ring_tier
 from fraudgraph.detection.detectors.fraud_proximity import FraudProximity
 from fraudgraph.detection.detectors.identity_ring import IdentityRing
 from fraudgraph.detection.detectors.shared_identifiers import SharedIdentifiers
+from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.events import Event, to_event
 from fraudgraph.detection.memory_history import MemoryHistory
-from fraudgraph.detection.offline import Order
+from fraudgraph.detection.offline import Order, changes_of
 from fraudgraph.detection.records import RecordBuilder
-from fraudgraph.detection.settings import HistoryWindows
+from fraudgraph.detection.settings import DetectionConfig, HistoryWindows
 from fraudgraph.errors import ConfigError
 from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
 from fraudgraph.graph.mapping import default_mapping
@@ -755,3 +756,82 @@ def test_a_customer_sharing_nothing_judges_no_payment_again() -> None:
     detector = SharedPayer()
     assert run_delivered(bank.tables(), detector, sharer_last) == []
     assert sorted(detector.judged) == paid
+
+
+# -- late rows: one mechanism in the engine, rules only name what a row bears on ------
+
+
+class ReportCounter(Detector):
+    """Raises on a report with the payments of its account in the week before it that
+    are in view; names, for each payment, the reports whose week holds it."""
+
+    rule = "report_counter"
+    handles = frozenset({"report"})
+
+    def __init__(self, *, names: bool = True) -> None:
+        super().__init__()
+        self.names = names
+        self.judged: list[tuple[int, int]] = []  # (report id, lsn it was judged with)
+
+    def judged_before(self, event: Event, ctx: Context) -> Iterable[Event]:
+        if not self.names or event.kind != "transaction":
+            return
+        for report in ctx.reports_for([], [event.txn.account_id]):
+            if event.at <= report.reported_at <= event.at + 7 * 86_400_000:
+                yield Event("report", report, report.reported_at, "r", 0, 0)
+
+    def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
+        report = event.report
+        self.judged.append((report.report_id, event.lsn))
+        assert report.account_id is not None
+        seen = ctx.sent(report.account_id, event.at - 7 * 86_400_000, event.at)
+        yield Finding(
+            rule=self.rule,
+            kind="link",
+            anchor=f"report:{report.report_id}:{len(seen)}",
+            score=0.9,
+            entities=[],
+            explanation=f"{len(seen)} payments before the report",
+        )
+
+
+def test_the_engine_judges_again_what_a_rule_names_for_a_late_row() -> None:
+    bank = Bank()
+    spreader, payee = bank.person(1, LONG_AGO), bank.person(2, LONG_AGO)
+    for n in range(3):
+        bank.pay(spreader, payee, day(-3 + n), 800)
+    bank.report(day(0), account=spreader)
+    in_order = ReportCounter()
+    assert [a["explanation"] for a in run(bank, in_order)] == ["3 payments before the report"]
+    assert len(in_order.judged) == 1  # in order, nothing is late: judged once
+    late = ReportCounter()
+    raised = run_delivered(bank.tables(), late, reports_first)
+    # Judged when it arrived, then again with each payment: as of its own time.
+    assert [a["explanation"][0] for a in raised] == ["0", "1", "2", "3"]
+    lsns = [lsn for _, lsn in late.judged]
+    assert len(lsns) == 4 and len(set(lsns)) == 4  # each time with the payment's coordinates
+    # A rule that names nothing leaves the report as first judged.
+    silent = ReportCounter(names=False)
+    assert len(run_delivered(bank.tables(), silent, reports_first)) == 1
+
+
+def test_a_row_this_process_never_judged_is_not_judged_for_a_late_row() -> None:
+    bank = Bank()
+    spreader, payee = bank.person(1, LONG_AGO), bank.person(2, LONG_AGO)
+    bank.pay(spreader, payee, day(-1), 800)
+    bank.report(day(0), account=spreader)
+    detector = ReportCounter()
+    # The payment first and the report in the graph already (a replay's history holds
+    # the future): the report is judged when it arrives, not in advance.
+    tables = bank.tables()
+    builder = RecordBuilder(default_mapping(), PiiHasher("k" * 16))
+    engine = DetectionEngine(
+        MemoryHistory.from_tables(builder, tables),
+        DetectionConfig(),
+        builder,
+        [(detector, False)],
+        clock_ms=lambda: 0,
+    )
+    for change in changes_of(tables, "time"):
+        engine.run([change])
+    assert [report for report, _ in detector.judged] == [1]
