@@ -156,9 +156,10 @@ class LateArrivals:
         identifiers are read as of now (the learned scorer's owner features). A
         customer bears on its own accounts' payments and on those of every customer
         sharing one of its identifiers; an account, on its owner's accounts'. Their
-        latest payments within `late.horizon_hours` (of what this worker judged, or
-        with `by_anyone` of the row's own time) are judged again, not in turn their
-        payees' (an owner's features move nothing downstream). An identifier held by
+        payments since the row's own time, within `late.horizon_hours` of the latest
+        this worker judged (with `by_anyone`: of the row's own time), are judged again,
+        the latest `late.max_payments` of each account, not in turn their payees' (an
+        owner's features move nothing downstream). An identifier held by
         more than `SHARED_WIDELY` customers is left out: one more holder barely moves
         what its payments were judged on, and its holders' payments are many.
         """
@@ -177,7 +178,9 @@ class LateArrivals:
                     else:
                         until = self._judged_until.get(account_id)
                     if until is not None:
-                        since = (event.at if by_anyone else until) - self._horizon
+                        # Payments before the row's own time were judged without it
+                        # in order too; older than the horizon, they are left alone.
+                        since = max(event.at, until - self._horizon)
                         spans.append((event, account_id, since, until))
         if not spans:
             return []

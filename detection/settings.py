@@ -75,7 +75,9 @@ class LateArrivalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # Structuring looks back a week, the longest of the money rules.
     horizon_hours: float = Field(default=168.0, ge=0)
-    max_payments: int = Field(default=32, ge=0, description="Per account and late payment.")
+    # A busy account (a business, a live load's) pays dozens of times an hour: a late
+    # row bears on all of them; the batch's budget (8x this) bounds a backlog's work.
+    max_payments: int = Field(default=256, ge=0, description="Per account and late row.")
 
 
 class DetectionConfig(BaseModel):

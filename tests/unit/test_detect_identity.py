@@ -747,6 +747,25 @@ def test_payments_judged_before_a_sharer_arrived_are_judged_again() -> None:
     assert sorted(detector.judged) == sorted(paid * 2)  # once alone, once with the sharer
 
 
+def test_a_late_sharer_judges_again_a_busy_payers_payments_since_it_joined() -> None:
+    """A busy payer (a live load's, a business's) pays dozens of times after a sharer
+    joined: when the sharer's row arrives late, each of those payments is judged
+    again, not only the latest few; the payments before it joined, which in-order
+    processing judged without it, are not."""
+    bank = Bank()
+    payer = bank.person(1, day(0), nid="DONOR")
+    friend = bank.person(3, day(0))
+    before = [bank.pay(payer, friend, day(0.1 + 0.01 * i), 50 + i) for i in range(5)]
+    bank.person(2, day(0.5), nid="DONOR")
+    since = [bank.pay(payer, friend, day(1 + 0.01 * i), 50 + i) for i in range(60)]
+    in_order = run_delivered(bank.tables(), SharedPayer(), lambda changes: changes)
+    assert {a["txn_ids"][0] for a in in_order} == {str(t) for t in since}
+    detector = SharedPayer()
+    delivered = run_delivered(bank.tables(), detector, sharer_last)
+    assert set(ids(delivered)) == set(ids(in_order))
+    assert sorted(detector.judged) == sorted(before + since * 2)
+
+
 def test_a_customer_sharing_nothing_judges_no_payment_again() -> None:
     bank = Bank()
     payer = bank.person(1, day(0))
