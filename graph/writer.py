@@ -19,6 +19,7 @@ from neo4j.exceptions import (
 
 from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.graph.cypher import (
+    READ_MARKERS,
     TRUNCATE_BATCH,
     TRUNCATED_LABEL,
     Statement,
@@ -85,6 +86,7 @@ class GraphWriter:
         self.mapping = mapping
         self.planner = WritePlanner(mapping, hasher)
         self.database = database
+        self._upsert_names = {t.upsert.name for t in self.planner.statements.values()}
 
     def setup(self) -> None:
         """Constraints and indexes, idempotently (IF NOT EXISTS)."""
@@ -108,12 +110,36 @@ class GraphWriter:
             fenced = fenced_off(changes, fences) if fences else []
             gone = {change.position for change in fenced}
             writes = self.planner.plan([c for c in changes if c.position not in gone])
+            writes = self._past_markers(tx, writes)
             _run_all(tx, writes)
             return WriteResult(
                 len(changes), sum(len(w.rows) for w in writes), len(writes), frozenset(gone)
             )
 
         return self._transact(write)
+
+    def _past_markers(
+        self, tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]
+    ) -> list[PlannedWrite]:
+        """`writes` without the upserted rows a delete marker is as new as or newer
+        than (an older change delivered after the row's delete): see READ_MARKERS."""
+        upserts = [w for w in writes if w.statement.name in self._upsert_names]
+        tombs = sorted({row["tomb"] for write in upserts for row in write.rows})
+        if not tombs:
+            return writes
+        markers = {r["tomb"]: r["lsn"] for r in tx.run(READ_MARKERS.cypher, {"tombs": tombs})}
+        if not markers:  # nearly every batch: no row of it was ever deleted
+            return writes
+        kept: list[PlannedWrite] = []
+        upserted = {id(write) for write in upserts}
+        for write in writes:
+            if id(write) not in upserted:
+                kept.append(write)
+                continue
+            rows = [row for row in write.rows if markers.get(row["tomb"], -1) < row["lsn"]]
+            if rows:
+                kept.append(PlannedWrite(write.statement, rows))
+        return kept
 
     def truncate(self, truncate: TableTruncate) -> TruncateResult:
         """Apply a truncate of one table: its fence, then its rows, in bounded batches.

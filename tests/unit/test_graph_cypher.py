@@ -165,7 +165,8 @@ def test_statements_read_only_fields_the_planner_provides(
     used = set(re.findall(r"\brow\.(\w+)", cypher(table, kind)))
     provided = set(planned_row(planner, table, kind))
     assert used <= provided, sorted(used - provided)
-    assert {"key", "lsn", "tomb"} <= used
+    # A delete writes its marker; upserts are checked against markers before they run.
+    assert {"key", "lsn", "tomb"} <= used if kind == "delete" else {"key", "lsn"} <= used
 
 
 @pytest.mark.parametrize(("table", "kind"), ALL, ids=IDS)
@@ -198,7 +199,7 @@ def test_labels_and_types_come_only_from_the_mapping(table: str, kind: str) -> N
     found = labels_and_types(cypher(table, kind))
     assert found <= mapping_names(MAPPING), sorted(found - mapping_names(MAPPING))
     spec = MAPPING.tables[table]
-    expected = {DELETED_LABEL}
+    expected = {DELETED_LABEL} if kind == "delete" else set()
     if spec.node is not None:
         expected.add(spec.node.label)
     # Upserts draw every link; deletes name only the keyed ones (the rest go with the node).
@@ -209,7 +210,9 @@ def test_labels_and_types_come_only_from_the_mapping(table: str, kind: str) -> N
 def test_upserts_guard_nodes_by_lsn_and_deletes_leave_a_marker() -> None:
     for table in TABLES:
         upsert, delete = cypher(table, "upsert"), cypher(table, "delete")
-        assert f"OPTIONAL MATCH (gone:{DELETED_LABEL} {{id: row.tomb}})" in upsert
+        # Markers are read apart (READ_MARKERS): a plan reading their few, swinging
+        # statistics would be discarded and made again all day.
+        assert DELETED_LABEL not in upsert
         assert f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})" in delete
         node = MAPPING.tables[table].node
         if node is not None:
