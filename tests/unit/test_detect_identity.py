@@ -23,6 +23,7 @@ from fraudgraph.detection.detectors.identity_ring import IdentityRing
 from fraudgraph.detection.detectors.shared_identifiers import SharedIdentifiers
 from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.events import Event, to_event
+from fraudgraph.detection.history import Txn
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import Order, changes_of
 from fraudgraph.detection.records import RecordBuilder
@@ -691,6 +692,20 @@ def test_ring_cypher_draws_the_reports_and_money_among_its_members() -> None:
 # -- a customer read after the payments its identifiers bear on --------------------------
 
 
+def toy_finding(rule: str, anchor: str, explanation: str, txn: Txn | None = None) -> Finding:
+    """What the toy rules below raise: only the anchor and the explanation matter."""
+    txn_ids = [str(txn.txn_id)] if txn is not None else []
+    return Finding(
+        rule=rule,
+        kind="link",
+        anchor=anchor,
+        score=0.9,
+        entities=[],
+        explanation=explanation,
+        txn_ids=txn_ids,
+    )
+
+
 class SharedPayer(Detector):
     """Raises on a transfer whose payer shares an identifier with another customer,
     counted as of now, as the learned scorer's `payer_shared_identity_customers` is."""
@@ -711,15 +726,7 @@ class SharedPayer(Detector):
             return
         holders = {c for held in ctx.sharing(customer.identities).values() for c in held}
         if holders - {customer.customer_id}:
-            yield Finding(
-                rule=self.rule,
-                kind="link",
-                anchor=f"txn:{txn.txn_id}",
-                score=0.9,
-                entities=[],
-                explanation="payer shares an identifier",
-                txn_ids=[str(txn.txn_id)],
-            )
+            yield toy_finding(self.rule, f"txn:{txn.txn_id}", "payer shares an identifier", txn)
 
 
 def sharer_last(changes: list[RowChange]) -> list[RowChange]:
@@ -804,14 +811,8 @@ class ReportCounter(Detector):
         self.judged.append((report.report_id, event.lsn))
         assert report.account_id is not None
         seen = ctx.sent(report.account_id, event.at - 7 * 86_400_000, event.at)
-        yield Finding(
-            rule=self.rule,
-            kind="link",
-            anchor=f"report:{report.report_id}:{len(seen)}",
-            score=0.9,
-            entities=[],
-            explanation=f"{len(seen)} payments before the report",
-        )
+        anchor = f"report:{report.report_id}:{len(seen)}"
+        yield toy_finding(self.rule, anchor, f"{len(seen)} payments before the report")
 
 
 def test_the_engine_judges_again_what_a_rule_names_for_a_late_row() -> None:
