@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from pydantic import Field
@@ -96,6 +97,14 @@ class FraudProximityParams(Params):
             "is not part of the case."
         ),
     )
+    second_hop_dealings: bool = Field(
+        default=True,
+        description=(
+            "A second hop's other new counterparties by the case's channel in the window "
+            "are named too: it dealt mostly with the case (`second_hop_share`), so the "
+            "rest of what it did that way is the case's (a bipartite's other payees)."
+        ),
+    )
     watch_transfers: bool = Field(
         default=False,
         description=(
@@ -138,6 +147,20 @@ def _moves(ctx: Context, accounts: list[int], since: int, until: int) -> list[Mo
     for account, received in ctx.received_many(accounts, since, until).items():
         moves += [(t, account, t.account_id) for t in received]
     return [m for m in moves if m[2] and m[0].is_transfer and m[0].counts]
+
+
+def _new_deals(moves: list[Move], *, channel: str, window: int, min_amount: float) -> list[Move]:
+    """The moves by `channel` in the window, of `min_amount` or more, between accounts
+    that had not dealt with each other before it; oldest first."""
+    old = {(account, other) for txn, account, other in moves if txn.at < window}
+    return [
+        (txn, account, other)
+        for txn, account, other in sorted(moves, key=lambda m: m[0].txn_id)
+        if txn.channel == channel
+        and txn.at >= window
+        and txn.amount >= min_amount
+        and (account, other) not in old
+    ]
 
 
 def _named_digest(entities: Sequence[Entity]) -> str:
@@ -319,30 +342,32 @@ class FraudProximity(Detector):
             return []
         window = at - int(p.money_days * DAY_MS)
         since = window - int(p.history_days * DAY_MS)
-        moves = _moves(ctx, [m.account_id for m in first], since, at)
-        old = {(ring, other) for t, ring, other in moves if t.at < window}
+        deals = partial(_new_deals, channel=channel, window=window, min_amount=p.min_amount)
         reached: dict[int, dict[int, Txn]] = {}
-        for txn, ring, other in sorted(moves, key=lambda m: m[0].txn_id):
-            if (
-                other not in known
-                and txn.channel == channel
-                and txn.at >= window
-                and txn.amount >= p.min_amount
-                and (ring, other) not in old
-            ):
+        for txn, ring, other in deals(_moves(ctx, [m.account_id for m in first], since, at)):
+            if other not in known:
                 reached.setdefault(other, {}).setdefault(ring, txn)
         linked = {o: rings for o, rings in reached.items() if len(rings) >= p.second_hop_links}
         if not linked:
             return []
+        theirs = _moves(ctx, sorted(linked), since, at)
         dealt: dict[int, set[int]] = {}
-        for txn, account, other in _moves(ctx, sorted(linked), window, at):
-            if txn.channel == channel:
+        for txn, account, other in theirs:
+            if txn.channel == channel and txn.at >= window:
                 dealt.setdefault(account, set()).add(other)
         found = [
             MoneyLink(other, ctx.owner(other), min(rings), rings[min(rings)], second_hop=True)
             for other, rings in sorted(linked.items())
             if len(rings) >= p.second_hop_share * len(dealt.get(other, rings.keys()))
         ]
+        if p.second_hop_dealings:
+            # A second hop dealt mostly with the case: the rest of its new dealings by
+            # the case's channel are the case's too (a bipartite's other payees).
+            hops, named = {m.account_id for m in found}, known | set(linked)
+            for txn, hop, other in deals(theirs):
+                if hop in hops and other not in named:
+                    named.add(other)
+                    found.append(MoneyLink(other, ctx.owner(other), hop, txn, second_hop=True))
         return self._not_household(ctx, customer, found)
 
     def _paying_many(self, ctx: Context, accounts: list[int], at: int) -> set[int]:

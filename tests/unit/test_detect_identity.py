@@ -603,6 +603,30 @@ def test_a_reported_case_names_who_dealt_with_two_of_its_counterparties() -> Non
     assert str(other_originator) not in named(off, "account")
 
 
+def test_a_second_hops_other_new_payees_are_named_unless_it_deals_widely() -> None:
+    bank = Bank()
+    originator = bank.person(1, LONG_AGO)
+    beneficiaries = [bank.person(c, LONG_AGO) for c in (2, 3)]
+    other_originator, its_payee = bank.person(4, LONG_AGO), bank.person(7, LONG_AGO)
+    old_friend = bank.person(8, LONG_AGO)
+    for n, beneficiary in enumerate(beneficiaries):
+        bank.pay(originator, beneficiary, day(-6 + n), 900)
+        bank.pay(other_originator, beneficiary, day(-5 + n), 700)
+    bank.pay(other_originator, its_payee, day(-3), 800)  # the block's third payee
+    bank.pay(other_originator, old_friend, day(-40), 200)  # long before the case
+    bank.pay(other_originator, old_friend, day(-2), 600)
+    bank.report(day(0), account=originator)
+    (alert,) = run(bank, FraudProximity())
+    assert alert["evidence"]["second_hop_counterparties"] == [other_originator, its_payee]
+    (off,) = run(bank, FraudProximity({"second_hop_dealings": False}))
+    assert off["evidence"]["second_hop_counterparties"] == [other_originator]
+    # Dealing with more others than with the case, it is no second hop at all.
+    for n, c in enumerate(range(30, 34)):
+        bank.pay(other_originator, bank.person(c, LONG_AGO), day(-4) + timedelta(hours=n), 500)
+    (wide,) = run(bank, FraudProximity())
+    assert wide["evidence"]["second_hop_counterparties"] == []
+
+
 def reports_first(changes: list[RowChange]) -> list[RowChange]:
     """The fraud report before every payment: its topic ran ahead (a bulk load)."""
     return sorted(changes, key=lambda c: c.table != "fraud_reports")
