@@ -55,8 +55,11 @@ class LateArrivals:
         self._horizon = int(config.horizon_hours * HOUR_MS)
         self._sent_ms = sent_ms
         self._received_ms = received_ms
-        # Only the rules that name earlier judgements are asked (most name none).
+        # Only the rules that name earlier judgements are asked (most name none), and
+        # only rows of the kinds they judge are recorded (a rule names its own
+        # judgements; payments have `_judged_until`): not every login.
         self._naming = [d for d in detectors if type(d).judged_before is not Detector.judged_before]
+        self._named_kinds = {k for d in self._naming for k in d.handles} - {"transaction"}
         # Per account, the time of the latest payment judged.
         self._judged_until: dict[int, int] = {}
         # Other rows judged, (kind, id), the longest ago first.
@@ -70,16 +73,15 @@ class LateArrivals:
     def due(self, events: Sequence[Event], ctx: Context, *, by_anyone: bool) -> list[Event]:
         """The rows to judge again with `events`, each carrying the coordinates and trace
         of the late row that made it due (the row that completed what it finds)."""
-        if self.config.horizon_hours <= 0 or self.config.max_payments <= 0:
-            return []
         # Bounded per batch, so a pathological backlog cannot multiply a batch's work.
         budget = max(8 * self.config.max_payments, 2 * len(events))
-        found = self._payments_judged_again(events, ctx, by_anyone=by_anyone, budget=budget)
+        owners: list[Event] = []
+        found: dict[tuple[str, int], Event] = {}
+        if self.config.horizon_hours > 0 and self.config.max_payments > 0:
+            found = self._payments_judged_again(events, ctx, by_anyone=by_anyone, budget=budget)
+            owners = self._owners_judged_again(events, ctx, by_anyone=by_anyone)
         own = {row_of(e) for e in events}
-        for again in [
-            *self._owners_judged_again(events, ctx, by_anyone=by_anyone),
-            *self._named_judged_again(events, ctx, by_anyone=by_anyone),
-        ]:
+        for again in [*owners, *self._named_judged_again(events, ctx, by_anyone=by_anyone)]:
             key = row_of(again)
             if key in own or key in found:
                 continue
@@ -92,10 +94,12 @@ class LateArrivals:
     def note(self, events: Sequence[Event]) -> None:
         """These events were judged."""
         for event in events:
-            if event.kind != "transaction":
+            if event.kind in self._named_kinds:
                 key = row_of(event)
                 self._judged_rows[key] = None
                 self._judged_rows.move_to_end(key)
+                continue
+            if event.kind != "transaction":
                 continue
             txn = event.txn
             for account in (txn.account_id, txn.counterparty_account_id):

@@ -188,8 +188,8 @@ class FraudProximity(Detector):
     with in the `money_days` before the report that were not established relations.
     Later: a customer that arrives holding a reported customer's identifier, and a new
     payer feeding a reported account. A report is judged again when a payment in its
-    window arrives after it (`judged_before`). Reports naming only a payment are skipped (no history
-    question finds a payment's accounts by id).
+    window arrives after it (`judged_before`). Reports naming only a payment are
+    skipped (no history question finds a payment's accounts by id).
     """
 
     rule: ClassVar[str] = "fraud_proximity"

@@ -27,13 +27,13 @@ from fraudgraph.detection.history import Txn
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import Order, changes_of
 from fraudgraph.detection.records import RecordBuilder
-from fraudgraph.detection.settings import DetectionConfig, HistoryWindows
+from fraudgraph.detection.settings import DetectionConfig, HistoryWindows, LateArrivalConfig
 from fraudgraph.errors import ConfigError
 from fraudgraph.evaluation.cli import DEFAULT_RULE_MAP, load_rule_map
 from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.graph.pii import PiiHasher
 from fraudgraph.simulator.rows import Account, Customer, FraudReport, Transaction
-from tests.unit.detect_support import ids, run_delivered, tables_reversed
+from tests.unit.detect_support import deliver_in_batches, ids, run_delivered, tables_reversed
 from tests.unit.detect_support import run as run_tables
 
 # The family's detectors (one module each).
@@ -857,6 +857,12 @@ def test_the_engine_judges_again_what_a_rule_names_for_a_late_row() -> None:
     # A rule that names nothing leaves the report as first judged.
     silent = ReportCounter(names=False)
     assert len(run_delivered(bank.tables(), silent, reports_first)) == 1
+    # The bound on later payments judged again does not bound what rules name.
+    no_payments = DetectionConfig(late=LateArrivalConfig(max_payments=0))
+    named_anyway = deliver_in_batches(
+        bank.tables(), [(ReportCounter(), False)], reports_first, no_payments, batch=1
+    )
+    assert [a["explanation"][0] for a in named_anyway] == ["0", "1", "2", "3"]
 
 
 def test_a_row_this_process_never_judged_is_not_judged_for_a_late_row() -> None:
