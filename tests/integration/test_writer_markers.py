@@ -14,7 +14,7 @@ import pytest
 from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.cdc.decode import decode_record
 from fraudgraph.graph.connection import graph_writer, open_driver
-from fraudgraph.graph.cypher import DELETED_LABEL, READ_MARKERS
+from fraudgraph.graph.cypher import DELETED_LABEL
 from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.graph.writer import GraphWriter
 from fraudgraph.settings import Settings
@@ -92,10 +92,3 @@ def test_an_older_change_delivered_after_the_delete_does_not_bring_the_row_back(
     # The same row inserted again later (a reused id) is a new row.
     graph.apply([change(merchant(gone, "again"), op="c", lsn=30, offset=5)])
     assert names(driver) == {gone: "again", kept: "second"}
-
-
-def test_the_marker_read_seeks_by_key(settings: Settings) -> None:
-    with open_driver(settings) as driver, driver.session() as session:
-        summary = session.run(f"EXPLAIN {READ_MARKERS.cypher}", tombs=[]).consume()
-    assert summary.plan is not None
-    assert "NodeUniqueIndexSeek" in str(summary.plan)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fraudgraph.graph.connection import open_driver
-from fraudgraph.graph.cypher import Statement, build_statements
+from fraudgraph.graph.cypher import READ_MARKERS, Statement, build_statements
 from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.settings import Settings
 
@@ -28,7 +28,7 @@ def _operators(plan: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _writer_statements() -> list[Statement]:
-    found: list[Statement] = []
+    found: list[Statement] = [READ_MARKERS]  # run before a batch's upserts
     for statements in build_statements(default_mapping()).values():
         found += [s for s in (statements.upsert, statements.delete) if s is not None]
     return found
@@ -39,7 +39,7 @@ def test_a_writer_statement_seeks_by_key_and_never_scans(
     settings: Settings, statement: Statement
 ) -> None:
     with open_driver(settings) as driver, driver.session() as session:
-        summary = session.run(f"EXPLAIN {statement.cypher}", rows=[]).consume()
+        summary = session.run(f"EXPLAIN {statement.cypher}", rows=[], tombs=[]).consume()
     assert summary.plan is not None
     operators = list(_operators(summary.plan))
     assert [op for op in operators if "Scan" in op] == []
