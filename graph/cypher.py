@@ -10,7 +10,7 @@ Guarantees the statements encode:
   replays and rewrite the same values).
 - A delete leaves a `_Deleted {id: "<table>:<key>", lsn}` marker, so an older
   change delivered later cannot bring the row back: `GraphWriter.apply` reads the
-  markers of a batch's rows in the batch's own transaction (`READ_MARKERS`) and
+  markers of a batch's rows in the batch's own transaction (`READ_GUARDS`) and
   drops the rows at or below them before the upserts run.
 - Relationships are owned by the row that implies them: an upsert removes the
   ones the row no longer implies; a delete removes them with the node, and
@@ -75,15 +75,20 @@ def _ref_pattern(var: str, ref: NodeRef, param: str) -> str:
     return f"({var}:{ref.label} {{{ref.key}: row.{param}}})"
 
 
-# The delete markers among a batch's rows, read in the batch's own transaction before
-# its upserts (GraphWriter.apply drops the rows a marker is as new as). Not a clause of
-# each upsert: a handful of markers is all a live graph holds, so their index's
-# statistics swing between none and some all day, and every plan reading them was
-# discarded and planned again (0.3-0.7 s of Neo4j's CPU each, the batch waiting).
-READ_MARKERS = Statement(
-    "deleted.read",
-    f"UNWIND $tombs AS tomb\nMATCH (gone:{DELETED_LABEL} {{id: tomb}})\n"
-    "RETURN gone.id AS tomb, gone.lsn AS lsn",
+# What a batch's rows must not be written past, read in one round trip at the start of
+# the batch's own transaction (GraphWriter.apply drops the rows either is as new as):
+# every table's truncate fence (one node per truncated table) and the delete markers of
+# the batch's rows (an index seek each). Two statements before: a round trip more per
+# write, two per batch when its judgement overlaps the write. The markers are not a
+# clause of each upsert: a handful of markers is all a live graph holds, so their
+# index's statistics swing between none and some all day, and every plan reading them
+# was discarded and planned again (0.3-0.7 s of Neo4j's CPU each, the batch waiting).
+READ_GUARDS = Statement(
+    "guards.read",
+    f"CALL () {{ MATCH (cut:{TRUNCATED_LABEL}) RETURN collect([cut.table, cut.lsn]) AS fences }}\n"
+    f"CALL () {{ UNWIND $tombs AS tomb MATCH (gone:{DELETED_LABEL} {{id: tomb}})\n"
+    "  RETURN collect([gone.id, gone.lsn]) AS markers }\n"
+    "RETURN fences, markers",
 )
 
 

@@ -19,9 +19,8 @@ from neo4j.exceptions import (
 
 from fraudgraph.cdc.changes import Position, RowChange, TableTruncate
 from fraudgraph.graph.cypher import (
-    READ_MARKERS,
+    READ_GUARDS,
     TRUNCATE_BATCH,
-    TRUNCATED_LABEL,
     Statement,
     schema_statements,
 )
@@ -31,8 +30,6 @@ from fraudgraph.graph.pii import PiiHasher
 from fraudgraph.graph.plan import PlannedWrite, WritePlanner, fenced_off
 
 T = TypeVar("T")
-# Every table's truncate fence; a handful of nodes at most (one per table).
-READ_FENCES = f"MATCH (cut:{TRUNCATED_LABEL}) RETURN cut.table AS table, cut.lsn AS lsn"
 
 # The writer's statements are planned again as the graph's counts drift (Neo4j's
 # default), though planning the payments statement costs 150-865 ms of its CPU under a
@@ -99,18 +96,19 @@ class GraphWriter:
     def apply(self, changes: Sequence[RowChange]) -> WriteResult:
         """Write the batch in one transaction. Raises GraphUnavailableError or GraphWriteError.
 
-        The truncate fences are read in the same transaction, so what is skipped
-        as truncated is exactly what the statements' own fence skips.
+        The truncate fences and delete markers are read in the same transaction, so
+        what is skipped as truncated or deleted is exactly what the graph holds then.
         """
         if not changes:
             return WriteResult(0, 0, 0)
 
         def write(tx: neo4j.ManagedTransaction) -> WriteResult:
-            fences = {record["table"]: record["lsn"] for record in tx.run(READ_FENCES)}
-            fenced = fenced_off(changes, fences) if fences else []
-            gone = {change.position for change in fenced}
-            writes = self.planner.plan([c for c in changes if c.position not in gone])
-            writes = self._past_markers(tx, writes)
+            writes = self.planner.plan(changes)
+            fences, markers = self._read_guards(tx, writes)
+            gone = {change.position for change in fenced_off(changes, fences)}
+            if gone:  # rare: changes older than a truncate, delivered after it
+                writes = self.planner.plan([c for c in changes if c.position not in gone])
+            writes = self._past_markers(writes, markers)
             _run_all(tx, writes)
             return WriteResult(
                 len(changes), sum(len(w.rows) for w in writes), len(writes), frozenset(gone)
@@ -118,20 +116,29 @@ class GraphWriter:
 
         return self._transact(write)
 
-    def _past_markers(
+    def _read_guards(
         self, tx: neo4j.ManagedTransaction, writes: list[PlannedWrite]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """(the truncate fences by table, the delete markers of the upserted rows by
+        tomb), in one round trip: see READ_GUARDS."""
+        tombs = sorted({row["tomb"] for write in self._upserts(writes) for row in write.rows})
+        record = tx.run(READ_GUARDS.cypher, {"tombs": tombs}).single(strict=True)
+        fences = {table: lsn for table, lsn in record["fences"]}
+        markers = {tomb: lsn for tomb, lsn in record["markers"]}
+        return fences, markers
+
+    def _upserts(self, writes: list[PlannedWrite]) -> list[PlannedWrite]:
+        return [w for w in writes if w.statement.name in self._upsert_names]
+
+    def _past_markers(
+        self, writes: list[PlannedWrite], markers: dict[str, int]
     ) -> list[PlannedWrite]:
         """`writes` without the upserted rows a delete marker is as new as or newer
-        than (an older change delivered after the row's delete): see READ_MARKERS."""
-        upserts = [w for w in writes if w.statement.name in self._upsert_names]
-        tombs = sorted({row["tomb"] for write in upserts for row in write.rows})
-        if not tombs:
-            return writes
-        markers = {r["tomb"]: r["lsn"] for r in tx.run(READ_MARKERS.cypher, {"tombs": tombs})}
+        than (an older change delivered after the row's delete)."""
         if not markers:  # nearly every batch: no row of it was ever deleted
             return writes
         kept: list[PlannedWrite] = []
-        upserted = {id(write) for write in upserts}
+        upserted = {id(write) for write in self._upserts(writes)}
         for write in writes:
             if id(write) not in upserted:
                 kept.append(write)

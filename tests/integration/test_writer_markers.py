@@ -1,6 +1,6 @@
 """A deleted row stays deleted whatever arrives after: the writer reads the batch's
 delete markers in the batch's own transaction and drops the upserts they are as new
-as (graph/cypher.py `READ_MARKERS`), on the real Neo4j."""
+as (graph/cypher.py `READ_GUARDS`), on the real Neo4j."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from fraudgraph.cdc.changes import Position, RowChange
 from fraudgraph.cdc.decode import decode_record
 from fraudgraph.graph.connection import graph_writer, open_driver
-from fraudgraph.graph.cypher import DELETED_LABEL
+from fraudgraph.graph.cypher import DELETED_LABEL, TRUNCATED_LABEL
 from fraudgraph.graph.mapping import default_mapping
 from fraudgraph.graph.writer import GraphWriter
 from fraudgraph.settings import Settings
@@ -44,10 +44,15 @@ def change(image: dict[str, Any], *, op: str, lsn: int, offset: int) -> RowChang
 
 
 @pytest.fixture
-def writer(settings: Settings) -> Iterator[tuple[GraphWriter, neo4j.Driver]]:
+def writer(settings: Settings) -> Iterator[tuple[GraphWriter, neo4j.Driver, int]]:
+    """The writer, its driver, and an LSN past every truncate fence the graph holds (a
+    bench resets the demo bank by truncating): the tests' LSNs count from there."""
     with open_driver(settings) as driver:
+        records, _, _ = driver.execute_query(
+            f"MATCH (cut:{TRUNCATED_LABEL}) RETURN coalesce(max(cut.lsn), 0) AS lsn"
+        )
         try:
-            yield graph_writer(settings, driver), driver
+            yield graph_writer(settings, driver), driver, records[0]["lsn"]
         finally:
             tombs = [f"merchants:{m}" for m in MERCHANTS]
             driver.execute_query(
@@ -68,27 +73,27 @@ def names(driver: neo4j.Driver) -> dict[int, str]:
 
 
 def test_an_older_change_delivered_after_the_delete_does_not_bring_the_row_back(
-    writer: tuple[GraphWriter, neo4j.Driver],
+    writer: tuple[GraphWriter, neo4j.Driver, int],
 ) -> None:
-    graph, driver = writer
+    graph, driver, base = writer
     gone, kept = MERCHANTS
     graph.apply(
         [
-            change(merchant(gone, "first"), op="c", lsn=10, offset=0),
-            change(merchant(kept, "first"), op="c", lsn=11, offset=1),
+            change(merchant(gone, "first"), op="c", lsn=base + 10, offset=0),
+            change(merchant(kept, "first"), op="c", lsn=base + 11, offset=1),
         ]
     )
-    graph.apply([change(merchant(gone, "first"), op="d", lsn=20, offset=2)])
+    graph.apply([change(merchant(gone, "first"), op="d", lsn=base + 20, offset=2)])
     assert names(driver) == {kept: "first"}
     # Another partition's older update of the deleted row, in a batch with a live one.
     result = graph.apply(
         [
-            change(merchant(gone, "stale"), op="u", lsn=15, offset=3),
-            change(merchant(kept, "second"), op="u", lsn=21, offset=4),
+            change(merchant(gone, "stale"), op="u", lsn=base + 15, offset=3),
+            change(merchant(kept, "second"), op="u", lsn=base + 21, offset=4),
         ]
     )
     assert names(driver) == {kept: "second"}
     assert result.rows_written == 1
     # The same row inserted again later (a reused id) is a new row.
-    graph.apply([change(merchant(gone, "again"), op="c", lsn=30, offset=5)])
+    graph.apply([change(merchant(gone, "again"), op="c", lsn=base + 30, offset=5)])
     assert names(driver) == {gone: "again", kept: "second"}

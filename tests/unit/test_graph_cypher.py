@@ -210,7 +210,7 @@ def test_labels_and_types_come_only_from_the_mapping(table: str, kind: str) -> N
 def test_upserts_guard_nodes_by_lsn_and_deletes_leave_a_marker() -> None:
     for table in TABLES:
         upsert, delete = cypher(table, "upsert"), cypher(table, "delete")
-        # Markers are read apart (READ_MARKERS): a plan reading their few, swinging
+        # Markers are read apart (READ_GUARDS): a plan reading their few, swinging
         # statistics would be discarded and made again all day.
         assert DELETED_LABEL not in upsert
         assert f"MERGE (gone:{DELETED_LABEL} {{id: row.tomb}})" in delete
