@@ -44,6 +44,8 @@ class DetectionResult:
     seconds_by_detector: dict[str, float] = field(default_factory=dict)
     decided: set[str] = field(default_factory=set)  # alert ids sent or suppressed
     rechecked: int = 0  # events judged a second time (see DetectionEngine.recheck)
+    # Per cache index: (round trips to the graph, keys asked) for what it did not hold.
+    graph_reads: dict[str, tuple[int, int]] = field(default_factory=dict)
     # trace id -> the W3C context of the change it came from, for the alerts' spans
     trace_contexts: dict[str, Mapping[str, str]] = field(default_factory=dict)
 
@@ -209,6 +211,7 @@ class DetectionEngine:
     ) -> Context:
         """A batch's events and the rows to judge again with them (detection/late.py),
         in event-time order; a second judgement counts as rechecked."""
+        reads_before = self.cache.reads_by_index()
         ctx = Context(self.source, self.config.history, self.cache, kept=self._kept)
         ctx.prefetch(events)
         ctx.judging(events)
@@ -220,6 +223,7 @@ class DetectionEngine:
             result.rechecked += len(judged)
         else:
             result.rejudged = len(again)
+        _add_reads(result.graph_reads, reads_before, self.cache.reads_by_index())
         return ctx
 
     def _judge(self, events: Sequence[Event], ctx: Context, result: DetectionResult) -> None:
@@ -317,3 +321,15 @@ def _cleared(finding: Finding, event: Event, ctx: Context) -> bool:
         r.kind == "false_positive" and r.reported_at <= until
         for r in ctx.reports_for(customers, accounts)
     )
+
+
+def _add_reads(
+    into: dict[str, tuple[int, int]],
+    before: Mapping[str, tuple[int, int]],
+    now: Mapping[str, tuple[int, int]],
+) -> None:
+    """Add to `into` the (round trips, keys) each cache index made since `before`."""
+    for name, (reads, keys) in now.items():
+        if reads > before[name][0]:
+            held = into.get(name, (0, 0))
+            into[name] = (held[0] + reads - before[name][0], held[1] + keys - before[name][1])

@@ -108,6 +108,16 @@ SHARED_RECHECKED = Counter(
     "fraudgraph_detection_rechecked_total",
     "Events judged a second time because other workers share the group (see recheck).",
 )
+DETECTION_GRAPH_READS = Counter(
+    "fraudgraph_detection_graph_reads_total",
+    "Round trips detection made to Neo4j for history its cache did not hold, by cache index.",
+    ["index"],
+)
+DETECTION_GRAPH_READ_KEYS = Counter(
+    "fraudgraph_detection_graph_read_keys_total",
+    "Entities (accounts, customers, ...) those round trips asked for, by cache index.",
+    ["index"],
+)
 DETECTOR_SECONDS = Histogram(
     "fraudgraph_detector_seconds",
     "Time one detector spent on one batch.",

@@ -51,6 +51,10 @@ ALERT_SHADOW = "fraudgraph.alert.shadow"
 DETECTOR = "fraudgraph.detector"
 EVENTS = "fraudgraph.detection.events"
 ALERTS = "fraudgraph.detection.alerts"
+# Round trips to Neo4j the batch's judgement made for history the cache did not hold,
+# and the entities they asked for.
+GRAPH_READS = "fraudgraph.detection.graph_reads"
+GRAPH_READ_KEYS = "fraudgraph.detection.graph_read_keys"
 WEBHOOK_ENDPOINT = "fraudgraph.webhook.endpoint"
 WEBHOOK_OUTCOME = "fraudgraph.webhook.outcome"
 

@@ -51,6 +51,9 @@ def observe_detection(detection: DetectionResult) -> None:
         metrics.LATE_REJUDGED.inc(detection.rejudged)
     if detection.rechecked:
         metrics.SHARED_RECHECKED.inc(detection.rechecked)
+    for index, (reads, keys) in detection.graph_reads.items():
+        metrics.DETECTION_GRAPH_READS.labels(index).inc(reads)
+        metrics.DETECTION_GRAPH_READ_KEYS.labels(index).inc(keys)
     for detector, seconds in detection.seconds_by_detector.items():
         metrics.DETECTOR_SECONDS.labels(detector).observe(seconds)
     for detector in detection.errors:

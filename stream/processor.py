@@ -343,6 +343,7 @@ class BatchProcessor:
             result.seconds_by_detector,
             result.events,
             len(result.alerts) + len(result.shadow_alerts),
+            result.graph_reads,
         )
         return result
 

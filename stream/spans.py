@@ -161,9 +161,21 @@ class BatchSpans:
         )
 
     def detect(
-        self, began_ns: int, seconds_by_detector: Mapping[str, float], events: int, alerts: int
+        self,
+        began_ns: int,
+        seconds_by_detector: Mapping[str, float],
+        events: int,
+        alerts: int,
+        graph_reads: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
-        span = self._step(sc.DETECT, began_ns, {sc.EVENTS: events, sc.ALERTS: alerts})
+        reads = graph_reads or {}
+        attributes = {
+            sc.EVENTS: events,
+            sc.ALERTS: alerts,
+            sc.GRAPH_READS: sum(trips for trips, _ in reads.values()),
+            sc.GRAPH_READ_KEYS: sum(keys for _, keys in reads.values()),
+        }
+        span = self._step(sc.DETECT, began_ns, attributes)
         if not span.get_span_context().is_valid:
             return
         # Detectors interleave over the batch's events: their summed times are laid

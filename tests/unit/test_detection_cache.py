@@ -471,6 +471,43 @@ def test_an_erased_login_forgets_only_the_timeline_holding_it() -> None:
     assert set(cache.logins.held) == {8, 9}
 
 
+def _report_change(report_id: int, customer: int, account: int, *, op: str = "c") -> RowChange:
+    row: dict[str, Any] = {
+        "report_id": report_id,
+        "kind": "confirmed_fraud",
+        "customer_id": customer,
+        "account_id": account,
+        "txn_id": None,
+        "note": None,
+        "reported_at": datetime.fromtimestamp(T0 / 1000, UTC),
+    }
+    return _change("fraud_reports", "report_id", row, op=op, at=T0)
+
+
+def test_a_report_forgets_only_the_entries_it_belongs_in_or_was_in() -> None:
+    """Reports arrive all day: forgetting every customer's and account's reports at
+    each one made the next batch read all of them again."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    history.add_rows("fraud_reports", [_report_change(1, 7, 70).row or {}])
+    cache = _cache(history, Clock())
+    keys = [("c", 7), ("a", 70), ("c", 8), ("a", 80), ("c", 9)]
+    cache.reports.load(keys)
+    new = _report_change(2, 8, 80)
+    history.add_rows("fraud_reports", [new.row or {}])
+    cache.absorb([new], builder)
+    assert set(cache.reports.held) == {("c", 7), ("a", 70), ("c", 9)}
+    assert [r.report_id for r in cache.reports.get(("c", 8)) or []] == [2]
+    # An update may move a report (the source sends no before-image): the entries
+    # holding it go, and those it now belongs in.
+    cache.reports.load(keys)
+    cache.absorb([_report_change(1, 9, 90, op="u")], builder)
+    assert set(cache.reports.held) == {("c", 8), ("a", 80)}
+    cache.reports.load(keys)
+    cache.absorb([_change("fraud_reports", "report_id", {"report_id": 2}, op="d", at=T0)], builder)
+    assert set(cache.reports.held) == {("c", 7), ("a", 70), ("c", 9)}
+
+
 def test_a_truncate_forgets_what_the_table_held_and_the_graph_is_read_again() -> None:
     builder = _builder()
     history = MemoryHistory(builder)
@@ -514,3 +551,21 @@ def test_a_window_a_detector_reads_further_back_than_configured_is_kept() -> Non
     result = engine.run([last])
     assert result.alerts  # the scatter-gather completed: the relays were searched
     assert engine.cache.received.reads == reads
+
+
+def test_a_batchs_graph_reads_are_counted_per_index() -> None:
+    """What the cache did not hold, by index: the operator's view of how often
+    detection waits for Neo4j (fraudgraph_detection_graph_reads_total)."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    engine = DetectionEngine(
+        history,
+        DetectionConfig(),
+        builder,
+        [(ScatterGather(), False)],
+        cache=_cache(history, Clock()),
+    )
+    first = engine.run([_written(history, _txn_change(1, 7, T0))])
+    assert first.graph_reads["sent"] == (1, 1)
+    again = engine.run([_written(history, _txn_change(2, 7, T0 + 1))])
+    assert "sent" not in again.graph_reads  # held since

@@ -37,3 +37,16 @@ def test_events_are_counted_per_table_and_op_and_alerts_per_rule() -> None:
     assert _events("u") - before_u == 1
     after_alerts = REGISTRY.get_sample_value("fraudgraph_alerts_total", alerts_labels)
     assert after_alerts == before_alerts + 2
+
+
+def test_detections_graph_reads_are_counted_per_cache_index() -> None:
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"index": "reports"}) or 0.0
+
+    reads, keys = (
+        sample("fraudgraph_detection_graph_reads_total"),
+        sample("fraudgraph_detection_graph_read_keys_total"),
+    )
+    observe_batch([], [], None, DetectionResult(graph_reads={"reports": (2, 31)}))
+    assert sample("fraudgraph_detection_graph_reads_total") - reads == 2
+    assert sample("fraudgraph_detection_graph_read_keys_total") - keys == 31

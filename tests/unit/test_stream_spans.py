@@ -78,7 +78,11 @@ class TracedDetection:
 
     @staticmethod
     def _alerts(changes: Sequence[RowChange], prefix: str) -> DetectionResult:
-        result = DetectionResult(events=len(changes), seconds_by_detector={"rule_a": 0.001})
+        result = DetectionResult(
+            events=len(changes),
+            seconds_by_detector={"rule_a": 0.001},
+            graph_reads={"customers": (1, len(changes)), "reports": (1, 2 * len(changes))},
+        )
         for change in changes:
             alert_id = f"{prefix}-{next(iter(change.key.values()))}"
             result.alerts.append({"alert_id": alert_id, "trace_id": trace_id_of(change)})
@@ -168,6 +172,9 @@ def test_alerts_are_parented_on_the_detect_span_of_the_change_that_raised_them()
     (batch,) = recorded.named(sc.BATCH)
     (detect,) = [span for span in recorded.spans() if span.name == sc.DETECT]
     assert detect.parent is not None and detect.parent.span_id == batch.context.span_id
+    # What the judgement read from the graph, summed over the cache's indexes.
+    assert (detect.attributes or {})[sc.GRAPH_READS] == 2
+    assert (detect.attributes or {})[sc.GRAPH_READ_KEYS] == 6
     (detector,) = recorded.named("detector rule_a")
     assert detector.parent is not None and detector.parent.span_id == detect.context.span_id
 
