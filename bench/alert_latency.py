@@ -43,7 +43,7 @@ from fraudgraph.evaluation.scoring import parse_time
 from fraudgraph.graph.connection import open_driver
 from fraudgraph.observability.trace_cli import summarise, summary_table
 from fraudgraph.observability.trace_files import span_files
-from fraudgraph.observability.tracing import traces_dir
+from fraudgraph.observability.tracing import sampling, traces_dir
 from fraudgraph.settings import Settings
 from fraudgraph.stack.waiting import DeadlineExceeded, wait_for
 
@@ -87,6 +87,19 @@ def _cpu_watch(worker: subprocess.Popen[bytes]) -> CpuWatch:
     backends) and this bench (with the live simulator it starts)."""
     services = {name: find_service(marker) for name, marker in SERVICE_MARKERS.items()}
     return CpuWatch(psutil.Process(worker.pid), services)
+
+
+def _trace_sampling(worker_env: dict[str, str]) -> dict[str, str]:
+    """How Connect (where a change's trace starts) and the worker sample traces. The
+    worker follows the sampling decision a record's traceparent carries, so Connect's
+    setting decides how many changes the worker traces, and what tracing costs it
+    (docs/benchmarks.md)."""
+    connect = find_service(SERVICE_MARKERS["connect"])
+    try:
+        at_connect = sampling(connect.environ()) if connect is not None else "not running"
+    except psutil.Error:
+        at_connect = "unknown (environment not readable)"
+    return {"connect": at_connect, "worker": sampling(worker_env)}
 
 
 def _cdc_events(bootstrap: str, topics: list[str]) -> int:
@@ -157,6 +170,7 @@ def measure_alert_latency(
     customers: int,
     console: Console,
     workers: int = 1,
+    warmup: float = 0,
 ) -> dict[str, Any]:
     run = f"latency-{uuid.uuid4().hex[:8]}"
     # The worker as a user runs it: its default batch wait is made for latency.
@@ -191,7 +205,46 @@ def measure_alert_latency(
         "workers": workers,
         "seconds_per_rate": seconds,
         "worker_log": str(work / "worker.log"),
+        "trace_sampling": _trace_sampling(env),
+        "warmup_seconds": warmup,
     }
+
+    def live_phase(rate: float, duration: float) -> None:
+        """`duration` seconds of live load at `rate`, then the worker caught up with it."""
+        run_fraudgraph(
+            [
+                "simulate",
+                "--live",
+                "--customers",
+                str(customers),
+                "--days",
+                "7",
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                "--case-every",
+                "1",
+                "--labels",
+                str(work / "live-labels.jsonl"),
+            ],
+            env,
+            timeout=duration + 300,
+        )
+        try:
+            wait_for(
+                lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
+                what=f"worker to catch up after {rate:,.0f} tx/s",
+                timeout=CATCH_UP_SECONDS,
+                interval=1,
+            )
+        except DeadlineExceeded as error:
+            raise LatencyBenchError(
+                f"the worker had not caught up {CATCH_UP_SECONDS} s after the "
+                f"{rate:,.0f} tx/s phase: it falls behind at this rate "
+                f"(worker log: {work / 'worker.log'})"
+            ) from error
+
     try:
         console.print("worker building the graph from the load's change events …")
         wait_for(
@@ -201,44 +254,15 @@ def measure_alert_latency(
             interval=2,
             abort=lambda: None if all(w.poll() is None for w in running) else "a worker exited",
         )
+        if warmup > 0:
+            console.print(f"warming up at {rates[0]:,.0f} tx/s for {warmup:.0f}s (not measured) …")
+            live_phase(rates[0], warmup)
         watch = _cpu_watch(running[0])
         for rate in rates:
             console.print(f"live load at {rate:,.0f} tx/s for {seconds:.0f}s …")
             started_ms = time.time() * 1000
             events_before, cpu_before = _cdc_events(settings.kafka_bootstrap, topics), watch.mark()
-            run_fraudgraph(
-                [
-                    "simulate",
-                    "--live",
-                    "--customers",
-                    str(customers),
-                    "--days",
-                    "7",
-                    "--rate",
-                    str(rate),
-                    "--duration",
-                    str(seconds),
-                    "--case-every",
-                    "1",
-                    "--labels",
-                    str(work / "live-labels.jsonl"),
-                ],
-                env,
-                timeout=seconds + 300,
-            )
-            try:
-                wait_for(
-                    lambda: group_lag(settings.kafka_bootstrap, f"{run}-worker", topics) == 0,
-                    what=f"worker to catch up after {rate:,.0f} tx/s",
-                    timeout=CATCH_UP_SECONDS,
-                    interval=1,
-                )
-            except DeadlineExceeded as error:
-                raise LatencyBenchError(
-                    f"the worker had not caught up {CATCH_UP_SECONDS} s after the "
-                    f"{rate:,.0f} tx/s phase: it falls behind at this rate "
-                    f"(worker log: {work / 'worker.log'})"
-                ) from error
+            live_phase(rate, seconds)
             events = _cdc_events(settings.kafka_bootstrap, topics) - events_before
             if events == 0:
                 raise LatencyBenchError(

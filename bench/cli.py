@@ -107,6 +107,14 @@ def latency(
     ] = 60,
     customers: Annotated[int, typer.Option(min=100, help="Bank size (bulk then live).")] = 2000,
     workers: Annotated[int, typer.Option(min=1, max=8, help="Workers in one group.")] = 1,
+    warmup: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds of live load at the first rate before measuring, not reported: "
+            "a stack just started spends its first minute compiling (Neo4j's JIT).",
+        ),
+    ] = 0,
     json_out: JsonOut = None,
 ) -> None:
     """Commit → alert on the topic, p50/p95/p99, under a live load (resets the demo bank)."""
@@ -117,6 +125,7 @@ def latency(
         customers=customers,
         console=_console,
         workers=workers,
+        warmup=warmup,
     )
     publish("latency", figures, json_out, _console)
 

@@ -92,6 +92,16 @@ def resolve_mode(mode: str, environ: Mapping[str, str] = os.environ) -> TracingM
     return mode
 
 
+def sampling(environ: Mapping[str, str]) -> str:
+    """The sampling a process started with `environ` applies, as OpenTelemetry reads it
+    (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`): a benchmark's figures depend on it."""
+    if environ.get("FRAUDGRAPH_TRACING") == "off":
+        return "off"
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    ratio = environ.get("OTEL_TRACES_SAMPLER_ARG")
+    return f"{sampler} {ratio}" if ratio and sampler.endswith("traceidratio") else sampler
+
+
 class Tracing:
     """The process's tracing, as installed by setup_tracing; `shutdown` flushes what is queued."""
 

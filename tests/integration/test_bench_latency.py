@@ -7,6 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fraudgraph.bench.alert_latency import SERVICE_MARKERS
+from fraudgraph.bench.observe import find_service
+from fraudgraph.observability.tracing import sampling
 from fraudgraph.settings import Settings
 from fraudgraph.stack.manager import Stack
 from tests.support import private_run, run_cli, temporary_connector
@@ -29,7 +32,13 @@ def test_a_short_live_phase_gives_latency_and_cpu_per_event_per_process(
             "--json", str(out), settings=local,
         )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    phase = orjson.loads(out.read_bytes())["figures"]["50_tx_s"]
+    figures = orjson.loads(out.read_bytes())["figures"]
+    # The figures say how traces were sampled, Connect's setting first: it decides.
+    connect = find_service(SERVICE_MARKERS["connect"])
+    assert connect is not None
+    assert figures["trace_sampling"]["connect"] == sampling(connect.environ())
+    assert figures["trace_sampling"]["worker"]
+    phase = figures["50_tx_s"]
     assert phase["alerts"] > 0
     assert 0 < phase["p50_ms"] <= phase["p95_ms"] <= phase["p99_ms"] <= phase["max_ms"]
     cpu = phase["cpu"]

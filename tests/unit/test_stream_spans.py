@@ -239,3 +239,25 @@ def test_with_tracing_off_the_change_keeps_the_incoming_trace_and_no_span_is_mad
     )
     (change,) = graph.applied
     assert change.trace_context == {"traceparent": TRACEPARENT}
+
+
+def test_a_change_connect_did_not_sample_is_not_traced_but_keeps_its_trace_id() -> None:
+    # Sampling is decided where a change's trace starts (Connect, OTEL_TRACES_SAMPLER);
+    # the worker's default sampler follows the traceparent's flag, so at a ratio of
+    # 0.01 it records the spans of one change in a hundred, not of every change.
+    unsampled = TRACEPARENT[:-2] + "00"
+    with recording_spans() as recorded:
+        graph = FakeGraph()
+        traced_processor(graph).process(
+            [
+                record(1, customer_value(1), headers=(("traceparent", unsampled.encode()),)),
+                record(2, customer_value(2), headers=(("traceparent", TRACEPARENT.encode()),)),
+            ]
+        )
+    (process,) = recorded.named(f"process {TOPIC}")
+    assert process.context.trace_id == INCOMING_TRACE
+    assert (process.attributes or {})[sc.KAFKA_OFFSET] == 2
+    not_sampled, sampled = graph.applied
+    assert not_sampled.trace_context == {"traceparent": unsampled}
+    assert sampled.trace_context is not None
+    assert sampled.trace_context["traceparent"].endswith("-01")

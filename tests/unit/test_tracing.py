@@ -22,6 +22,7 @@ from fraudgraph.observability.tracing import (
     headers_of,
     mapping_of,
     resolve_mode,
+    sampling,
     setup_tracing,
     tracer,
 )
@@ -153,3 +154,13 @@ def test_the_hand_written_traceparent_is_what_the_w3c_propagator_writes() -> Non
     TraceContextTextMapPropagator().inject(expected, context=trace.set_span_in_context(span))
     assert mapping_of(span) == expected
     assert dict((k, v.decode()) for k, v in headers_of(span)) == expected
+
+
+def test_the_sampling_a_process_applies_is_read_as_opentelemetry_reads_it() -> None:
+    assert sampling({}) == "parentbased_always_on"
+    ratio = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"}
+    assert sampling(ratio) == "parentbased_traceidratio 0.01"
+    assert sampling({"OTEL_TRACES_SAMPLER": "always_off", "OTEL_TRACES_SAMPLER_ARG": "0.5"}) == (
+        "always_off"
+    )
+    assert sampling({**ratio, "FRAUDGRAPH_TRACING": "off"}) == "off"
