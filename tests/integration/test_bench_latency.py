@@ -26,18 +26,25 @@ def test_a_short_live_phase_gives_latency_and_cpu_per_event_per_process(
     local = private_run(settings, "lat")
     # Longer than a fraud case may take (the live simulator's 8 s case horizon): cases
     # are injected only while one can still finish within the phase.
+    # A short unmeasured warm-up first, so that path runs too; and a sampler of the
+    # bench's own (its worker's), which the figures must name apart from Connect's.
     with temporary_connector(local, stack, local.topic_prefix):
         result = run_cli(
             "bench", "latency", "--rate", "50", "--seconds", "15", "--customers", "100",
-            "--json", str(out), settings=local,
+            "--warmup", "5", "--json", str(out), settings=local,
+            OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.5",
         )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "not measured" in result.stdout
     figures = orjson.loads(out.read_bytes())["figures"]
+    assert figures["warmup_seconds"] == 5
     # The figures say how traces were sampled, Connect's setting first: it decides.
     connect = find_service(SERVICE_MARKERS["connect"])
     assert connect is not None
-    assert figures["trace_sampling"]["connect"] == sampling(connect.environ())
-    assert figures["trace_sampling"]["worker"]
+    assert figures["trace_sampling"] == {
+        "connect": sampling(connect.environ()),
+        "worker": "parentbased_traceidratio 0.5",
+    }
     phase = figures["50_tx_s"]
     assert phase["alerts"] > 0
     assert 0 < phase["p50_ms"] <= phase["p95_ms"] <= phase["p99_ms"] <= phase["max_ms"]
