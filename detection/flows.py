@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fraudgraph.alerts.model import Entity
 from fraudgraph.detection.context import Context
-from fraudgraph.detection.history import Txn
+from fraudgraph.detection.history import TRANSFER_CHANNELS, Txn
 
 MOVED = ("posted", "pending")
 
@@ -24,7 +24,13 @@ def moved(txn: Txn) -> bool:
 
 def internal_transfer(txn: Txn) -> bool:
     """A transfer that moved money to another account of this bank."""
-    return txn.is_transfer and txn.counterparty_account_id is not None and moved(txn)
+    # Spelled out (not `txn.is_transfer … moved(txn)`): asked of every payment of the
+    # windows most relay rules read, per event.
+    return (
+        txn.channel in TRANSFER_CHANNELS
+        and txn.counterparty_account_id is not None
+        and txn.status in MOVED
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from typing import Protocol
 IdentityKey = tuple[str, str]  # (identity label, keyed hash), e.g. ("Phone", "3fa9…")
 STRONG_IDENTITIES = ("Email", "Phone", "NationalId")
 IDENTITY_LABELS = (*STRONG_IDENTITIES, "Address")
+TRANSFER_CHANNELS = frozenset({"transfer", "p2p"})  # payments from one account to another
+REVERSED = "reversed"  # the one status whose money neither moved nor was attempted
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +42,12 @@ class Txn:
 
     @property
     def is_transfer(self) -> bool:
-        return self.channel in ("transfer", "p2p")
+        return self.channel in TRANSFER_CHANNELS
 
     @property
     def counts(self) -> bool:
         """Money that moved or was attempted by its payer (declines count for testing)."""
-        return self.status != "reversed"
+        return self.status != REVERSED
 
 
 @dataclass(frozen=True, slots=True)

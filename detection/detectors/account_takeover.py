@@ -19,6 +19,7 @@ Judged only on history up to the event's own time (see `_payments`).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -67,6 +68,11 @@ class AccountTakeoverParams(Params):
     # IP must be this many times the account's median payment (an honest first login is
     # followed by payments of the usual size).
     min_times_usual: float = Field(default=10.0, ge=1)
+
+
+def _first_at(logins: Sequence[Login], ip: str) -> int:
+    """When `ip` first shows in `logins` (time order), which hold a login from it."""
+    return next(login.at for login in logins if login.ip == ip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,20 +126,25 @@ class AccountTakeover(Detector):
     ) -> list[_Session]:
         """New-device logins within `session_hours` before `until`, oldest first."""
         since = until - int(ctx.windows.login_days * DAY_MS)
-        logins = ctx.logins(customer_id, since, until)
-        first_seen_device: dict[int, int] = {}
-        first_seen_ip: dict[str, int] = {}
-        for login in logins:
-            if login.device_id is not None:
-                first_seen_device.setdefault(login.device_id, login.at)
-            if login.ip is not None:
-                first_seen_ip.setdefault(login.ip, login.at)
+        logins = ctx.logins(customer_id, since, until)  # in time order
         margin = int(self.params.new_device_minutes * MINUTE_MS)
         recent = until - int(self.params.session_hours * HOUR_MS)
-        found = []
+        start = bisect.bisect_left(logins, recent, key=lambda login: login.at)
+        candidates = [
+            login for login in logins[start:] if login.success and login.device_id is not None
+        ]
+        # When each candidate's device first shows in the window: read from the oldest
+        # login until all are seen, not the whole month per payment (a customer who
+        # logs in all day keeps using the devices it had at the window's start).
+        first_seen_device: dict[int | None, int] = {}
+        wanted = {login.device_id for login in candidates}
         for login in logins:
-            if not login.success or login.device_id is None or login.at < recent:
-                continue
+            if login.device_id in wanted and login.device_id not in first_seen_device:
+                first_seen_device[login.device_id] = login.at
+                if len(first_seen_device) == len(wanted):
+                    break
+        found = []
+        for login in candidates:
             appeared = first_seen_device[login.device_id]
             if appeared < login.at - margin:
                 continue
@@ -145,7 +156,7 @@ class AccountTakeover(Detector):
                 and failed_since <= other.at <= login.at
                 and (other.device_id == login.device_id or other.ip == login.ip)
             )
-            new_ip = login.ip is not None and first_seen_ip[login.ip] >= login.at - margin
+            new_ip = login.ip is not None and _first_at(logins, login.ip) >= login.at - margin
             known = sum(1 for other in logins if other.at < appeared)
             change_from = login.at - int(self.params.change_before_minutes * MINUTE_MS)
             change_by = login.at + int(self.params.change_hours * HOUR_MS)

@@ -69,10 +69,13 @@ class BipartiteFlow(Detector):
         mine = {b for b in paid if not owners.same(b, origin)}
         if len(mine) < p.min_beneficiaries or payee not in mine:
             return []
+        # The trigger's place in time, computed once: the loops below compare every
+        # transfer of a block's windows with it.
+        now = key(txn)
         payers = {
             r.account_id
             for r in ctx.received_many([payee], since, txn.at)[payee]
-            if flows.internal_transfer(r) and key(r) < key(txn)
+            if flows.internal_transfer(r) and key(r) < now
         } - {origin}
         candidates = sorted(payers)[: p.max_candidates]
         sent = ctx.sent_many(candidates, since, txn.at)
@@ -82,7 +85,7 @@ class BipartiteFlow(Detector):
                 s.counterparty_account_id
                 for s in sent.get(other, [])
                 if flows.internal_transfer(s)
-                and key(s) < key(txn)
+                and key(s) < now
                 and s.counterparty_account_id is not None
             }
             shared = theirs & mine
@@ -113,7 +116,7 @@ class BipartiteFlow(Detector):
             return []
         back = ctx.sent_many(beneficiaries, since, txn.at)
         if any(
-            s.counterparty_account_id in block and key(s) < key(txn)
+            s.counterparty_account_id in block and key(s) < now
             for sends in back.values()
             for s in sends
         ):
@@ -125,7 +128,7 @@ class BipartiteFlow(Detector):
                 for t in (sent.get(o, []) if o != origin else _sent(ctx, origin, since, txn))
                 if flows.internal_transfer(t)
                 and t.counterparty_account_id in beneficiaries
-                and key(t) <= key(txn)
+                and key(t) <= now
             }.values(),
             key=key,
         )
@@ -171,17 +174,15 @@ class BipartiteFlow(Detector):
 
 
 def _sent(ctx: Context, account: int, since: int, until: Txn) -> list[Txn]:
-    return [s for s in ctx.sent(account, since, until.at) if key(s) <= key(until)]
+    last = key(until)
+    return [s for s in ctx.sent(account, since, until.at) if key(s) <= last]
 
 
 def _share(sent: list[Txn], payees: set[int], until: Txn) -> float:
     """What went to `payees` as a share of everything paid out, from the first of it."""
+    last = key(until)
     moved = sorted(
-        (
-            s
-            for s in sent
-            if flows.moved(s) and key(s) <= key(until) and s.currency == until.currency
-        ),
+        (s for s in sent if flows.moved(s) and key(s) <= last and s.currency == until.currency),
         key=key,
     )
     to_block = [s for s in moved if s.counterparty_account_id in payees]

@@ -50,12 +50,14 @@ class VelocityBurst(Detector):
     def _run(self, txns: Sequence[Txn], trigger: Txn) -> list[Txn]:
         """The card's payments ending at the trigger with no long gap between them."""
         gap = int(self.params.max_gap_minutes * MINUTE_MS)
-        run = [trigger]
-        for txn in reversed(_past(txns, trigger)):
-            if run[0].at - txn.at > gap:
-                break
-            run.insert(0, txn)
-        return run
+        past = _past(txns, trigger)
+        # Walk back from the trigger to the first long gap, then slice once: a card
+        # paying every few seconds for hours made inserting at the front quadratic.
+        start, earliest = len(past), trigger.at
+        while start > 0 and earliest - past[start - 1].at <= gap:
+            start -= 1
+            earliest = past[start].at
+        return [*past[start:], trigger]
 
     def detect(self, event: Event, ctx: Context) -> Iterable[Finding]:
         txn = event.txn

@@ -34,7 +34,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 
 from fraudgraph.detection.context import DAY_MS, HOUR_MS, Context
-from fraudgraph.detection.history import STRONG_IDENTITIES, Txn
+from fraudgraph.detection.history import REVERSED, STRONG_IDENTITIES, TRANSFER_CHANNELS, Txn
 
 FEATURES_VERSION = 2
 RECEIVED_DAYS = 10
@@ -100,7 +100,10 @@ ABSENT = -1.0  # every feature of a payee at another bank
 
 
 def _moves(txn: Txn) -> bool:
-    return txn.is_transfer and txn.counts
+    """`txn.is_transfer and txn.counts`, spelled out: it is asked of every transfer of
+    every window the features read, and the two property calls were a tenth of the
+    worker's CPU at 1,000 tx/s once a customer's windows held a few hundred payments."""
+    return txn.channel in TRANSFER_CHANNELS and txn.status != REVERSED
 
 
 def _payee(txn: Txn) -> int | str | None:
@@ -152,9 +155,12 @@ class _Flows:
 
     def __init__(self, ctx: Context, account_id: int, at: int) -> None:
         self.at = at
-        self.sent = [t for t in ctx.sent(account_id, at - SENT_DAYS * DAY_MS, at) if _moves(t)]
+        sent = ctx.sent(account_id, at - SENT_DAYS * DAY_MS, at)
+        received = ctx.received(account_id, at - LONG_RECEIVED_DAYS * DAY_MS, at)
+        # `_moves` inlined: these run over the account's whole month for every transfer.
+        self.sent = [t for t in sent if t.channel in TRANSFER_CHANNELS and t.status != REVERSED]
         self.received_long = [
-            t for t in ctx.received(account_id, at - LONG_RECEIVED_DAYS * DAY_MS, at) if _moves(t)
+            t for t in received if t.channel in TRANSFER_CHANNELS and t.status != REVERSED
         ]
         self.received = _since(self.received_long, at - RECEIVED_DAYS * DAY_MS)
 
@@ -391,16 +397,31 @@ def _neighbourhood(
     n_receivers: list[int] = []
     pass_through = 0
     returned = 0
+    # One pass over each window: these loops ran over every neighbour's week for every
+    # transfer scored, most of the scorer's time once windows fill (docs/benchmarks.md).
     for other in neighbours:
-        into = [t for t in received.get(other, []) if _moves(t)]
-        out = [t for t in sent.get(other, []) if _moves(t)]
-        n_senders.append(_distinct(t.account_id for t in into))
-        n_receivers.append(_distinct(_payee(t) for t in out))
-        money_in = sum(t.amount for t in into)
-        if money_in > 0 and sum(t.amount for t in out) >= 0.5 * money_in:
+        payers: set[int] = set()
+        money_in = 0.0
+        for t in received.get(other, ()):
+            if t.channel in TRANSFER_CHANNELS and t.status != REVERSED:
+                payers.add(t.account_id)
+                money_in += t.amount
+        payees: set[int | str] = set()
+        money_out = 0.0
+        paid_a_sender = False
+        for t in sent.get(other, ()):
+            if t.channel in TRANSFER_CHANNELS and t.status != REVERSED:
+                payee = t.counterparty_account_id or t.counterparty_hash
+                if payee is not None:
+                    payees.add(payee)
+                money_out += t.amount
+                paid_a_sender = paid_a_sender or t.counterparty_account_id in senders
+        n_senders.append(len(payers))
+        n_receivers.append(len(payees))
+        if money_in > 0 and money_out >= 0.5 * money_in:
             pass_through += 1
         # Money this account sent on that reached an account which paid it back.
-        if other in receivers and any(t.counterparty_account_id in senders for t in out):
+        if other in receivers and paid_a_sender:
             returned += 1
     # Counterparties this account had never dealt with before the week.
     older_sent = {_payee(t) for t in own.sent if t.at < week}

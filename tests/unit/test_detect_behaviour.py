@@ -4,6 +4,8 @@ replays and delivery orders."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +21,11 @@ from fraudgraph.detection.detector import Detector
 from fraudgraph.detection.detectors.account_takeover import AccountTakeover
 from fraudgraph.detection.detectors.amount_outlier import AmountOutlier
 from fraudgraph.detection.detectors.card_testing import CardTesting
-from fraudgraph.detection.detectors.impossible_travel import ImpossibleTravel
+from fraudgraph.detection.detectors.impossible_travel import ImpossibleTravel, _at_most_km
 from fraudgraph.detection.detectors.velocity_burst import VelocityBurst
 from fraudgraph.detection.engine import DetectionEngine
 from fraudgraph.detection.events import to_event
-from fraudgraph.detection.history import HistorySource
+from fraudgraph.detection.history import HistorySource, Txn
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import Order, changes_of
 from fraudgraph.detection.records import RecordBuilder
@@ -317,6 +319,27 @@ def test_impossible_travel_ignores_online_payments_without_a_place() -> None:
     bank.shop(1, 0, 32, BERLIN)
     bank.online(1, 5, 40, merchant=7)  # the customer's phone, no coordinates
     assert run(bank, ImpossibleTravel()) == []
+
+
+def test_impossible_travel_distance_bound_never_below_the_great_circle() -> None:
+    """The bound that spares the haversine may only ever overstate a distance: a pair
+    it put under the minimum distance that was really over it would be a missed clone."""
+    rng = random.Random(20261207)
+    places = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(400)]
+    places += [(89.9, -179.9), (89.9, 179.9), (-90.0, 0.0), (0.0, 179.99), (0.0, -179.99)]
+    places += [
+        (52.52 + rng.uniform(-0.05, 0.05), 13.4 + rng.uniform(-0.05, 0.05)) for _ in range(50)
+    ]
+    for a, b in itertools.product(places[::7], places):
+        before = Txn(1, 1, "card_present", 10.0, "EUR", "settled", 0, latitude=a[0], longitude=a[1])
+        after = Txn(2, 1, "card_present", 10.0, "EUR", "settled", 1, latitude=b[0], longitude=b[1])
+        assert _at_most_km(before, after) >= haversine_km(*a, *b), (a, b)
+    # One city's jittered payments stay well under any jump the rule looks at.
+    near = [
+        Txn(i, 1, "card_present", 1.0, "EUR", "settled", i, latitude=p[0], longitude=p[1])
+        for i, p in enumerate(places[-50:])
+    ]
+    assert max(_at_most_km(a, b) for a, b in itertools.pairwise(near)) < 50
 
 
 # -- card testing --------------------------------------------------------------------------
