@@ -9,7 +9,9 @@ that triggered it. Same machine, same clock.
 
 Each phase also reports the CPU time every process spent per 1,000 change events
 (the worker, Neo4j, Kafka, Connect, PostgreSQL, and this bench with the live
-simulator it runs): the figures a capacity projection needs, events/s per core.
+simulator it runs): the figures a capacity projection needs, events/s per core; and,
+from the first worker's own metrics, its detection time per event and the costliest
+detectors (bench/worker_metrics.py): detection reads windows a live load fills.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ from fraudgraph.bench.observe import CpuMark, CpuWatch, find_service
 from fraudgraph.bench.pipeline import (
     cdc_ends_before_load,
     end_offsets,
+    free_port,
     group_lag,
     private_run_env,
     run_fraudgraph,
     start_fresh_worker,
     start_worker,
+)
+from fraudgraph.bench.worker_metrics import (
+    MetricsMark,
+    WorkerMetricsError,
+    detection_per_event,
+    read_mark,
 )
 from fraudgraph.errors import FraudgraphError
 from fraudgraph.evaluation.scoring import parse_time
@@ -157,6 +166,13 @@ def _alert_latencies(bootstrap: str, topic: str, since_ms: float) -> list[float]
     return latencies
 
 
+def _worker_mark(port: int) -> MetricsMark:
+    try:
+        return read_mark(port)
+    except WorkerMetricsError as error:
+        raise LatencyBenchError(str(error)) from error
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -195,8 +211,13 @@ def measure_alert_latency(
     )
     with open_driver(settings) as driver:
         clear_shared_graph(driver)
+    # The first worker serves its metrics where this bench can read them.
+    metrics_port = free_port()
+    first_env = {**env, "FRAUDGRAPH_METRICS_PORT": str(metrics_port)}
     running = [
-        start_fresh_worker(settings.kafka_bootstrap, run, before_load, env, work / "worker.log")
+        start_fresh_worker(
+            settings.kafka_bootstrap, run, before_load, first_env, work / "worker.log"
+        )
     ]
     # More workers join the same group: the partitions are shared out between them.
     running += [start_worker(env, work / f"worker-{n}.log") for n in range(2, workers + 1)]
@@ -262,7 +283,9 @@ def measure_alert_latency(
             console.print(f"live load at {rate:,.0f} tx/s for {seconds:.0f}s …")
             started_ms = time.time() * 1000
             events_before, cpu_before = _cdc_events(settings.kafka_bootstrap, topics), watch.mark()
+            metrics_before = _worker_mark(metrics_port)
             live_phase(rate, seconds)
+            detection = detection_per_event(metrics_before, _worker_mark(metrics_port))
             events = _cdc_events(settings.kafka_bootstrap, topics) - events_before
             if events == 0:
                 raise LatencyBenchError(
@@ -283,6 +306,8 @@ def measure_alert_latency(
                 # (commit → Debezium → Kafka → worker → Neo4j → alert).
                 "hops": _hops_since(settings, started_ms, console),
                 "cpu": cpu,
+                # The first worker's (with several, it took a share of the events).
+                "detection": detection,
             }
     finally:
         for worker in running:

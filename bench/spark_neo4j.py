@@ -8,21 +8,15 @@ left in a temporary folder afterwards.
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fraudgraph.bench.pipeline import free_port
 from fraudgraph.settings import Settings
 from fraudgraph.stack.config import StackConfig
 from fraudgraph.stack.manager import Stack
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

@@ -54,3 +54,11 @@ def test_a_short_live_phase_gives_latency_and_cpu_per_event_per_process(
     # Every process of the path did work for these events, so each figure is measured.
     for process in ("worker", "neo4j", "kafka", "connect", "postgres", "bench"):
         assert cpu[f"{process}_ms_per_1k_events"] > 0, process
+    # The first worker's own metrics: it judged the phase's events, and the costliest
+    # detectors account for part of its detection time, never more.
+    detection = phase["detection"]
+    assert detection["events"] >= 600
+    assert detection["us_per_event"] > 0
+    costliest = detection["costliest_us_per_event"]
+    assert costliest and sum(costliest.values()) <= detection["us_per_event"] + 0.1 * len(costliest)
+    assert list(costliest.values()) == sorted(costliest.values(), reverse=True)
