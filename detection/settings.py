@@ -7,6 +7,7 @@ shadow topic and never to webhooks, so a new rule can be compared before it goes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,14 @@ class CacheConfig(BaseModel):
     """The worker's memory of entity histories (detection/cache.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    # Re-read an entity from the graph after this long: how stale what *other*
-    # workers wrote may be in this one (a lone worker is always exact).
-    refresh_seconds: float = Field(default=300, gt=0)
+    # Re-read an entity from the graph after this long while the worker is alone in its
+    # group. Never, by default: a lone worker writes every change it reads, so what it
+    # holds is what the graph holds. A bound was kept here (300 s) until it was measured
+    # re-reading every entry the worker had loaded at start, all within a minute, five
+    # minutes later: at 1,000 tx/s the reads ran into the concurrent writes ("outdated
+    # read", retried after a second each) and the worker fell a minute behind. Set it
+    # only if something other than the workers writes the graph.
+    refresh_seconds: float = Field(default=math.inf, gt=0)
     # ... and when the worker shares its group's partitions with other workers: their
     # writes (half of a card's payments, a mule's next hop) are then what the detectors
     # need, so entries live about one batch (measured: a 300 s bound let two workers

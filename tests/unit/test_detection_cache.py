@@ -277,6 +277,24 @@ def test_entries_are_read_again_after_the_refresh_time() -> None:
     assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS, T0)] == [1]
 
 
+def test_a_lone_worker_never_reads_again_what_it_holds() -> None:
+    """Alone in its group the worker writes every change it reads: by default nothing
+    it holds is read from the graph again, however long it runs (a timed re-read of
+    everything loaded at start once stalled a loaded worker for a minute)."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    clock = Clock()
+    config = DetectionConfig()
+    cache = _cache(history, clock, refresh_seconds=config.cache.refresh_seconds)
+    engine = DetectionEngine(history, config, builder, [], cache=cache)
+    engine.share_group(False)
+    cache.sent.load([7], T0 - DAY_MS)
+    reads = cache.sent.reads
+    clock.now = 30 * 24 * 3600.0  # a month on the cache's clock
+    cache.sent.load([7], T0 - DAY_MS)
+    assert cache.sent.reads == reads
+
+
 def test_sharing_the_group_with_other_workers_makes_entries_short_lived() -> None:
     """Another worker writes half of what the detectors read: the engine forgets what it
     holds and re-reads entries after `cache.shared_refresh_seconds`."""
