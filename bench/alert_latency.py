@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from fraudgraph.bench.ingest import clear_shared_graph
-from fraudgraph.bench.observe import CpuMark, CpuWatch, find_service
+from fraudgraph.bench.observe import CpuMark, CpuWatch, MemorySampler, find_service
 from fraudgraph.bench.pipeline import (
     cdc_ends_before_load,
     end_offsets,
@@ -219,6 +219,8 @@ def measure_alert_latency(
             settings.kafka_bootstrap, run, before_load, first_env, work / "worker.log"
         )
     ]
+    # The first worker's peak memory, from its start (the bulk load's graph) on.
+    memory = MemorySampler(running[0].pid).start()
     # More workers join the same group: the partitions are shared out between them.
     running += [start_worker(env, work / f"worker-{n}.log") for n in range(2, workers + 1)]
     results: dict[str, Any] = {
@@ -308,8 +310,10 @@ def measure_alert_latency(
                 "cpu": cpu,
                 # The first worker's (with several, it took a share of the events).
                 "detection": detection,
+                "worker_peak_rss_mb": memory.peak_mb,  # since it started
             }
     finally:
+        memory.stop()
         for worker in running:
             worker.terminate()
         for worker in running:

@@ -7,6 +7,7 @@ figure is what a downstream reader could rely on: events durably in the graph.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +97,34 @@ class TreeMemory:
             except psutil.NoSuchProcess:
                 continue
         self.peak_bytes = max(self.peak_bytes, total)
+
+
+class MemorySampler:
+    """A `TreeMemory` sampled every `interval` seconds on a thread of its own, for a
+    bench whose main thread waits on something else meanwhile (a live simulator)."""
+
+    def __init__(self, pid: int, interval: float = 1.0) -> None:
+        self.memory = TreeMemory(pid)
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
+
+    def start(self) -> MemorySampler:
+        self.memory.sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.memory.peak_bytes / 2**20, 1)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self.memory.sample()
 
 
 def find_service(marker: str) -> psutil.Process | None:

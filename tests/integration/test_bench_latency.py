@@ -62,3 +62,6 @@ def test_a_short_live_phase_gives_latency_and_cpu_per_event_per_process(
     costliest = detection["costliest_us_per_event"]
     assert costliest and sum(costliest.values()) <= detection["us_per_event"] + 0.1 * len(costliest)
     assert list(costliest.values()) == sorted(costliest.values(), reverse=True)
+    # The first worker's memory, sampled while the phases ran: a Python worker with its
+    # graph driver, Kafka clients and detection cache is tens of MB at the least.
+    assert 50 < phase["worker_peak_rss_mb"] < 4096

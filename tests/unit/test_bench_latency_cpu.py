@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from fraudgraph.bench.alert_latency import SERVICE_MARKERS, _cpu_per_event
-from fraudgraph.bench.observe import CpuMark
+from fraudgraph.bench.observe import CpuMark, MemorySampler
+from fraudgraph.stack.waiting import wait_for
 
 
 def mark(at: float, machine: float, **busy: float) -> CpuMark:
@@ -33,3 +36,16 @@ def test_a_phase_without_events_reports_zero_not_a_division_error() -> None:
 
 def test_every_stack_service_is_watched() -> None:
     assert set(SERVICE_MARKERS) == {"neo4j", "kafka", "connect", "postgres"}
+
+
+def test_the_memory_sampler_keeps_the_peak_while_the_caller_waits() -> None:
+    """Sampled on its own thread: the peak covers memory taken and given back between
+    two things the caller did (here: a block of 64 MB allocated and freed)."""
+    sampler = MemorySampler(os.getpid(), interval=0.01).start()
+    before = sampler.peak_mb
+    block = bytearray(64 * 2**20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+    wait_for(lambda: sampler.peak_mb >= before + 60, what="a sample with the block", timeout=10)
+    del block
+    sampler.stop()
+    assert sampler.peak_mb >= before + 60
