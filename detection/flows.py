@@ -24,12 +24,10 @@ def moved(txn: Txn) -> bool:
 
 def internal_transfer(txn: Txn) -> bool:
     """A transfer that moved money to another account of this bank."""
-    # Spelled out (not `txn.is_transfer … moved(txn)`): asked of every payment of the
-    # windows most relay rules read, per event.
+    # The channel test spelled out (not the `is_transfer` property): asked of every
+    # payment of the windows most relay rules read, per event.
     return (
-        txn.channel in TRANSFER_CHANNELS
-        and txn.counterparty_account_id is not None
-        and txn.status in MOVED
+        txn.channel in TRANSFER_CHANNELS and txn.counterparty_account_id is not None and moved(txn)
     )
 
 

@@ -140,16 +140,15 @@ class ImpossibleTravel(Detector):
         """The finding for `txn` as the later payment, on its card's history up to it."""
         assert txn.card_id is not None
         since = txn.at - int(self.params.lookback_hours * HOUR_MS)
-        far = self.params.min_distance_km
         path: list[Txn] = []
         jumps: list[_Jump] = []
-        # One pass, the bound before any other work: this runs over the card's whole
-        # day for every located payment (`_past`, spelled out).
+        # One pass (`_past`, spelled out): this runs over the card's whole day for every
+        # located payment; `_jump` bounds the distance before computing it.
         for before in ctx.card_txns(txn.card_id, since, txn.at):
             if before.at > txn.at or before.txn_id == txn.txn_id or not _located(before):
                 continue
             path.append(before)
-            if _at_most_km(before, txn) >= far and (jump := self._jump(before, txn)) is not None:
+            if (jump := self._jump(before, txn)) is not None:
                 jumps.append(jump)
         if not jumps:
             return None

@@ -155,12 +155,9 @@ class _Flows:
 
     def __init__(self, ctx: Context, account_id: int, at: int) -> None:
         self.at = at
-        sent = ctx.sent(account_id, at - SENT_DAYS * DAY_MS, at)
-        received = ctx.received(account_id, at - LONG_RECEIVED_DAYS * DAY_MS, at)
-        # `_moves` inlined: these run over the account's whole month for every transfer.
-        self.sent = [t for t in sent if t.channel in TRANSFER_CHANNELS and t.status != REVERSED]
+        self.sent = [t for t in ctx.sent(account_id, at - SENT_DAYS * DAY_MS, at) if _moves(t)]
         self.received_long = [
-            t for t in received if t.channel in TRANSFER_CHANNELS and t.status != REVERSED
+            t for t in ctx.received(account_id, at - LONG_RECEIVED_DAYS * DAY_MS, at) if _moves(t)
         ]
         self.received = _since(self.received_long, at - RECEIVED_DAYS * DAY_MS)
 
