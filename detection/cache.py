@@ -60,6 +60,8 @@ TRIM_EVERY_SECONDS = 30.0
 # is a little older than the last one's must not make every entry be read again (seen:
 # login windows re-read batch after batch under a live load).
 SLACK_MS = 6 * 3_600_000
+# Stale record ids a timeline index may keep before it is rebuilt (`drop_holding`).
+HOLDERS_SLACK = 10_000
 
 
 def _txn_order(txn: Txn) -> tuple[int, int]:
@@ -114,6 +116,7 @@ class WindowIndex(Generic[R]):
         refresh_seconds: float,
         clock: Callable[[], float],
         jitter: Callable[[], float],
+        by_record_id: bool = False,
     ) -> None:
         self.fetch: Callable[[Collection[int], int, int], Mapping[int, list[R]]] = fetch
         self.order_of: Callable[[R], tuple[int, int]] = order_of
@@ -126,6 +129,32 @@ class WindowIndex(Generic[R]):
         self.keys_read = 0  # entities those round trips asked for
         # Rows of the batch being written right now, per entity (see the module notes).
         self.in_flight: dict[int, list[R]] = {}
+        # Record id -> the entities whose timelines may hold it, where records are
+        # deleted by id alone (`drop_holding`). A superset: entries stay when a timeline
+        # lets its records go, and are rebuilt once they outnumber what is held twice.
+        self._holders: dict[int, tuple[int, ...]] | None = {} if by_record_id else None
+
+    def _put(self, i: int, timeline: _Timeline[R], item: R) -> bool:
+        place = self.order_of(item)
+        added = timeline.add(place, item)
+        holders = self._holders
+        if added and holders is not None:
+            held_by: tuple[int, ...] = holders.get(place[1], ())
+            if i not in held_by:
+                holders[place[1]] = (*held_by, i)
+        return added
+
+    def _prune_holders(self) -> None:
+        """Rebuilt from what is held once stale entries outnumber it (amortised O(1))."""
+        if self._holders is None or len(self._holders) <= 2 * self.records + HOLDERS_SLACK:
+            return
+        holders: dict[int, tuple[int, ...]] = {}
+        for entity, timeline in self.held.items():
+            for _, record_id in timeline.order:
+                held_by: tuple[int, ...] = holders.get(record_id, ())
+                if entity not in held_by:
+                    holders[record_id] = (*held_by, entity)
+        self._holders = holders
 
     def _fresh(self, timeline: _Timeline[R] | None, lo: int, now: float) -> bool:
         return timeline is not None and timeline.lo <= lo and now < timeline.expires
@@ -148,16 +177,25 @@ class WindowIndex(Generic[R]):
             self.drop(i)
             timeline: _Timeline[R] = _Timeline(lo=lo, expires=expires)
             for item in sorted(found.get(i, []), key=self.order_of):
-                timeline.add(self.order_of(item), item)
+                self._put(i, timeline, item)
             for item in self.in_flight.get(i, ()):  # held once, whether the read saw it or not
                 if self.order_of(item)[0] >= timeline.lo:
-                    timeline.add(self.order_of(item), item)
+                    self._put(i, timeline, item)
             self.held[i] = timeline
             self.records += len(timeline.items)
+        self._prune_holders()
 
     def window(self, i: int, since: int, until: int) -> list[R]:
-        self.load([i], since)
-        return self.held[i].window(since, until)
+        # A held, fresh timeline is read without `load`'s set and list: every detector
+        # asks for windows one entity at a time, and the batch's prefetch has already
+        # loaded nearly all of them (that detour was a tenth of detection at 1,000 tx/s).
+        timeline = self.held.get(i)
+        if timeline is not None and self._fresh(timeline, since, self.clock()):
+            self.held.move_to_end(i)
+        else:
+            self.load([i], since)
+            timeline = self.held[i]
+        return timeline.window(since, until)
 
     def add(self, i: int | None, item: R, *, in_flight: bool = False) -> None:
         """A record this worker wrote: into its entity's timeline, if that is held; one
@@ -165,21 +203,31 @@ class WindowIndex(Generic[R]):
         if in_flight and i is not None:
             self.in_flight.setdefault(i, []).append(item)
         timeline = self.held.get(i) if i is not None else None
-        if timeline is not None and self.order_of(item)[0] >= timeline.lo:
-            self.records += timeline.add(self.order_of(item), item)
+        if timeline is not None and i is not None and self.order_of(item)[0] >= timeline.lo:
+            self.records += self._put(i, timeline, item)
+            self._prune_holders()
 
     def drop(self, i: int | None) -> None:
         timeline = self.held.pop(i, None) if i is not None else None
         if timeline is not None:
             self.records -= len(timeline.items)
+            self._prune_holders()
 
     def drop_holding(self, ids: Collection[int]) -> None:
         """Forget every timeline holding a record with one of these ids: what deletes
-        that name only their rows' ids may have changed."""
+        that name only their rows' ids may have changed. Indexed by record id, only the
+        timelines that may hold one are looked through, not every one held (a batch with
+        an erased login walked every customer's logins)."""
+        candidates: Iterable[int] = (
+            list(self.held)
+            if self._holders is None
+            else {entity for record in ids for entity in self._holders.get(record, ())}
+        )
         holding = [
             entity
-            for entity, timeline in self.held.items()
-            if any(place[1] in ids for place in timeline.order)
+            for entity in candidates
+            if (timeline := self.held.get(entity)) is not None
+            and any(place[1] in ids for place in timeline.order)
         ]
         for entity in holding:
             self.drop(entity)
@@ -187,14 +235,18 @@ class WindowIndex(Generic[R]):
     def clear(self) -> None:
         self.held.clear()
         self.records = 0
+        if self._holders is not None:
+            self._holders = {}
 
     def trim(self, before: int) -> None:
         for timeline in self.held.values():
             self.records -= timeline.trim(before - SLACK_MS)
+        self._prune_holders()
 
     def evict_oldest(self) -> None:
         _, timeline = self.held.popitem(last=False)
         self.records -= len(timeline.items)
+        self._prune_holders()
 
 
 class KeyIndex(Generic[K, V]):
@@ -229,8 +281,11 @@ class KeyIndex(Generic[K, V]):
             self.held[k] = (found.get(k), expires)
 
     def get(self, key: K) -> V | None:
-        self.load([key])
-        return self.held[key][0]
+        held = self.held.get(key)
+        if held is None or self.clock() >= held[1]:  # as `load`, without its set and list
+            self.load([key])
+            held = self.held[key]
+        return held[0]
 
     def peek(self, key: K) -> V | None:
         held = self.held.get(key)
@@ -290,7 +345,9 @@ class HistoryCache:
         self.received: WindowIndex[Txn] = WindowIndex(source.received, _txn_order, **timing)
         self.cards: WindowIndex[Txn] = WindowIndex(source.card_txns, _txn_order, **timing)
         self.devices: WindowIndex[Txn] = WindowIndex(source.device_txns, _txn_order, **timing)
-        self.logins: WindowIndex[Login] = WindowIndex(source.logins, _login_order, **timing)
+        self.logins: WindowIndex[Login] = WindowIndex(
+            source.logins, _login_order, by_record_id=True, **timing
+        )
         self._in_flight = False  # the batch being absorbed is still being written
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -9,15 +11,17 @@ from typing import Any
 import pytest
 
 from fraudgraph.cdc.changes import Position, RowChange
+from fraudgraph.detection import cache as cache_module
 from fraudgraph.detection.cache import (
     TRIM_EVERY_SECONDS,
     HistoryCache,
+    WindowIndex,
     overlap_safe,
     split_for_overlap,
 )
 from fraudgraph.detection.detectors.scatter_gather import ScatterGather
 from fraudgraph.detection.engine import DetectionEngine
-from fraudgraph.detection.history import Txn
+from fraudgraph.detection.history import Login, Txn
 from fraudgraph.detection.memory_history import MemoryHistory
 from fraudgraph.detection.offline import changes_of
 from fraudgraph.detection.records import RecordBuilder
@@ -587,3 +591,79 @@ def test_a_batchs_graph_reads_are_counted_per_index() -> None:
     assert first.graph_reads["sent"] == (1, 1)
     again = engine.run([_written(history, _txn_change(2, 7, T0 + 1))])
     assert "sent" not in again.graph_reads  # held since
+
+
+def test_timelines_indexed_by_record_id_forget_what_a_full_scan_forgets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`drop_holding` looks only through the timelines its record-id index names. Run
+    side by side with a full scan through random loads, writes, trims, evictions and
+    erasures, both must hold the same, while the index is rebuilt as it goes stale."""
+    monkeypatch.setattr(cache_module, "HOLDERS_SLACK", 0)
+    rng = random.Random(5)
+    graph: dict[int, list[Login]] = {c: [] for c in range(12)}
+    next_id = iter(range(1, 10_000))
+
+    def fetch(ids: Collection[int], since: int, until: int) -> dict[int, list[Login]]:
+        return {i: [x for x in graph[i] if since <= x.at <= until] for i in ids}
+
+    def index(by_record_id: bool) -> WindowIndex[Login]:
+        return WindowIndex(
+            fetch,
+            lambda x: (x.at, x.login_id),
+            refresh_seconds=math.inf,
+            clock=lambda: 0.0,
+            jitter=lambda: 1.0,
+            by_record_id=by_record_id,
+        )
+
+    indexed, scanned = index(True), index(False)
+    now = T0
+    for _ in range(3_000):
+        now += rng.randrange(60_000)
+        step = rng.random()
+        both = (indexed, scanned)
+        if step < 0.3:
+            wanted = rng.sample(range(12), 3)
+            for held in both:
+                held.load(wanted, now - DAY_MS)
+        elif step < 0.7:
+            customer = rng.randrange(12)
+            login = Login(next(next_id), customer, None, None, True, now)
+            graph[customer].append(login)
+            for held in both:
+                held.add(customer, login)
+        elif step < 0.8:
+            for held in both:
+                held.trim(now - DAY_MS // 4)
+        elif step < 0.85 and scanned.held:
+            for held in both:
+                held.evict_oldest()
+        else:
+            known = [x.login_id for logins in graph.values() for x in logins]
+            erased = set(rng.sample(known, min(2, len(known))))
+            for customer, logins in graph.items():
+                graph[customer] = [x for x in logins if x.login_id not in erased]
+            for held in both:
+                held.drop_holding(erased)
+        assert list(indexed.held) == list(scanned.held)
+        assert all(indexed.held[c].items == scanned.held[c].items for c in scanned.held)
+        assert indexed._holders is not None
+        assert len(indexed._holders) <= 2 * indexed.records
+    assert scanned.held  # the walk ended holding something to compare
+
+
+def test_a_held_window_is_read_without_the_graph_and_kept_longest() -> None:
+    """A fresh timeline is served as held (no round trip) and becomes the last one the
+    memory bound would evict; one older than asked is read again."""
+    builder = _builder()
+    history = MemoryHistory(builder)
+    _written(history, _txn_change(1, 7, T0))
+    cache = _cache(history, Clock())
+    cache.sent.load([7, 8], T0 - DAY_MS)
+    reads = cache.sent.reads
+    assert [t.txn_id for t in cache.sent.window(7, T0 - DAY_MS, T0)] == [1]
+    assert cache.sent.reads == reads
+    assert list(cache.sent.held) == [8, 7]
+    cache.sent.window(8, T0 - 40 * DAY_MS, T0)
+    assert cache.sent.reads == reads + 1
