@@ -80,10 +80,13 @@ class _Timeline(Generic[R]):
     expires: float
     order: list[tuple[int, int]] = field(default_factory=list)
     items: list[R] = field(default_factory=list)
+    # The event times alone, in the same order: windows are cut by time, and bisecting
+    # ints is cheaper than bisecting (time, id) pairs, read for every window.
+    times: list[int] = field(default_factory=list)
 
     def window(self, since: int, until: int) -> list[R]:
-        start = bisect.bisect_left(self.order, (since, -(2**63)))
-        stop = bisect.bisect_right(self.order, (until, 2**63))
+        start = bisect.bisect_left(self.times, since)
+        stop = bisect.bisect_right(self.times, until, start)
         return self.items[start:stop]
 
     def add(self, place: tuple[int, int], item: R) -> bool:
@@ -92,6 +95,7 @@ class _Timeline(Generic[R]):
             return False  # held already (a redelivery): keep what is there
         self.order.insert(index, place)
         self.items.insert(index, item)
+        self.times.insert(index, place[0])
         return True
 
     def trim(self, before: int) -> int:
@@ -101,6 +105,7 @@ class _Timeline(Generic[R]):
         cut = bisect.bisect_left(self.order, (before, -(2**63)))
         del self.order[:cut]
         del self.items[:cut]
+        del self.times[:cut]
         self.lo = before
         return cut
 

@@ -667,3 +667,28 @@ def test_a_held_window_is_read_without_the_graph_and_kept_longest() -> None:
     assert list(cache.sent.held) == [8, 7]
     cache.sent.window(8, T0 - 40 * DAY_MS, T0)
     assert cache.sent.reads == reads + 1
+
+
+def test_a_timeline_cuts_the_same_windows_as_a_filter_through_adds_and_trims() -> None:
+    """Windows are cut by bisecting event times kept beside the (time, id) order; after
+    any mix of inserts (late ones and redeliveries too) and trims they hold exactly the
+    records a plain filter finds, in order."""
+    rng = random.Random(11)
+    timeline: cache_module._Timeline[Login] = cache_module._Timeline(lo=0, expires=math.inf)
+    kept: dict[tuple[int, int], Login] = {}
+    for step in range(2_000):
+        if step % 97 == 96:
+            before = rng.randrange(timeline.lo, timeline.lo + 200)
+            timeline.trim(before)
+            kept = {p: x for p, x in kept.items() if p[0] >= max(before, 0)}
+            continue
+        at = timeline.lo + rng.randrange(400)
+        login_id = rng.randrange(300)
+        login = Login(login_id, 1, None, None, True, at)
+        added = timeline.add((at, login_id), login)
+        assert added == ((at, login_id) not in kept)
+        kept.setdefault((at, login_id), login)
+        since = rng.randrange(timeline.lo - 50, timeline.lo + 450)
+        until = since + rng.randrange(-10, 300)
+        expected = [kept[p] for p in sorted(kept) if since <= p[0] <= until]
+        assert timeline.window(since, until) == expected
