@@ -102,7 +102,7 @@ class _Timeline(Generic[R]):
         """Forget records older than `before`; returns how many were dropped."""
         if before <= self.lo:
             return 0
-        cut = bisect.bisect_left(self.order, (before, -(2**63)))
+        cut = bisect.bisect_left(self.times, before)
         del self.order[:cut]
         del self.items[:cut]
         del self.times[:cut]

@@ -680,7 +680,7 @@ def test_a_timeline_cuts_the_same_windows_as_a_filter_through_adds_and_trims() -
         if step % 97 == 96:
             before = rng.randrange(timeline.lo, timeline.lo + 200)
             timeline.trim(before)
-            kept = {p: x for p, x in kept.items() if p[0] >= max(before, 0)}
+            kept = {p: x for p, x in kept.items() if p[0] >= before}
             continue
         at = timeline.lo + rng.randrange(400)
         login_id = rng.randrange(300)
